@@ -1,0 +1,86 @@
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from products import selectors, services
+from products.models import Product
+
+MAX_ID = 2**63 - 1
+
+
+class IsStaffOrReadOnly(BasePermission):
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    stock_left = serializers.IntegerField(source="stock_left_live")
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "id", "name", "price", "start_time", "end_time", "stock_total", "stock_left", "per_user_limit",
+            "is_enabled", "status",
+        ]
+
+    def get_status(self, product: Product) -> str:
+        return selectors.product_status(product=product, stock_left=product.stock_left_live).value
+
+
+class ProductInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, default=0)
+    stock_total = serializers.IntegerField(min_value=0, max_value=10_000_000)
+    per_user_limit = serializers.IntegerField(min_value=1, max_value=1000, default=1)
+    start_time = serializers.DateTimeField(required=False)
+    end_time = serializers.DateTimeField(required=False)
+    is_enabled = serializers.BooleanField(default=True)
+
+
+class _ProductApiBase(APIView):
+    # Staff rights come from the database (is_staff), so these endpoints use the database-backed JWT check;
+    # they are not on the purchase hot path.
+    authentication_classes = [JWTAuthentication, SessionAuthentication]
+    permission_classes = [IsStaffOrReadOnly]
+
+
+class ProductListApi(_ProductApiBase):
+    def get(self, request):
+        return Response(ProductOutputSerializer(selectors.product_list(), many=True).data)
+
+    def post(self, request):
+        data = ProductInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_create(**data.validated_data)
+        product = selectors.product_attach_live_stock([product])[0]
+        return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(_ProductApiBase):
+    def get(self, request, product_id: int):
+        product = selectors.product_attach_live_stock([selectors.product_get(product_id=product_id)])[0]
+        return Response(ProductOutputSerializer(product).data)
+
+    def patch(self, request, product_id: int):
+        product = selectors.product_get(product_id=product_id)
+        data = ProductInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product = services.product_update(product=product, **data.validated_data)
+        product = selectors.product_attach_live_stock([product])[0]
+        return Response(ProductOutputSerializer(product).data)
+
+
+class ServerTimeApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        now = timezone.now()
+        return Response({"now": now.isoformat(), "epoch_ms": int(now.timestamp() * 1000)})

@@ -1,0 +1,74 @@
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from seckill import selectors, services
+from seckill.exception_handler import http_status_for
+from seckill.models import Order
+from seckill.purchase_tokens import purchase_token_make
+
+MAX_ID = 2**63 - 1
+
+
+def caller_id(request) -> int:
+    """The authenticated user's id from the token's claim (no database query)."""
+    try:
+        return int(request.user.id)
+    except (TypeError, ValueError):
+        raise AuthenticationFailed("Token has no valid user id.") from None
+
+
+def outcome_response(outcome) -> Response:
+    return Response(outcome.as_dict(), status=http_status_for(outcome.code))
+
+
+class SeckillBuyApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        product_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.purchase_submit(
+            user_id=caller_id(request), timeout=settings.SECKILL_RESULT_TIMEOUT, **data.validated_data
+        )
+        return outcome_response(outcome)
+
+
+class SeckillRequestDetailApi(APIView):
+    def get(self, request, request_id: str):
+        outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
+        return outcome_response(outcome)
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    product_name = serializers.CharField(source="product.name")
+    purchase_token = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id", "request_id", "product_id", "product_name", "user_id", "quantity", "unit_price", "status",
+            "created_at", "purchase_token",
+        ]
+
+    def get_purchase_token(self, order: Order) -> str:
+        return purchase_token_make(order_id=order.pk, user_id=order.user_id, product_id=order.product_id)
+
+
+class OrderListApi(APIView):
+    def get(self, request):
+        orders = selectors.order_list(user_id=caller_id(request))
+        return Response(OrderOutputSerializer(orders, many=True).data)
+
+
+class OrderDetailApi(APIView):
+    def get(self, request, order_id: int):
+        try:
+            order = selectors.order_get(user_id=caller_id(request), order_id=order_id)
+        except Order.DoesNotExist:
+            raise NotFound("No such order.") from None
+        return Response(OrderOutputSerializer(order).data)

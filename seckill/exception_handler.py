@@ -1,0 +1,99 @@
+"""One table from machine code to HTTP status, and the one DRF exception handler.
+
+Every error body is JSON with `code` and `detail` (plus `errors` for field errors). Anything unmapped is a
+logged 500 with code `internal_error`, never swallowed.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler, set_rollback
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+from seckill.errors import SeckillError
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS_BY_CODE: dict[str, int] = {
+    "success": status.HTTP_200_OK,
+    "pending": status.HTTP_202_ACCEPTED,
+    "invalid_request": status.HTTP_400_BAD_REQUEST,
+    "not_authenticated": status.HTTP_401_UNAUTHORIZED,
+    "authentication_failed": status.HTTP_401_UNAUTHORIZED,
+    "permission_denied": status.HTTP_403_FORBIDDEN,
+    "user_inactive": status.HTTP_403_FORBIDDEN,
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "product_not_found": status.HTTP_404_NOT_FOUND,
+    "method_not_allowed": status.HTTP_405_METHOD_NOT_ALLOWED,
+    "not_acceptable": status.HTTP_406_NOT_ACCEPTABLE,
+    "sold_out": status.HTTP_409_CONFLICT,
+    "already_purchased": status.HTTP_409_CONFLICT,
+    "sale_not_started": status.HTTP_409_CONFLICT,
+    "sale_ended": status.HTTP_409_CONFLICT,
+    "sale_disabled": status.HTTP_409_CONFLICT,
+    "stock_conflict": status.HTTP_409_CONFLICT,
+    "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
+    "internal_error": status.HTTP_500_INTERNAL_SERVER_ERROR,
+    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+# DRF's own exceptions, by class, to our codes (the most specific class first).
+_DRF_CODES: list[tuple[type[Exception], str]] = [
+    (exceptions.ValidationError, "invalid_request"),
+    (exceptions.ParseError, "invalid_request"),
+    (exceptions.NotAuthenticated, "not_authenticated"),
+    (InvalidToken, "authentication_failed"),
+    (exceptions.AuthenticationFailed, "authentication_failed"),
+    (exceptions.PermissionDenied, "permission_denied"),
+    (exceptions.NotFound, "not_found"),
+    (Http404, "not_found"),
+    (exceptions.MethodNotAllowed, "method_not_allowed"),
+    (exceptions.NotAcceptable, "not_acceptable"),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type"),
+    (exceptions.Throttled, "rate_limited"),
+]
+
+
+def http_status_for(code: str) -> int:
+    return HTTP_STATUS_BY_CODE[code]
+
+
+def error_body(code: str, detail: str, errors=None) -> dict:
+    body = {"code": code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def handle_exception(exc, context):
+    if isinstance(exc, SeckillError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
+
+    response = drf_exception_handler(exc, context)  # sets rollback and auth headers
+    if response is None:
+        logger.exception("unhandled error in %s", context.get("view"), exc_info=exc)
+        set_rollback()
+        return Response(
+            error_body("internal_error", "Internal server error."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), None) or "error"
+    if isinstance(exc, exceptions.ValidationError):
+        detail, errors = "Invalid input.", exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    else:
+        detail, errors = _flatten(exc.detail), None
+    response.data = error_body(code, detail, errors)
+    return response
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        detail = detail.get("detail", next(iter(detail.values()), ""))
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    return str(detail)

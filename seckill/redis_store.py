@@ -1,0 +1,186 @@
+"""The one module that knows Redis key names and runs the Lua scripts.
+
+Redis is the gate, the database is the ledger. Per product (the braces keep one product's keys in one cluster slot):
+    seckill:{<product_id>}:stock   units the gate may still sell
+    seckill:{<product_id>}:buyers  hash user_id -> request_id of that buyer's live reservation
+    seckill:{<product_id>}:meta    hash enabled, start, end (epoch ms), limit
+Per purchase request:
+    seckill:request:<request_id>   hash user_id, product_id, quantity, created, outcome (JSON once decided)
+
+Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
+restarted Redis (empty script cache) costs one reload, never an error (TRAPS.md).
+"""
+from __future__ import annotations
+
+import enum
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import redis
+from django.conf import settings
+
+_LUA_DIR = Path(__file__).resolve().parent / "lua"
+_lock = threading.RLock()  # re-entrant: _script() takes it and calls get_client()
+_client: redis.Redis | None = None
+_scripts: dict[str, "redis.commands.core.Script"] = {}
+
+
+class ReserveResult(enum.IntEnum):
+    RESERVED = 1
+    ALREADY_RESERVED = 2  # this request id already holds the reservation: a redelivery
+    SOLD_OUT = -1
+    ALREADY_PURCHASED = -2
+    NOT_STARTED = -3
+    ENDED = -4
+    DISABLED = -5
+    OVER_LIMIT = -6
+    NOT_LOADED = -9
+
+
+class AdjustResult(enum.IntEnum):
+    APPLIED = 1
+    INSUFFICIENT = 0
+    NOT_LOADED = -9
+
+
+def stock_key(product_id: int) -> str:
+    return f"seckill:{{{product_id}}}:stock"
+
+
+def buyers_key(product_id: int) -> str:
+    return f"seckill:{{{product_id}}}:buyers"
+
+
+def meta_key(product_id: int) -> str:
+    return f"seckill:{{{product_id}}}:meta"
+
+
+def request_key(request_id: str) -> str:
+    return f"seckill:request:{request_id}"
+
+
+def get_client() -> redis.Redis:
+    """One connection pool per process (redis-py resets it after a fork)."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL,
+                    decode_responses=True,
+                    socket_timeout=2,
+                    socket_connect_timeout=1,
+                    health_check_interval=30,
+                )
+    return _client
+
+
+def _script(name: str):
+    script = _scripts.get(name)
+    if script is None:
+        with _lock:
+            script = _scripts.get(name)
+            if script is None:
+                script = get_client().register_script((_LUA_DIR / f"{name}.lua").read_text())
+                _scripts[name] = script
+    return script
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+# --- product stock ----------------------------------------------------------------------------------------
+def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[ReserveResult, int]:
+    result, stock = _script("reserve")(
+        keys=[stock_key(product_id), buyers_key(product_id), meta_key(product_id)],
+        args=[request_id, user_id, quantity],
+    )
+    return ReserveResult(int(result)), int(stock)
+
+
+def release(*, product_id: int, user_id: int, request_id: str, quantity: int) -> bool:
+    released = _script("release")(
+        keys=[stock_key(product_id), buyers_key(product_id)], args=[request_id, user_id, quantity]
+    )
+    return bool(released)
+
+
+def load_product(
+    *,
+    product_id: int,
+    stock_left: int,
+    enabled: bool,
+    start_time: datetime,
+    end_time: datetime,
+    per_user_limit: int,
+    live_buyers: Iterable[tuple[int, str]] = (),
+) -> bool:
+    """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded."""
+    args: list = [stock_left, int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit]
+    for user_id, request_id in live_buyers:
+        args.extend((user_id, request_id))
+    loaded = _script("load")(
+        keys=[stock_key(product_id), buyers_key(product_id), meta_key(product_id)], args=args
+    )
+    return bool(loaded)
+
+
+def adjust_stock(*, product_id: int, delta: int) -> tuple[AdjustResult, int]:
+    result, stock = _script("adjust")(keys=[stock_key(product_id)], args=[delta])
+    return AdjustResult(int(result)), int(stock)
+
+
+def live_stock(product_ids: list[int]) -> dict[int, int | None]:
+    """The gate's stock for each product; None where the product is not loaded."""
+    if not product_ids:
+        return {}
+    values = get_client().mget([stock_key(pid) for pid in product_ids])
+    return {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values)}
+
+
+def forget_product(product_id: int) -> None:
+    get_client().delete(stock_key(product_id), buyers_key(product_id), meta_key(product_id))
+
+
+# --- purchase requests -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestRecord:
+    request_id: str
+    user_id: int
+    product_id: int
+    quantity: int
+    outcome: dict | None
+
+
+def request_create(*, request_id: str, user_id: int, product_id: int, quantity: int, created: float) -> None:
+    key = request_key(request_id)
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hset(key, mapping={"user_id": user_id, "product_id": product_id, "quantity": quantity, "created": created})
+    pipe.expire(key, settings.SECKILL_REQUEST_TTL)
+    pipe.execute()
+
+
+def request_set_outcome(*, request_id: str, outcome: dict) -> None:
+    key = request_key(request_id)
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hset(key, "outcome", json.dumps(outcome))
+    pipe.expire(key, settings.SECKILL_REQUEST_TTL)
+    pipe.execute()
+
+
+def request_get(request_id: str) -> RequestRecord | None:
+    data = get_client().hgetall(request_key(request_id))
+    if not data or "user_id" not in data:
+        return None
+    return RequestRecord(
+        request_id=request_id,
+        user_id=int(data["user_id"]),
+        product_id=int(data["product_id"]),
+        quantity=int(data["quantity"]),
+        outcome=json.loads(data["outcome"]) if "outcome" in data else None,
+    )

@@ -1,0 +1,40 @@
+"""Reads of purchase requests and orders."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from seckill import redis_store
+from seckill.errors import SeckillError
+from seckill.models import Order
+from seckill.outcomes import Outcome
+
+
+class RequestNotFound(SeckillError):
+    code = "not_found"
+    default_detail = "No such purchase request."
+
+
+def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
+    """The outcome of the caller's own request: final once decided, `pending` before.
+
+    Raises RequestNotFound for unknown, expired, or someone else's request ids (no hint which).
+    """
+    record = redis_store.request_get(request_id)
+    if record is None or record.user_id != user_id:
+        raise RequestNotFound()
+    if record.outcome is not None:
+        return Outcome.from_dict(record.outcome)
+    fields = dict(request_id=request_id, user_id=user_id, product_id=record.product_id, quantity=record.quantity)
+    order = Order.objects.filter(request_id=request_id).only("pk").first()
+    if order is not None:  # written, outcome not yet recorded
+        return Outcome.success(order_id=order.pk, **fields)
+    return Outcome.pending(**fields)
+
+
+def order_list(*, user_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(user_id=user_id).select_related("product")
+
+
+def order_get(*, user_id: int, order_id: int) -> Order:
+    """Raises Order.DoesNotExist for someone else's order too."""
+    return order_list(user_id=user_id).get(pk=order_id)

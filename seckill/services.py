@@ -1,0 +1,266 @@
+"""The purchase path.
+
+Access layer (the web process):  `purchase_submit` checks the request, enqueues the task, waits on its result.
+Logic layer (the Celery worker): `purchase_process` decides the sale in Redis and writes the order to the ledger.
+Stock gate upkeep:              `stock_gate_load`, `stock_gate_change_total` keep Redis in step with the database.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import celery.exceptions
+import kombu.exceptions
+import redis
+from django.contrib.auth import get_user_model
+from django import db
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from products.models import Product
+from products.selectors import product_get
+from seckill import redis_store
+from seckill.errors import (
+    AlreadyPurchased,
+    InvalidRequest,
+    ProductNotFound,
+    SaleDisabled,
+    SaleEnded,
+    SaleNotStarted,
+    SeckillError,
+    SoldOut,
+    StockConflict,
+    Unavailable,
+    UserInactive,
+)
+from seckill.models import Order
+from seckill.outcomes import Outcome
+from seckill.redis_store import AdjustResult, ReserveResult
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "Redis or the broker cannot be reached".
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError)
+# Errors worth a retry of the task: the database or Redis may answer a moment later.
+TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError) + BROKER_ERRORS
+
+_RESERVE_FAILURES: dict[ReserveResult, type[SeckillError]] = {
+    ReserveResult.SOLD_OUT: SoldOut,
+    ReserveResult.ALREADY_PURCHASED: AlreadyPurchased,
+    ReserveResult.NOT_STARTED: SaleNotStarted,
+    ReserveResult.ENDED: SaleEnded,
+    ReserveResult.DISABLED: SaleDisabled,
+    ReserveResult.OVER_LIMIT: InvalidRequest,
+}
+
+
+# --- access layer -----------------------------------------------------------------------------------------
+def purchase_check(*, product: Product, quantity: int) -> None:
+    """The checks the access layer can make without the logic layer. Raises the matching SeckillError."""
+    now = timezone.now()
+    if not product.is_enabled:
+        raise SaleDisabled()
+    if now < product.start_time:
+        raise SaleNotStarted()
+    if now >= product.end_time:
+        raise SaleEnded()
+    if quantity > product.per_user_limit:
+        raise InvalidRequest(
+            errors={"quantity": [f"Ensure this value is less than or equal to {product.per_user_limit}."]}
+        )
+    # The ledger never runs below the gate, so a ledger at zero means the gate is at zero too.
+    if product.stock_left < quantity:
+        raise SoldOut()
+
+
+def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: float) -> Outcome:
+    """Check a purchase request, hand it to the logic layer and wait up to `timeout` seconds for the decision.
+
+    Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
+    task goes on; GET result_url gives the decision later). Raises ProductNotFound, SaleNotStarted, SaleEnded,
+    SaleDisabled, SoldOut, InvalidRequest before anything is enqueued, and Unavailable when Redis or the broker
+    cannot take the request (then nothing was enqueued and nothing sold). Writes the request record in Redis.
+    """
+    from seckill.tasks import purchase_task  # tasks import this module
+
+    product = product_get(product_id=product_id)
+    purchase_check(product=product, quantity=quantity)
+
+    request_id = uuid.uuid4().hex
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    try:
+        redis_store.request_create(**fields, created=time.time())
+        # The task id is the request id: the result we wait on can only be this request's own.
+        async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)
+    except BROKER_ERRORS as exc:
+        logger.warning("purchase %s not enqueued: %s", request_id, exc)
+        raise Unavailable() from exc
+
+    pending = Outcome.pending(**fields)
+    try:
+        payload = async_result.get(timeout=timeout, propagate=False, interval=0.05)
+    except celery.exceptions.TimeoutError:
+        # A timeout is not a failure: the task still runs. Stop listening for it in this process (TRAPS.md).
+        async_result.backend.remove_pending_result(async_result)
+        return pending
+    except BROKER_ERRORS:
+        # The task was enqueued, so it may sell: this is pending, never "nothing was sold".
+        logger.warning("lost the result channel while waiting on %s", request_id, exc_info=True)
+        return pending
+    if async_result.failed():
+        logger.error("purchase task %s failed: %r", request_id, payload)
+        raise RuntimeError(f"purchase task {request_id} failed")
+    outcome = Outcome.from_dict(payload)
+    if outcome.request_id != request_id:  # cannot happen by construction; never hand out another's result
+        raise RuntimeError(f"result for {outcome.request_id} delivered to request {request_id}")
+    return outcome
+
+
+# --- logic layer ------------------------------------------------------------------------------------------
+def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    """Decide one purchase and record the outcome. Safe to run twice for the same request id.
+
+    Reserves in Redis (reserve.lua), then writes the order and the ledger's stock in one transaction. A
+    permanent failure of that write gives the reservation back. Transient database or Redis errors propagate
+    for the task to retry; `purchase_abandon` compensates when the retries run out.
+    """
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    outcome = _purchase_decide(**fields)
+    redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
+    return outcome
+
+
+def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    result, _ = redis_store.reserve(**fields)
+    if result is ReserveResult.NOT_LOADED:
+        try:
+            stock_gate_load(product_id=product_id)
+        except ProductNotFound as error:
+            return Outcome.from_error(error, **fields)
+        result, _ = redis_store.reserve(**fields)
+    if result not in (ReserveResult.RESERVED, ReserveResult.ALREADY_RESERVED):
+        return Outcome.from_error(_RESERVE_FAILURES[result](), **fields)
+
+    try:
+        order = _order_write(**fields)
+    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:
+        redis_store.release(**fields)
+        return Outcome.from_error(error, **fields)
+    except Exception as exc:
+        # A bug or a constraint we did not foresee: give the units back, then fail loudly.
+        # Transient errors keep the reservation for the task's retry (and purchase_abandon after the last).
+        if not _is_transient(exc):
+            redis_store.release(**fields)
+        raise
+    return Outcome.success(order_id=order.pk, **fields)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Order:
+    """Write the order and take the stock from the ledger, atomically; return the existing order on a replay."""
+    existing = Order.objects.filter(request_id=request_id).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+                raise UserInactive()
+            taken = Product.objects.filter(pk=product_id, stock_left__gte=quantity).update(
+                stock_left=F("stock_left") - quantity
+            )
+            if not taken:
+                if not Product.objects.filter(pk=product_id).exists():
+                    raise ProductNotFound()
+                raise SoldOut()
+            price = Product.objects.values_list("price", flat=True).get(pk=product_id)
+            return Order.objects.create(
+                request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity, unit_price=price
+            )
+    except IntegrityError:
+        existing = Order.objects.filter(request_id=request_id).first()
+        if existing is not None:  # a concurrent delivery of the same request wrote it first
+            return existing
+        if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
+            raise AlreadyPurchased() from None
+        raise
+
+
+def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    """Compensation once the task's retries are spent: give the reservation back unless the order was written."""
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    order = Order.objects.filter(request_id=request_id).first()
+    if order is not None:
+        outcome = Outcome.success(order_id=order.pk, **fields)
+    else:
+        redis_store.release(**fields)
+        outcome = Outcome.from_error(Unavailable(), **fields)
+    redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
+    return outcome
+
+
+# --- the stock gate ---------------------------------------------------------------------------------------
+def stock_gate_load(*, product_id: int) -> bool:
+    """Write the product's window into Redis and, if Redis holds no live counter, its stock and buyers.
+
+    Never overwrites a live counter (load.lua). Raises ProductNotFound. Returns True if stock was loaded.
+    """
+    product = product_get(product_id=product_id)
+    live_buyers = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED).values_list(
+        "user_id", "request_id"
+    )
+    return redis_store.load_product(
+        product_id=product.pk,
+        stock_left=product.stock_left,
+        enabled=product.is_enabled,
+        start_time=product.start_time,
+        end_time=product.end_time,
+        per_user_limit=product.per_user_limit,
+        live_buyers=list(live_buyers),
+    )
+
+
+def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
+    """Set a product's total stock by applying the difference to the ledger and the live counter as a delta.
+
+    Adding stock: the ledger first, then the gate (a crash in between undersells, never oversells).
+    Removing stock: the gate first, because only units it has not sold can go; then the ledger.
+    Raises StockConflict when more units would go than are unsold. Returns the refreshed product.
+    """
+    delta = stock_total - product.stock_total
+    if delta == 0:
+        return product
+    if stock_total < 0:
+        raise StockConflict("Stock cannot be negative.")
+
+    gate_result = AdjustResult.NOT_LOADED
+    if delta < 0:
+        gate_result, gate_stock = redis_store.adjust_stock(product_id=product.pk, delta=delta)
+        if gate_result is AdjustResult.INSUFFICIENT:
+            raise StockConflict(f"Only {gate_stock} unsold units can be removed.")
+    try:
+        with transaction.atomic():
+            updated = Product.objects.filter(pk=product.pk, stock_left__gte=max(0, -delta)).update(
+                stock_total=F("stock_total") + delta, stock_left=F("stock_left") + delta
+            )
+            if not updated:
+                raise StockConflict("More units would be removed than are unsold.")
+            if delta > 0:
+                transaction.on_commit(lambda: _gate_add(product.pk, delta))
+    except Exception:
+        if gate_result is AdjustResult.APPLIED:
+            redis_store.adjust_stock(product_id=product.pk, delta=-delta)
+        raise
+    product.refresh_from_db()
+    return product
+
+
+def _gate_add(product_id: int, delta: int) -> None:
+    result, _ = redis_store.adjust_stock(product_id=product_id, delta=delta)
+    if result is AdjustResult.NOT_LOADED:
+        stock_gate_load(product_id=product_id)  # reads the ledger, which already holds the delta

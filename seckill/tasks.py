@@ -1,0 +1,25 @@
+"""Celery tasks: thin, take ids, safe to run twice. The logic is in `seckill.services`."""
+from celery import shared_task
+
+from seckill import services
+
+MAX_RETRIES = 3
+
+
+@shared_task(
+    bind=True,
+    name="seckill.purchase",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
+def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
+    """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""
+    fields = dict(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+    try:
+        return services.purchase_process(**fields).as_dict()
+    except services.TRANSIENT_ERRORS as exc:
+        if self.request.retries < MAX_RETRIES:
+            # Short countdowns only: far below the broker's visibility timeout (TRAPS.md).
+            raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
+        return services.purchase_abandon(**fields).as_dict()

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from products.apis import ServerTimeApi
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/time/", ServerTimeApi.as_view(), name="server-time"),
+    path("api/products/", include("products.urls")),
+    path("api/", include("seckill.urls")),
+]
