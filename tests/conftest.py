@@ -1,0 +1,184 @@
+"""Shared fixtures: the real Redis (test database number), a real Celery worker process, buyers and products."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from seckill_site.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_CONCURRENCY = 2
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_client():
+    from seckill import redis_store
+
+    client = redis_store.get_client()
+    assert client.connection_pool.connection_kwargs.get("db") == int(os.environ.get("TEST_REDIS_DB", "15"))
+    yield client
+    client.flushdb()  # the test database number is ours alone: leave it empty
+
+
+def delete_app_keys(client) -> None:
+    keys = list(client.scan_iter("seckill:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def clean_redis(redis_client):
+    """The project's keys removed before and after the test (broker queues and bindings are left alone)."""
+    delete_app_keys(redis_client)
+    yield redis_client
+    delete_app_keys(redis_client)
+
+
+# --- the Celery worker, a real process ------------------------------------------------------------------
+def database_url_for_worker() -> str:
+    """The URL of the test database that pytest-django created, for a process outside this one."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] or ""
+    if s["PASSWORD"]:
+        auth += f":{s['PASSWORD']}"
+    host = f"{auth}@{s['HOST'] or '127.0.0.1'}" if auth else s["HOST"] or "127.0.0.1"
+    return f"postgres://{host}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, name: str, log_path: Path):
+        self.name = name
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *, concurrency: int = WORKER_CONCURRENCY) -> None:
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="seckill_site.settings",
+            REDIS_URL=settings.REDIS_URL,
+            DATABASE_URL=database_url_for_worker(),
+            LOG_LEVEL="WARNING",
+        )
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "seckill_site", "worker",
+                "-P", "prefork", "-c", str(concurrency), "-l", "warning", "-n", self.name,
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, deadline_s: float = 60.0) -> None:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({self.proc.returncode}):\n{self.log_tail()}")
+            if celery_app.control.ping(destination=[self.name], timeout=0.5):
+                return
+        raise RuntimeError(f"worker did not answer a ping within {deadline_s}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, redis_client, tmp_path_factory):
+    """One real `celery worker` (prefork) on the test database and the test Redis, for the whole session."""
+    name = f"test-{os.getpid()}@localhost"
+    worker = WorkerProcess(name, tmp_path_factory.mktemp("worker") / "worker.log")
+    celery_app.control.purge()
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(worker_process, transactional_db, clean_redis):
+    """A running worker, a database it can see (committed data), clean Redis keys; the queue purged after."""
+    yield worker_process
+    # Leave the worker consuming and the queue empty for the next test.
+    celery_app.control.add_consumer("celery", destination=[worker_process.name], reply=True, timeout=2)
+    celery_app.control.purge()
+
+
+# --- data -------------------------------------------------------------------------------------------------
+def token_for(user) -> str:
+    return str(AccessToken.for_user(user))
+
+
+@pytest.fixture
+def make_buyers():
+    def make(count: int, prefix: str = "buyer") -> list:
+        User = get_user_model()
+        users = User.objects.bulk_create(
+            [User(username=f"{prefix}{i}", password="!") for i in range(count)]
+        )
+        if not users or users[0].pk is None:  # backends that do not return ids from bulk_create
+            users = list(User.objects.filter(username__startswith=prefix).order_by("pk"))
+        return users
+
+    return make
+
+
+@pytest.fixture
+def make_product():
+    from products.services import product_create
+
+    def make(**overrides):
+        fields = dict(name="Flash item", stock_total=10, price="5.00", per_user_limit=1)
+        fields.update(overrides)
+        return product_create(**fields)
+
+    return make
+
+
+def api_client(user=None, token: str | None = None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token = token_for(user)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def in_the_past(hours: float = 1) -> timezone.datetime:
+    return timezone.now() - timedelta(hours=hours)
+
+
+def in_the_future(hours: float = 1) -> timezone.datetime:
+    return timezone.now() + timedelta(hours=hours)

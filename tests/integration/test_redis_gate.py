@@ -1,0 +1,144 @@
+"""The Lua scripts on the real redis-server (Lua 5.1; fakeredis runs another Lua)."""
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from seckill import redis_store
+from seckill.redis_store import AdjustResult, ReserveResult
+
+PID = 424242
+
+
+def load(stock=5, *, enabled=True, start=-1, end=1, limit=1, buyers=()):
+    now = timezone.now()
+    return redis_store.load_product(
+        product_id=PID,
+        stock_left=stock,
+        enabled=enabled,
+        start_time=now + timedelta(hours=start),
+        end_time=now + timedelta(hours=end),
+        per_user_limit=limit,
+        live_buyers=buyers,
+    )
+
+
+def reserve(user, request, qty=1):
+    return redis_store.reserve(product_id=PID, user_id=user, request_id=request, quantity=qty)
+
+
+@pytest.fixture(autouse=True)
+def _clean(clean_redis):
+    yield
+
+
+def test_reserve_decrements_and_records_the_buyer(clean_redis):
+    load(stock=2)
+    assert reserve(1, "r1") == (ReserveResult.RESERVED, 1)
+    assert clean_redis.hget(redis_store.buyers_key(PID), "1") == "r1"
+
+
+def test_stock_never_goes_below_zero_and_the_last_unit_sells_once():
+    load(stock=1, limit=3)
+    assert reserve(1, "r1")[0] is ReserveResult.RESERVED
+    assert reserve(2, "r2") == (ReserveResult.SOLD_OUT, 0)
+    assert redis_store.live_stock([PID]) == {PID: 0}
+
+
+def test_quantity_larger_than_the_stock_is_sold_out_without_a_decrement():
+    load(stock=2, limit=3)
+    assert reserve(1, "r1", qty=3) == (ReserveResult.SOLD_OUT, 2)
+
+
+def test_same_request_id_replayed_does_not_sell_twice():
+    load(stock=5)
+    assert reserve(1, "r1")[0] is ReserveResult.RESERVED
+    assert reserve(1, "r1") == (ReserveResult.ALREADY_RESERVED, 4)
+    assert redis_store.live_stock([PID]) == {PID: 4}
+
+
+def test_second_request_of_a_buyer_is_already_purchased():
+    load(stock=5)
+    reserve(1, "r1")
+    assert reserve(1, "r2") == (ReserveResult.ALREADY_PURCHASED, 4)
+
+
+@pytest.mark.parametrize(
+    "window, expected",
+    [
+        (dict(start=1, end=2), ReserveResult.NOT_STARTED),
+        (dict(start=-2, end=-1), ReserveResult.ENDED),
+        (dict(enabled=False), ReserveResult.DISABLED),
+    ],
+)
+def test_window_and_switch_are_checked(window, expected):
+    load(stock=5, **window)
+    assert reserve(1, "r1")[0] is expected
+    assert redis_store.live_stock([PID]) == {PID: 5}
+
+
+def test_quantity_over_the_limit_is_refused():
+    load(stock=5, limit=2)
+    assert reserve(1, "r1", qty=3)[0] is ReserveResult.OVER_LIMIT
+
+
+def test_unloaded_product_says_so():
+    assert reserve(1, "r1")[0] is ReserveResult.NOT_LOADED
+
+
+def test_release_gives_back_once_and_only_for_the_holder():
+    load(stock=5, limit=2)
+    reserve(1, "r1", qty=2)
+    assert not redis_store.release(product_id=PID, user_id=1, request_id="other", quantity=2)
+    assert redis_store.release(product_id=PID, user_id=1, request_id="r1", quantity=2)
+    assert not redis_store.release(product_id=PID, user_id=1, request_id="r1", quantity=2)
+    assert redis_store.live_stock([PID]) == {PID: 5}
+    assert reserve(1, "r3")[0] is ReserveResult.RESERVED  # the buyer may try again
+
+
+def test_load_never_overwrites_a_live_counter():
+    load(stock=5)
+    reserve(1, "r1")
+    assert load(stock=5) is False  # the database's figure lags: the live 4 stays
+    assert redis_store.live_stock([PID]) == {PID: 4}
+
+
+def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
+    assert load(stock=3, buyers=[(7, "old-request")]) is True
+    assert reserve(7, "new-request")[0] is ReserveResult.ALREADY_PURCHASED
+    assert reserve(7, "old-request")[0] is ReserveResult.ALREADY_RESERVED
+
+
+def test_adjust_applies_deltas_and_refuses_to_go_negative():
+    load(stock=3)
+    assert redis_store.adjust_stock(product_id=PID, delta=2) == (AdjustResult.APPLIED, 5)
+    assert redis_store.adjust_stock(product_id=PID, delta=-6) == (AdjustResult.INSUFFICIENT, 5)
+    assert redis_store.adjust_stock(product_id=PID, delta=-5) == (AdjustResult.APPLIED, 0)
+    redis_store.forget_product(PID)
+    assert redis_store.adjust_stock(product_id=PID, delta=1)[0] is AdjustResult.NOT_LOADED
+
+
+def test_concurrent_reservations_sell_exactly_the_stock():
+    load(stock=25)
+    results, barrier = [], threading.Barrier(100)
+
+    def buy(user):
+        barrier.wait()
+        results.append(reserve(user, f"r{user}")[0])
+
+    threads = [threading.Thread(target=buy, args=(u,)) for u in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(ReserveResult.RESERVED) == 25
+    assert results.count(ReserveResult.SOLD_OUT) == 75
+    assert redis_store.live_stock([PID]) == {PID: 0}
+    assert redis_store.get_client().hlen(redis_store.buyers_key(PID)) == 25
+
+
+def test_scripts_survive_a_flushed_script_cache():
+    load(stock=2)
+    redis_store.get_client().script_flush()  # what a Redis restart does to the cache
+    assert reserve(1, "r1")[0] is ReserveResult.RESERVED

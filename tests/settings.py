@@ -1,0 +1,21 @@
+"""Test settings: the project's settings, pointed at the test Redis database.
+
+Tests use the Redis at REDIS_URL (default redis://127.0.0.1:6379) when one answers, else an embedded one,
+always on their own database number TEST_REDIS_DB (default 15), which the tests clean up after themselves.
+"""
+import os
+
+from seckill_site.local_redis import ensure_redis, redis_answers, with_db
+
+_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+if not redis_answers(_base):
+    _base = os.environ.get("TEST_EMBEDDED_REDIS_URL", "redis://127.0.0.1:6399/0")
+    ensure_redis(_base)
+os.environ["REDIS_URL"] = with_db(_base, int(os.environ.get("TEST_REDIS_DB", "15")))
+os.environ.pop("CELERY_BROKER_URL", None)
+os.environ.pop("CELERY_RESULT_BACKEND", None)
+
+from seckill_site.settings import *  # noqa: E402,F401,F403
+
+# Hashing passwords at full strength only slows the tests down.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

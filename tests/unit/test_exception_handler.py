@@ -1,0 +1,42 @@
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from seckill import errors
+from seckill.exception_handler import HTTP_STATUS_BY_CODE, handle_exception
+from seckill.outcomes import Outcome
+
+
+def _ctx():
+    return {"view": APIView(), "request": None}
+
+
+def test_every_domain_error_has_an_http_status():
+    domain = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.SeckillError)]
+    missing = [cls.__name__ for cls in domain if cls is not errors.SeckillError and cls.code not in HTTP_STATUS_BY_CODE]
+    assert missing == []
+
+
+def test_domain_error_becomes_code_and_detail():
+    response = handle_exception(errors.SoldOut(), _ctx())
+    assert response.status_code == 409
+    assert response.data == {"code": "sold_out", "detail": "The product is sold out."}
+
+
+def test_validation_error_keeps_field_errors():
+    response = handle_exception(exceptions.ValidationError({"product_id": ["required"]}), _ctx())
+    assert response.status_code == 400
+    assert response.data["code"] == "invalid_request"
+    assert response.data["errors"] == {"product_id": ["required"]}
+
+
+def test_unmapped_exception_is_a_json_500():
+    response = handle_exception(ZeroDivisionError("boom"), _ctx())
+    assert response.status_code == 500
+    assert response.data == {"code": "internal_error", "detail": "Internal server error."}
+
+
+def test_outcome_round_trips_through_a_dict_without_empty_fields():
+    outcome = Outcome(code="sold_out", detail="x", request_id="r1", product_id=2, user_id=3, quantity=1)
+    data = outcome.as_dict()
+    assert "order_id" not in data and "purchase_token" not in data
+    assert Outcome.from_dict(data) == outcome
