@@ -69,13 +69,18 @@ def get_client() -> redis.Redis:
     if _client is None:
         with _lock:
             if _client is None:
-                _client = redis.Redis.from_url(
+                # A blocking pool: in a burst, a thread waits (up to `timeout`) for a free connection
+                # instead of failing with "Too many connections".
+                pool = redis.BlockingConnectionPool.from_url(
                     settings.REDIS_URL,
+                    max_connections=settings.SECKILL_REDIS_MAX_CONNECTIONS,
+                    timeout=2,
                     decode_responses=True,
                     socket_timeout=2,
                     socket_connect_timeout=1,
                     health_check_interval=30,
                 )
+                _client = redis.Redis(connection_pool=pool)
     return _client
 
 
@@ -141,6 +146,34 @@ def live_stock(product_ids: list[int]) -> dict[int, int | None]:
         return {}
     values = get_client().mget([stock_key(pid) for pid in product_ids])
     return {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values)}
+
+
+@dataclass(frozen=True)
+class SaleState:
+    """What the access layer needs to turn a request away without the logic layer (one round trip)."""
+
+    enabled: bool
+    start_ms: int
+    end_ms: int
+    per_user_limit: int
+    stock: int | None  # None: the counter is not loaded
+
+
+def sale_state(product_id: int) -> SaleState | None:
+    """The product's window, limit and live stock from Redis; None if the product is not loaded."""
+    pipe = get_client().pipeline(transaction=False)
+    pipe.hmget(meta_key(product_id), "enabled", "start", "end", "limit")
+    pipe.get(stock_key(product_id))
+    (enabled, start, end, limit), stock = pipe.execute()
+    if enabled is None or start is None or end is None or limit is None:
+        return None
+    return SaleState(
+        enabled=enabled == "1",
+        start_ms=int(start),
+        end_ms=int(end),
+        per_user_limit=int(limit),
+        stock=int(stock) if stock is not None else None,
+    )
 
 
 def forget_product(product_id: int) -> None:

@@ -17,7 +17,6 @@ from django.contrib.auth import get_user_model
 from django import db
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from products.models import Product
 from products.selectors import product_get
@@ -57,22 +56,38 @@ _RESERVE_FAILURES: dict[ReserveResult, type[SeckillError]] = {
 
 
 # --- access layer -----------------------------------------------------------------------------------------
-def purchase_check(*, product: Product, quantity: int) -> None:
-    """The checks the access layer can make without the logic layer. Raises the matching SeckillError."""
-    now = timezone.now()
-    if not product.is_enabled:
+def purchase_check(*, state: redis_store.SaleState, quantity: int, now_ms: int) -> None:
+    """The checks the access layer makes before the logic layer. Raises the matching SeckillError.
+
+    The logic layer checks all of them again atomically (reserve.lua); these only turn losers away early.
+    """
+    if not state.enabled:
         raise SaleDisabled()
-    if now < product.start_time:
+    if now_ms < state.start_ms:
         raise SaleNotStarted()
-    if now >= product.end_time:
+    if now_ms >= state.end_ms:
         raise SaleEnded()
-    if quantity > product.per_user_limit:
+    if quantity > state.per_user_limit:
         raise InvalidRequest(
-            errors={"quantity": [f"Ensure this value is less than or equal to {product.per_user_limit}."]}
+            errors={"quantity": [f"Ensure this value is less than or equal to {state.per_user_limit}."]}
         )
-    # The ledger never runs below the gate, so a ledger at zero means the gate is at zero too.
-    if product.stock_left < quantity:
+    if state.stock is not None and state.stock < quantity:
         raise SoldOut()
+
+
+def sale_state_get(*, product_id: int) -> redis_store.SaleState:
+    """The product's sale state from Redis, loading it from the database the first time. Raises
+    ProductNotFound, Unavailable (Redis down)."""
+    try:
+        state = redis_store.sale_state(product_id)
+        if state is None:
+            stock_gate_load(product_id=product_id)  # ProductNotFound for an unknown id
+            state = redis_store.sale_state(product_id)
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+    if state is None:  # deleted between the load and the read
+        raise ProductNotFound()
+    return state
 
 
 def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: float) -> Outcome:
@@ -82,11 +97,12 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
     task goes on; GET result_url gives the decision later). Raises ProductNotFound, SaleNotStarted, SaleEnded,
     SaleDisabled, SoldOut, InvalidRequest before anything is enqueued, and Unavailable when Redis or the broker
     cannot take the request (then nothing was enqueued and nothing sold). Writes the request record in Redis.
+    No database query on this path once the product is in Redis.
     """
     from seckill.tasks import purchase_task  # tasks import this module
 
-    product = product_get(product_id=product_id)
-    purchase_check(product=product, quantity=quantity)
+    state = sale_state_get(product_id=product_id)
+    purchase_check(state=state, quantity=quantity, now_ms=int(time.time() * 1000))
 
     request_id = uuid.uuid4().hex
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
@@ -95,7 +111,7 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
         # The task id is the request id: the result we wait on can only be this request's own.
         async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)
     except BROKER_ERRORS as exc:
-        logger.warning("purchase %s not enqueued: %s", request_id, exc)
+        logger.warning("purchase %s not enqueued: %s", request_id, exc, exc_info=True)
         raise Unavailable() from exc
 
     pending = Outcome.pending(**fields)

@@ -110,6 +110,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Redis: the gate (stock, buyers), the Celery broker and the result backend -------------------------
 # One URL by default; the broker and the result backend can be split off.
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Redis connections one process may open (per pool: the gate's, the broker's, the result backend's).
+SECKILL_REDIS_MAX_CONNECTIONS = int(env("SECKILL_REDIS_MAX_CONNECTIONS", "500"))
 
 # --- DRF ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -159,7 +161,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "300")),
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
+    # kombu's Redis pool raises "Too many connections" (it does not wait) past this: every web thread that
+    # publishes at the same moment needs one. Keep it above the web process's thread count.
+    "max_connections": SECKILL_REDIS_MAX_CONNECTIONS,
 }
+CELERY_BROKER_POOL_LIMIT = int(env("CELERY_BROKER_POOL_LIMIT", "100"))
+CELERY_REDIS_MAX_CONNECTIONS = SECKILL_REDIS_MAX_CONNECTIONS
 # Fail fast when the broker is down: the view answers 503 instead of hanging (TRAPS.md).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

@@ -1,0 +1,268 @@
+"""Every row of the outcome table through the HTTP API, against real Redis and a real worker process."""
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
+
+from products.models import Product
+from seckill import redis_store
+from seckill.models import Order
+from seckill.purchase_tokens import purchase_token_verify
+from seckill.tasks import purchase_task
+from seckill_site.celery import app as celery_app
+from tests.conftest import api_client, in_the_future, in_the_past, token_for
+
+BUY = "/api/seckill/"
+
+pytestmark = pytest.mark.worker
+
+
+def buy(user, **body):
+    body.setdefault("product_id", None)
+    if body["product_id"] is None:
+        body.pop("product_id")
+    return api_client(user).post(BUY, body, format="json")
+
+
+def test_buy_returns_200_with_order_and_verifiable_purchase_token(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+
+    response = buy(user, product_id=product.pk)
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["code"] == "success"
+    assert {"request_id", "order_id", "product_id", "user_id", "quantity", "purchase_token", "detail"} <= set(body)
+    order = Order.objects.get(pk=body["order_id"])
+    assert (order.request_id, order.user_id, order.product_id, order.quantity) == (
+        body["request_id"], user.pk, product.pk, 1,
+    )
+    claim = purchase_token_verify(body["purchase_token"])
+    assert (claim.order_id, claim.user_id, claim.product_id) == (order.pk, user.pk, product.pk)
+    assert Product.objects.get(pk=product.pk).stock_left == 2
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+
+
+def test_quantity_defaults_to_one_and_can_be_up_to_the_limit(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5, per_user_limit=3)
+    response = buy(user, product_id=product.pk, quantity=3)
+    assert response.status_code == 200
+    assert response.json()["quantity"] == 3
+    assert Product.objects.get(pk=product.pk).stock_left == 2
+
+
+def test_buy_returns_202_pending_on_timeout_and_result_endpoint_gives_the_real_outcome(
+    worker, make_buyers, make_product
+):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    # Hold the worker back so the view's wait must time out: it stops taking messages from the queue.
+    replies = celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    assert replies, "the worker did not confirm it stopped consuming"
+
+    with override_settings(SECKILL_RESULT_TIMEOUT=0.3):
+        response = buy(user, product_id=product.pk)
+
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["code"] == "pending"
+    assert body["result_url"] == f"/api/seckill/requests/{body['request_id']}/"
+    still = api_client(user).get(body["result_url"])
+    assert still.status_code == 202 and still.json()["code"] == "pending"
+
+    celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    final = poll_result(user, body["result_url"])
+    assert final.status_code == 200
+    assert final.json()["code"] == "success"
+    assert final.json()["request_id"] == body["request_id"]
+    assert Order.objects.filter(request_id=body["request_id"], user=user).count() == 1
+
+
+def poll_result(user, url, deadline_s=15.0):
+    import time
+
+    client = api_client(user)
+    end = time.monotonic() + deadline_s
+    while True:
+        response = client.get(url)
+        if response.status_code != 202 or time.monotonic() > end:
+            return response
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "product_id"),
+        ({"product_id": "abc"}, "product_id"),
+        ({"product_id": 0}, "product_id"),
+        ({"product_id": -5}, "product_id"),
+        ({"product_id": 2**70}, "product_id"),
+        ({"product_id": "PID", "quantity": 0}, "quantity"),
+        ({"product_id": "PID", "quantity": -1}, "quantity"),
+        ({"product_id": "PID", "quantity": "two"}, "quantity"),
+        ({"product_id": "PID", "quantity": 2}, "quantity"),  # over per_user_limit (1)
+    ],
+)
+def test_buy_returns_400_invalid_request_with_field_errors(worker, make_buyers, make_product, body, field):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    body = {k: (product.pk if v == "PID" else v) for k, v in body.items()}
+
+    response = api_client(user).post(BUY, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+    assert field in response.json()["errors"]
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock_left == 5
+
+
+def test_buy_returns_400_for_a_body_that_is_not_json(worker, make_buyers):
+    (user,) = make_buyers(1)
+    response = api_client(user).post(BUY, data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+
+
+def test_buy_returns_401_not_authenticated_without_a_token(worker, make_product):
+    product = make_product()
+    response = api_client().post(BUY, {"product_id": product.pk}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("kind", ["garbage", "wrong_key", "expired", "no_user_claim"])
+def test_buy_returns_401_authentication_failed_for_a_bad_token(worker, make_buyers, make_product, kind):
+    (user,) = make_buyers(1)
+    product = make_product()
+    now = int(timezone.now().timestamp())
+    claims = {"token_type": "access", "jti": "x", "user_id": user.pk, "iat": now, "exp": now + 600}
+    token = {
+        "garbage": "not.a.token",
+        "wrong_key": jwt.encode(claims, "some-other-key-that-is-long-enough-for-hs256", algorithm="HS256"),
+        "expired": jwt.encode({**claims, "iat": now - 20, "exp": now - 10}, settings.SECRET_KEY, algorithm="HS256"),
+        "no_user_claim": jwt.encode(
+            {k: v for k, v in claims.items() if k != "user_id"}, settings.SECRET_KEY, algorithm="HS256"
+        ),
+    }[kind]
+    response = api_client(token=token).post(BUY, {"product_id": product.pk}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert not Order.objects.exists()
+
+
+def test_buy_returns_404_product_not_found(worker, make_buyers):
+    (user,) = make_buyers(1)
+    response = buy(user, product_id=987654)
+    assert response.status_code == 404
+    assert response.json()["code"] == "product_not_found"
+
+
+def test_buy_returns_409_sold_out(worker, make_buyers, make_product):
+    first, second = make_buyers(2)
+    product = make_product(stock_total=1)
+    assert buy(first, product_id=product.pk).status_code == 200
+    response = buy(second, product_id=product.pk)
+    assert response.status_code == 409
+    assert response.json()["code"] == "sold_out"
+
+
+def test_buy_returns_409_sold_out_from_the_gate_when_the_ledger_lags(worker, make_buyers, make_product):
+    # The database still shows stock; the Redis gate, which runs ahead of it, is what decides.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    redis_store.adjust_stock(product_id=product.pk, delta=-2)  # two reservations in flight, not yet written
+    response = buy(user, product_id=product.pk)
+    assert response.status_code == 409
+    assert response.json()["code"] == "sold_out"
+    assert Product.objects.get(pk=product.pk).stock_left == 2
+
+
+def test_buy_returns_409_already_purchased(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    assert buy(user, product_id=product.pk).status_code == 200
+    response = buy(user, product_id=product.pk)
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_purchased"
+    assert Order.objects.filter(user=user).count() == 1
+    assert Product.objects.get(pk=product.pk).stock_left == 4
+
+
+@pytest.mark.parametrize(
+    "window, code",
+    [
+        (dict(start_time=in_the_future(1), end_time=in_the_future(2)), "sale_not_started"),
+        (dict(start_time=in_the_past(2), end_time=in_the_past(1)), "sale_ended"),
+        (dict(is_enabled=False), "sale_disabled"),
+    ],
+)
+def test_buy_returns_409_outside_the_sale(worker, make_buyers, make_product, window, code):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5, **window)
+    response = buy(user, product_id=product.pk)
+    assert response.status_code == 409
+    assert response.json()["code"] == code
+    assert not Order.objects.exists()
+
+
+def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, make_buyers, make_product):
+    # The logic layer re-checks the window in Redis (reserve.lua), not only the access layer.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    ended = timezone.now() - timedelta(seconds=1)
+    redis_store.load_product(
+        product_id=product.pk, stock_left=5, enabled=True, start_time=ended - timedelta(hours=1),
+        end_time=ended, per_user_limit=1,
+    )
+    result = purchase_task.apply_async(
+        kwargs=dict(request_id="late-1", user_id=user.pk, product_id=product.pk, quantity=1), task_id="late-1"
+    ).get(timeout=10)
+    assert result["code"] == "sale_ended"
+    assert not Order.objects.exists()
+    assert redis_store.live_stock([product.pk]) == {product.pk: 5}
+
+
+def test_inactive_user_gets_403_and_stock_is_given_back(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    user.is_active = False
+    user.save()
+    response = buy(user, product_id=product.pk)
+    assert response.status_code == 403
+    assert response.json()["code"] == "user_inactive"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert Product.objects.get(pk=product.pk).stock_left == 2
+
+
+def test_result_endpoint_shows_a_request_only_to_its_buyer(worker, make_buyers, make_product):
+    owner, other = make_buyers(2)
+    product = make_product(stock_total=2)
+    body = buy(owner, product_id=product.pk).json()
+    url = f"/api/seckill/requests/{body['request_id']}/"
+
+    mine = api_client(owner).get(url)
+    assert mine.status_code == 200 and mine.json()["order_id"] == body["order_id"]
+    theirs = api_client(other).get(url)
+    assert theirs.status_code == 404 and theirs.json()["code"] == "not_found"
+    assert api_client(owner).get("/api/seckill/requests/does-not-exist/").status_code == 404
+
+
+def test_orders_endpoints_show_only_the_callers_orders(worker, make_buyers, make_product):
+    alice, bob = make_buyers(2)
+    product = make_product(stock_total=5)
+    alice_order = buy(alice, product_id=product.pk).json()["order_id"]
+    bob_order = buy(bob, product_id=product.pk).json()["order_id"]
+
+    listing = api_client(alice).get("/api/orders/")
+    assert listing.status_code == 200
+    assert [o["id"] for o in listing.json()] == [alice_order]
+    assert api_client(alice).get(f"/api/orders/{alice_order}/").status_code == 200
+    assert api_client(alice).get(f"/api/orders/{bob_order}/").status_code == 404
+    assert api_client().get("/api/orders/").status_code == 401
