@@ -1,0 +1,133 @@
+"""Products: the public API, staff edits, and stock reaching the Redis gate as deltas."""
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from products import services
+from products.models import Product
+from seckill import redis_store
+from seckill.errors import StockConflict
+from seckill.models import Order
+from tests.conftest import api_client, in_the_future, in_the_past
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def staff(make_buyers):
+    user = get_user_model().objects.create_user("staff", password="staff-password", is_staff=True)
+    return user
+
+
+def test_product_list_and_detail_are_public_with_live_stock_and_status(clean_redis, make_product):
+    active = make_product(name="Now", stock_total=3)
+    upcoming = make_product(name="Soon", start_time=in_the_future(1), end_time=in_the_future(2))
+    ended = make_product(name="Gone", start_time=in_the_past(2), end_time=in_the_past(1))
+    disabled = make_product(name="Off", is_enabled=False)
+    sold_out = make_product(name="Empty", stock_total=1)
+    redis_store.adjust_stock(product_id=active.pk, delta=-1)  # a live sale, ahead of the ledger
+    redis_store.adjust_stock(product_id=sold_out.pk, delta=-1)
+
+    listing = api_client().get("/api/products/")
+    assert listing.status_code == 200
+    by_id = {p["id"]: p for p in listing.json()}
+    assert by_id[active.pk]["stock_left"] == 2 and by_id[active.pk]["status"] == "active"
+    assert by_id[upcoming.pk]["status"] == "upcoming"
+    assert by_id[ended.pk]["status"] == "ended"
+    assert by_id[disabled.pk]["status"] == "disabled"
+    assert by_id[sold_out.pk]["status"] == "sold_out"
+    detail = api_client().get(f"/api/products/{active.pk}/").json()
+    expected = {"id", "name", "price", "start_time", "end_time", "stock_total", "stock_left", "per_user_limit", "status"}
+    assert expected <= set(detail)
+    assert api_client().get("/api/products/999999/").json()["code"] == "product_not_found"
+
+
+def test_server_time_is_public(clean_redis):
+    body = api_client().get("/api/time/").json()
+    assert {"now", "epoch_ms"} <= set(body)
+
+
+def test_only_staff_may_create_or_edit(clean_redis, make_buyers, staff, make_product):
+    (buyer,) = make_buyers(1)
+    product = make_product()
+    body = {"name": "New", "stock_total": 5}
+    assert api_client().post("/api/products/", body, format="json").status_code == 401
+    assert api_client(buyer).post("/api/products/", body, format="json").status_code == 403
+    assert api_client(buyer).patch(f"/api/products/{product.pk}/", {"name": "x"}, format="json").status_code == 403
+
+    created = api_client(staff).post("/api/products/", {**body, "per_user_limit": 2}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["stock_left"] == 5
+    assert redis_store.live_stock([created.json()["id"]]) == {created.json()["id"]: 5}
+
+    edited = api_client(staff).patch(f"/api/products/{product.pk}/", {"name": "Renamed"}, format="json")
+    assert edited.status_code == 200 and edited.json()["name"] == "Renamed"
+
+
+def test_staff_create_rejects_a_window_that_ends_before_it_starts(clean_redis, staff):
+    body = {"name": "Bad", "stock_total": 1, "start_time": in_the_future(2).isoformat(),
+            "end_time": in_the_future(1).isoformat()}
+    response = api_client(staff).post("/api/products/", body, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
+    assert not Product.objects.exists()
+
+
+def test_adding_stock_is_a_delta_on_the_live_counter_never_a_reset(clean_redis, make_product):
+    product = make_product(stock_total=10)
+    redis_store.adjust_stock(product_id=product.pk, delta=-4)  # four reservations in flight, not yet in the ledger
+    services.product_update(product=product, stock_total=15)
+    assert redis_store.live_stock([product.pk]) == {product.pk: 11}  # 6 unsold + 5 added, not the ledger's 15
+    product.refresh_from_db()
+    assert (product.stock_total, product.stock_left) == (15, 15)
+
+
+def test_removing_stock_takes_only_unsold_units(clean_redis, make_product):
+    product = make_product(stock_total=10)
+    redis_store.adjust_stock(product_id=product.pk, delta=-7)  # 3 unsold in the gate
+    with pytest.raises(StockConflict):
+        services.product_update(product=product, stock_total=6)  # would remove 4
+    assert redis_store.live_stock([product.pk]) == {product.pk: 3}
+    services.product_update(product=Product.objects.get(pk=product.pk), stock_total=7)
+    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
+    assert Product.objects.get(pk=product.pk).stock_total == 7
+
+
+def test_staff_stock_edit_through_the_api(clean_redis, staff, make_product):
+    product = make_product(stock_total=4)
+    response = api_client(staff).patch(f"/api/products/{product.pk}/", {"stock_total": 6}, format="json")
+    assert response.status_code == 200 and response.json()["stock_left"] == 6
+    conflict = api_client(staff).patch(f"/api/products/{product.pk}/", {"stock_total": -1}, format="json")
+    assert conflict.status_code == 400
+
+
+def test_gate_lost_by_redis_reloads_from_the_ledger_with_its_buyers(worker, make_buyers, make_product):
+    buyer, other = make_buyers(2)
+    product = make_product(stock_total=3)
+    assert api_client(buyer).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 200
+    redis_store.forget_product(product.pk)  # what a Redis restart without persistence does
+
+    again = api_client(buyer).post("/api/seckill/", {"product_id": product.pk}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "already_purchased"
+    assert api_client(other).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 200
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert Order.objects.count() == 2
+
+
+def test_create_product_command_prints_the_product_as_json(clean_redis):
+    out = StringIO()
+    call_command("create_product", "--name", "Cmd", "--stock", "7", "--price", "1.50", "--per-user-limit", "2",
+                 stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["name"] == "Cmd" and data["stock_left"] == 7 and data["per_user_limit"] == 2
+    assert data["status"] == "active"
+    assert redis_store.live_stock([data["id"]]) == {data["id"]: 7}
+
+
+def test_create_product_command_accepts_a_window(clean_redis):
+    out = StringIO()
+    call_command("create_product", "--name", "Later", "--stock", "1", "--starts", "2099-01-01T10:00:00Z",
+                 "--ends", "2099-01-01T11:00:00+00:00", stdout=out)
+    assert json.loads(out.getvalue())["status"] == "upcoming"
