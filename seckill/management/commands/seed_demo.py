@@ -1,8 +1,10 @@
 import json
 import os
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from products import services
 from products.models import Product
@@ -22,6 +24,9 @@ class Command(BaseCommand):
         product = Product.objects.filter(name="Demo flash-sale product").first()
         if product is None:
             product = services.product_create(name="Demo flash-sale product", stock_total=100, price="9.99")
+        elif product.end_time <= timezone.now():  # a demo from an earlier day: open its window again
+            now = timezone.now()
+            product = services.product_update(product=product, start_time=now, end_time=now + timedelta(hours=1))
         self.stdout.write(
             json.dumps(
                 {

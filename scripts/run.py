@@ -1,0 +1,49 @@
+"""Set up and run the whole system locally: Redis (embedded if none answers), migrations, static files, the
+demo data, then the Procfile's web and worker under honcho. Ctrl-C stops everything this started."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from seckill_site.local_redis import ensure_redis  # noqa: E402
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def load_dotenv(path: Path) -> None:
+    """KEY=VALUE lines of .env into the environment (already exported variables win)."""
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+def main() -> int:
+    load_dotenv(ROOT / ".env")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
+    redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    embedded = ensure_redis(redis_url)
+    print(f"Redis: {'started an embedded redis-server at ' if embedded else 'using '}{redis_url}", flush=True)
+
+    manage("migrate", "--noinput", "-v", "0")
+    manage("collectstatic", "--noinput", "-v", "0")
+    manage("seed_demo")
+    print("Web: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/", flush=True)
+
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT)
+    try:
+        return honcho.wait()
+    except KeyboardInterrupt:  # honcho got the same Ctrl-C and stops web and worker itself
+        return honcho.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
