@@ -111,8 +111,13 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
         # The task id is the request id: the result we wait on can only be this request's own.
         async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)
     except BROKER_ERRORS as exc:
-        logger.warning("purchase %s not enqueued: %s", request_id, exc, exc_info=True)
-        raise Unavailable() from exc
+        logger.warning("purchase %s not enqueued: %s", request_id, exc)
+        error = Unavailable()
+        try:  # if the record was written, let the result endpoint say so too instead of "pending" forever
+            redis_store.request_set_outcome(request_id=request_id, outcome=Outcome.from_error(error, **fields).as_dict())
+        except BROKER_ERRORS:
+            pass
+        raise error from exc
 
     pending = Outcome.pending(**fields)
     try:

@@ -1,0 +1,100 @@
+"""503 unavailable when Redis or the broker cannot be reached: a real web process pointed at a dead port."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+from products.models import Product
+from seckill import redis_store
+from seckill.models import Order
+from tests.conftest import ROOT, database_url_for_worker, token_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DEAD_REDIS = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+
+def http(method, url, body=None, token=None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def web(tmp_path):
+    """Start gunicorn on the test database with the given environment; yield its base URL."""
+    procs = []
+
+    def start(**env_overrides):
+        port = free_port()
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=database_url_for_worker())
+        env.update(env_overrides)
+        log = open(tmp_path / f"web-{port}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "4"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / f"web-{port}.log").read_text()
+            try:
+                urllib.request.urlopen(f"{base}/api/time/", timeout=1)
+                return base
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("web process did not answer")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_buy_returns_503_when_redis_is_down_and_sells_nothing(web, clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    base = web(REDIS_URL=DEAD_REDIS)
+
+    status, body = http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(user))
+
+    assert (status, body["code"]) == (503, "unavailable")
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock_left == 3
+    # The rest of the site still answers, with the ledger's figures.
+    status, listing = http("GET", f"{base}/api/products/")
+    assert status == 200 and listing[0]["stock_left"] == 3
+
+
+def test_buy_returns_503_when_only_the_broker_is_down(web, clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    base = web(REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL=DEAD_REDIS)
+
+    status, body = http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(user))
+
+    assert (status, body["code"]) == (503, "unavailable")
+    assert not Order.objects.exists()
+    assert redis_store.live_stock([product.pk]) == {product.pk: 3}
