@@ -33,6 +33,7 @@ def main() -> int:
     embedded = ensure_redis(redis_url)
     print(f"Redis: {'started an embedded redis-server at ' if embedded else 'using '}{redis_url}", flush=True)
 
+    (ROOT / ".run").mkdir(exist_ok=True)  # beat keeps its schedule file there
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo")

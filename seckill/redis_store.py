@@ -6,6 +6,8 @@ Redis is the gate, the database is the ledger. Per product (the braces keep one 
     seckill:{<product_id>}:meta    hash enabled, start, end (epoch ms), limit
 Per purchase request:
     seckill:request:<request_id>   hash user_id, product_id, quantity, created, outcome (JSON once decided)
+    seckill:pending                sorted set of request ids without an outcome yet, scored by creation time:
+                                   what the sweeper re-enqueues when a broker message was lost
 
 Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
 restarted Redis (empty script cache) costs one reload, never an error (TRAPS.md).
@@ -61,6 +63,9 @@ def meta_key(product_id: int) -> str:
 
 def request_key(request_id: str) -> str:
     return f"seckill:request:{request_id}"
+
+
+PENDING_KEY = "seckill:pending"
 
 
 def get_client() -> redis.Redis:
@@ -187,6 +192,7 @@ class RequestRecord:
     user_id: int
     product_id: int
     quantity: int
+    created: float
     outcome: dict | None
 
 
@@ -195,6 +201,7 @@ def request_create(*, request_id: str, user_id: int, product_id: int, quantity: 
     pipe = get_client().pipeline(transaction=True)
     pipe.hset(key, mapping={"user_id": user_id, "product_id": product_id, "quantity": quantity, "created": created})
     pipe.expire(key, settings.SECKILL_REQUEST_TTL)
+    pipe.zadd(PENDING_KEY, {request_id: created})
     pipe.execute()
 
 
@@ -203,7 +210,22 @@ def request_set_outcome(*, request_id: str, outcome: dict) -> None:
     pipe = get_client().pipeline(transaction=True)
     pipe.hset(key, "outcome", json.dumps(outcome))
     pipe.expire(key, settings.SECKILL_REQUEST_TTL)
+    pipe.zrem(PENDING_KEY, request_id)
     pipe.execute()
+
+
+def requests_pending_since(created_before: float, limit: int) -> list[tuple[str, float]]:
+    """Up to `limit` (request_id, created) without an outcome, created before the given time, oldest first."""
+    return get_client().zrangebyscore(PENDING_KEY, "-inf", created_before, start=0, num=limit, withscores=True)
+
+
+def request_touch_pending(request_id: str, at: float) -> None:
+    """Score a pending request as if created `at`, so that one sweep does not enqueue it again at once."""
+    get_client().zadd(PENDING_KEY, {request_id: at}, xx=True)
+
+
+def request_forget_pending(request_id: str) -> None:
+    get_client().zrem(PENDING_KEY, request_id)
 
 
 def request_get(request_id: str) -> RequestRecord | None:
@@ -215,5 +237,6 @@ def request_get(request_id: str) -> RequestRecord | None:
         user_id=int(data["user_id"]),
         product_id=int(data["product_id"]),
         quantity=int(data["quantity"]),
+        created=float(data.get("created", 0)),
         outcome=json.loads(data["outcome"]) if "outcome" in data else None,
     )

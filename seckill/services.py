@@ -225,6 +225,41 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
     return outcome
 
 
+# --- lost messages ----------------------------------------------------------------------------------------
+def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limit: int = 1000) -> dict:
+    """Find purchase requests that have waited `older_than_s` without an outcome and enqueue them again.
+
+    The Redis transport can lose a message for good (a worker killed between pop and unacked bookkeeping) and
+    brings an unacknowledged one back only after the visibility timeout (TRAPS.md). Running a request again is
+    safe: the task is idempotent per request id. After `give_up_after_s` the request is abandoned instead
+    (`purchase_abandon`: the reservation goes back unless the order was written). Returns counts.
+    """
+    from seckill.tasks import purchase_task
+
+    now = time.time()
+    counts = {"requeued": 0, "abandoned": 0, "dropped": 0}
+    for request_id, since in redis_store.requests_pending_since(now - older_than_s, limit):
+        record = redis_store.request_get(request_id)
+        if record is None or record.outcome is not None:  # expired, or decided meanwhile
+            redis_store.request_forget_pending(request_id)
+            counts["dropped"] += 1
+            continue
+        fields = dict(
+            request_id=request_id, user_id=record.user_id, product_id=record.product_id, quantity=record.quantity
+        )
+        if now - record.created > give_up_after_s:
+            purchase_abandon(**fields)
+            counts["abandoned"] += 1
+        else:
+            # Not again before another `older_than_s`: a long backlog must not be multiplied by each sweep.
+            redis_store.request_touch_pending(request_id, now)
+            purchase_task.apply_async(kwargs=fields, task_id=request_id)
+            counts["requeued"] += 1
+    if counts["requeued"] or counts["abandoned"]:
+        logger.warning("sweep of pending purchase requests: %s", counts)
+    return counts
+
+
 # --- the stock gate ---------------------------------------------------------------------------------------
 def stock_gate_load(*, product_id: int) -> bool:
     """Write the product's window into Redis and, if Redis holds no live counter, its stock and buyers.

@@ -1,5 +1,6 @@
 """Celery tasks: thin, take ids, safe to run twice. The logic is in `seckill.services`."""
 from celery import shared_task
+from django.conf import settings
 
 from seckill import services
 
@@ -23,3 +24,11 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
             # Short countdowns only: far below the broker's visibility timeout (TRAPS.md).
             raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
         return services.purchase_abandon(**fields).as_dict()
+
+
+@shared_task(name="seckill.sweep_pending", acks_late=True, ignore_result=True)
+def sweep_pending_task() -> dict:
+    """Run by beat every SECKILL_SWEEP_INTERVAL seconds: re-enqueue purchase requests whose message was lost."""
+    return services.purchase_requests_sweep(
+        older_than_s=settings.SECKILL_REDELIVER_AFTER, give_up_after_s=settings.SECKILL_GIVE_UP_AFTER
+    )

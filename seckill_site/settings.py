@@ -149,6 +149,13 @@ SECKILL_RESULT_TIMEOUT = float(env("SECKILL_RESULT_TIMEOUT", "3"))
 # How long a request's record (owner, outcome) is kept for GET /api/seckill/requests/<id>/.
 SECKILL_REQUEST_TTL = int(env("SECKILL_REQUEST_TTL", str(24 * 3600)))
 
+# A request with no outcome after this many seconds is enqueued again (its broker message may be lost) ...
+SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "30"))
+# ... and after this many it is abandoned: its reservation goes back and it is answered `unavailable`.
+SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
+# How often beat runs that sweep.
+SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "10"))
+
 # --- Celery (logic layer) -------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
@@ -187,6 +194,9 @@ CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-purchases": {"task": "seckill.sweep_pending", "schedule": SECKILL_SWEEP_INTERVAL},
+}
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,7 @@ class WorkerProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, *, concurrency: int = WORKER_CONCURRENCY) -> None:
+    def start(self, *, concurrency: int = WORKER_CONCURRENCY, extra_env: dict | None = None, wait=True) -> None:
         env = dict(os.environ)
         env.update(
             DJANGO_SETTINGS_MODULE="seckill_site.settings",
@@ -76,6 +77,7 @@ class WorkerProcess:
             DATABASE_URL=database_url_for_worker(),
             LOG_LEVEL="WARNING",
         )
+        env.update(extra_env or {})
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
@@ -87,8 +89,10 @@ class WorkerProcess:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the pool's children too
         )
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
 
     def wait_ready(self, deadline_s: float = 60.0) -> None:
         end = time.monotonic() + deadline_s
@@ -107,6 +111,12 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its children at once: a crash, with no chance to ack or give back."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
         self.log.close()
 
     def log_tail(self, lines: int = 40) -> str:

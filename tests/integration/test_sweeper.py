@@ -1,0 +1,83 @@
+"""The sweeper answers requests whose broker message was lost (deterministic counterpart of the crash test)."""
+import time
+
+import pytest
+from django.conf import settings
+
+from products.models import Product
+from seckill import redis_store, services
+from seckill.models import Order
+from seckill.tasks import sweep_pending_task
+from seckill_site.celery import app as celery_app
+from tests.conftest import api_client
+
+pytestmark = pytest.mark.worker
+
+
+def lose_a_message(user, product, request_id, age_s):
+    """A request recorded by the access layer whose message never reached (or vanished from) the broker."""
+    redis_store.request_create(
+        request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1, created=time.time() - age_s
+    )
+
+
+def poll(client, url, deadline_s=15):
+    end = time.monotonic() + deadline_s
+    response = client.get(url)
+    while response.status_code == 202 and time.monotonic() < end:
+        time.sleep(0.05)
+        response = client.get(url)
+    return response
+
+
+def test_sweeper_enqueues_a_lost_request_again_and_it_is_answered(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    lose_a_message(user, product, "lost-1", age_s=60)
+    client = api_client(user)
+    assert client.get("/api/seckill/requests/lost-1/").status_code == 202
+
+    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+
+    assert counts["requeued"] == 1
+    final = poll(client, "/api/seckill/requests/lost-1/")
+    assert final.status_code == 200 and final.json()["code"] == "success"
+    assert Order.objects.get(request_id="lost-1").user_id == user.pk
+    assert redis_store.requests_pending_since(time.time(), 10) == []
+
+
+def test_sweeper_leaves_young_requests_alone(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    lose_a_message(user, product, "young-1", age_s=1)
+    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
+
+
+def test_sweeper_does_not_requeue_the_same_request_on_every_pass(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    lose_a_message(user, product, "backlog-1", age_s=60)
+    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 1
+    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
+
+
+def test_sweeper_abandons_a_request_too_old_to_keep_and_gives_its_units_back(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    lose_a_message(user, product, "ancient-1", age_s=7200)
+    redis_store.reserve(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
+
+    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+
+    assert counts["abandoned"] == 1
+    response = api_client(user).get("/api/seckill/requests/ancient-1/")
+    assert response.status_code == 503 and response.json()["code"] == "unavailable"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert Product.objects.get(pk=product.pk).stock_left == 2
+
+
+def test_beat_runs_the_sweeper_task():
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-pending-purchases"]
+    assert entry["task"] == sweep_pending_task.name
+    assert entry["schedule"] == settings.SECKILL_SWEEP_INTERVAL
