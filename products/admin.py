@@ -44,3 +44,10 @@ class ProductAdmin(admin.ModelAdmin):
             return
         obj.pk = saved.pk
         obj.stock_left = saved.stock_left
+
+    def delete_model(self, request, obj):
+        services.product_delete(product=obj)
+
+    def delete_queryset(self, request, queryset):
+        for product in queryset:
+            services.product_delete(product=product)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from products.models import Product
 from seckill.errors import InvalidRequest
+from seckill import redis_store
 from seckill.services import stock_gate_change_total, stock_gate_load
 
 DEFAULT_SALE_LENGTH = timedelta(hours=1)
@@ -72,3 +73,11 @@ def product_update(*, product: Product, **changes) -> Product:
             product.save(update_fields=[*plain, "updated_at"])
         transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
     return product
+
+
+def product_delete(*, product: Product) -> None:
+    """Delete a product that has no orders (orders protect it) and its keys in the Redis gate, on commit."""
+    product_id = product.pk
+    with transaction.atomic():
+        product.delete()
+        transaction.on_commit(lambda: redis_store.forget_product(product_id))

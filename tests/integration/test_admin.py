@@ -1,0 +1,84 @@
+"""Django admin: products through the same services as the API (stock to Redis as deltas), orders read-only."""
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from products.models import Product
+from seckill import redis_store, services
+from seckill.models import Order
+from tests.conftest import in_the_future
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client():
+    get_user_model().objects.create_superuser("root", "root@example.com", "root-password")
+    client = Client()
+    client.login(username="root", password="root-password")
+    return client
+
+
+def form(**overrides):
+    start = in_the_future(-0.5)
+    data = {
+        "name": "Admin item", "price": "3.00", "stock_total": "8", "per_user_limit": "1",
+        "start_time_0": start.strftime("%Y-%m-%d"), "start_time_1": start.strftime("%H:%M:%S"),
+        "end_time_0": in_the_future(1).strftime("%Y-%m-%d"), "end_time_1": in_the_future(1).strftime("%H:%M:%S"),
+        "is_enabled": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_admin_creates_a_product_and_loads_it_into_redis(clean_redis, admin_client):
+    response = admin_client.post("/admin/products/product/add/", form())
+    assert response.status_code == 302, response.content[:2000]
+    product = Product.objects.get(name="Admin item")
+    assert (product.stock_total, product.stock_left) == (8, 8)
+    assert redis_store.live_stock([product.pk]) == {product.pk: 8}
+
+
+def test_admin_stock_edit_is_a_delta_and_the_list_shows_live_stock(clean_redis, admin_client, make_product):
+    product = make_product(name="Admin item", stock_total=8)
+    redis_store.adjust_stock(product_id=product.pk, delta=-3)  # three sold in the gate, not yet in the ledger
+
+    response = admin_client.post(f"/admin/products/product/{product.pk}/change/", form(stock_total="10"))
+
+    assert response.status_code == 302
+    assert redis_store.live_stock([product.pk]) == {product.pk: 7}
+    assert Product.objects.get(pk=product.pk).stock_total == 10
+    listing = admin_client.get("/admin/products/product/")
+    assert listing.status_code == 200
+    assert b'<td class="field-live_stock_left">7</td>' in listing.content
+
+
+def test_admin_refuses_to_remove_sold_units(clean_redis, admin_client, make_product):
+    product = make_product(name="Admin item", stock_total=8)
+    redis_store.adjust_stock(product_id=product.pk, delta=-6)
+    response = admin_client.post(f"/admin/products/product/{product.pk}/change/", form(stock_total="1"), follow=True)
+    assert b"Not saved" in response.content
+    assert Product.objects.get(pk=product.pk).stock_total == 8
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+
+
+def test_admin_delete_removes_the_redis_keys(clean_redis, admin_client, make_product):
+    product = make_product(name="Doomed")
+    response = admin_client.post(f"/admin/products/product/{product.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Product.objects.filter(pk=product.pk).exists()
+    assert redis_store.live_stock([product.pk]) == {product.pk: None}
+
+
+def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_client, make_buyers, make_product):
+    alice, bob = make_buyers(2, prefix="shopper")
+    first, second = make_product(name="First"), make_product(name="Second")
+    services.purchase_process(request_id="a1", user_id=alice.pk, product_id=first.pk, quantity=1)
+    services.purchase_process(request_id="b1", user_id=bob.pk, product_id=second.pk, quantity=1)
+    assert Order.objects.count() == 2
+
+    found = admin_client.get("/admin/seckill/order/", {"q": alice.username})
+    assert found.status_code == 200
+    assert b"a1" in found.content and b"b1" not in found.content
+    filtered = admin_client.get("/admin/seckill/order/", {"product__id__exact": second.pk})
+    assert b"b1" in filtered.content and b"a1" not in filtered.content
