@@ -61,3 +61,20 @@ class StockConflict(SeckillError):
 class Unavailable(SeckillError):
     code = "unavailable"
     default_detail = "The sale service is unavailable; nothing was sold. Try again."
+
+
+class InternalError(SeckillError):
+    code = "internal_error"
+    default_detail = "Internal server error; nothing was sold."
+
+
+def error_for_code(code: str) -> SeckillError:
+    """The domain error a stored outcome code stands for (InternalError for a code we do not know)."""
+    classes = {cls.code: cls for cls in _subclasses(SeckillError)}
+    return classes.get(code, InternalError)()
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)

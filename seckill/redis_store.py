@@ -4,6 +4,7 @@ Redis is the gate, the database is the ledger. Per product (the braces keep one 
     seckill:{<product_id>}:stock   units the gate may still sell
     seckill:{<product_id>}:buyers  hash user_id -> request_id of that buyer's live reservation
     seckill:{<product_id>}:meta    hash enabled, start, end (epoch ms), limit
+    seckill:{<product_id>}:decision:<request_id>  R reserved | S sold | the code it was refused with; final
 Per purchase request:
     seckill:request:<request_id>   hash user_id, product_id, quantity, created, outcome (JSON once decided)
     seckill:pending                sorted set of request ids without an outcome yet, scored by creation time:
@@ -31,16 +32,12 @@ _client: redis.Redis | None = None
 _scripts: dict[str, "redis.commands.core.Script"] = {}
 
 
-class ReserveResult(enum.IntEnum):
-    RESERVED = 1
-    ALREADY_RESERVED = 2  # this request id already holds the reservation: a redelivery
-    SOLD_OUT = -1
-    ALREADY_PURCHASED = -2
-    NOT_STARTED = -3
-    ENDED = -4
-    DISABLED = -5
-    OVER_LIMIT = -6
-    NOT_LOADED = -9
+class Reserve(str, enum.Enum):
+    """What reserve.lua says besides a refusal (a refusal is the outcome code it was refused with)."""
+
+    RESERVED = "reserved"
+    AGAIN = "again"  # this request id already reserved or sold: a redelivery, sell nothing more
+    NOT_LOADED = "not_loaded"
 
 
 class AdjustResult(enum.IntEnum):
@@ -59,6 +56,10 @@ def buyers_key(product_id: int) -> str:
 
 def meta_key(product_id: int) -> str:
     return f"seckill:{{{product_id}}}:meta"
+
+
+def decision_key(product_id: int, request_id: str) -> str:
+    return f"seckill:{{{product_id}}}:decision:{request_id}"
 
 
 def request_key(request_id: str) -> str:
@@ -105,19 +106,40 @@ def _epoch_ms(moment: datetime) -> int:
 
 
 # --- product stock ----------------------------------------------------------------------------------------
-def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[ReserveResult, int]:
+def _ttl_ms() -> int:
+    return settings.SECKILL_REQUEST_TTL * 1000
+
+
+def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[Reserve | str, int]:
+    """Returns (Reserve.RESERVED | Reserve.AGAIN | Reserve.NOT_LOADED | the refusal's outcome code, stock)."""
     result, stock = _script("reserve")(
-        keys=[stock_key(product_id), buyers_key(product_id), meta_key(product_id)],
-        args=[request_id, user_id, quantity],
+        keys=[stock_key(product_id), buyers_key(product_id), meta_key(product_id), decision_key(product_id, request_id)],
+        args=[request_id, user_id, quantity, _ttl_ms()],
     )
-    return ReserveResult(int(result)), int(stock)
+    try:
+        result = Reserve(result)
+    except ValueError:
+        pass  # a refusal: the outcome code
+    return result, int(stock)
 
 
-def release(*, product_id: int, user_id: int, request_id: str, quantity: int) -> bool:
+def release(*, product_id: int, user_id: int, request_id: str, quantity: int, code: str) -> bool:
+    """Refuse the request for good with `code`, giving back its units if it holds them (never a sold one's)."""
     released = _script("release")(
-        keys=[stock_key(product_id), buyers_key(product_id)], args=[request_id, user_id, quantity]
+        keys=[stock_key(product_id), buyers_key(product_id), decision_key(product_id, request_id)],
+        args=[request_id, user_id, quantity, code, _ttl_ms()],
     )
     return bool(released)
+
+
+def decision_get(*, product_id: int, request_id: str) -> str | None:
+    """R (reserved), S (sold), the refusal's code, or None: no task has decided this request yet."""
+    return get_client().get(decision_key(product_id, request_id))
+
+
+def confirm(*, product_id: int, request_id: str) -> bool:
+    """Turn the reservation into a sale; False if the request was given up meanwhile (write nothing then)."""
+    return bool(_script("confirm")(keys=[decision_key(product_id, request_id)], args=[_ttl_ms()]))
 
 
 def load_product(

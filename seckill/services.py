@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 
+import amqp.exceptions
 import celery.exceptions
 import kombu.exceptions
 import redis
@@ -23,6 +24,7 @@ from products.selectors import product_get
 from seckill import redis_store
 from seckill.errors import (
     AlreadyPurchased,
+    InternalError,
     InvalidRequest,
     ProductNotFound,
     SaleDisabled,
@@ -33,10 +35,11 @@ from seckill.errors import (
     StockConflict,
     Unavailable,
     UserInactive,
+    error_for_code,
 )
 from seckill.models import Order
 from seckill.outcomes import Outcome
-from seckill.redis_store import AdjustResult, ReserveResult
+from seckill.redis_store import AdjustResult, Reserve
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +48,7 @@ BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.ConnectionError, redis
 # Errors worth a retry of the task: the database or Redis may answer a moment later.
 TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError) + BROKER_ERRORS
 
-_RESERVE_FAILURES: dict[ReserveResult, type[SeckillError]] = {
-    ReserveResult.SOLD_OUT: SoldOut,
-    ReserveResult.ALREADY_PURCHASED: AlreadyPurchased,
-    ReserveResult.NOT_STARTED: SaleNotStarted,
-    ReserveResult.ENDED: SaleEnded,
-    ReserveResult.DISABLED: SaleDisabled,
-    ReserveResult.OVER_LIMIT: InvalidRequest,
-}
+PURCHASE_QUEUE = "celery"  # Celery's default queue carries the purchase tasks; maintenance has its own
 
 
 # --- access layer -----------------------------------------------------------------------------------------
@@ -110,45 +106,59 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
         redis_store.request_create(**fields, created=time.time())
         # The task id is the request id: the result we wait on can only be this request's own.
         async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)
-    except BROKER_ERRORS as exc:
-        logger.warning("purchase %s not enqueued: %s", request_id, exc)
-        error = Unavailable()
-        try:  # if the record was written, let the result endpoint say so too instead of "pending" forever
-            redis_store.request_set_outcome(request_id=request_id, outcome=Outcome.from_error(error, **fields).as_dict())
-        except BROKER_ERRORS:
-            pass
-        raise error from exc
+    except Exception as exc:  # the broker, or the result backend subscribing before the publish
+        logger.warning("purchase %s not enqueued: %r", request_id, exc)
+        _refuse_unsent(fields)
+        raise Unavailable() from exc
 
-    pending = Outcome.pending(**fields)
     try:
         payload = async_result.get(timeout=timeout, propagate=False, interval=0.05)
     except celery.exceptions.TimeoutError:
         # A timeout is not a failure: the task still runs. Stop listening for it in this process (TRAPS.md).
         async_result.backend.remove_pending_result(async_result)
-        return pending
-    except BROKER_ERRORS:
+        return Outcome.pending(**fields)
+    except Exception:
         # The task was enqueued, so it may sell: this is pending, never "nothing was sold".
         logger.warning("lost the result channel while waiting on %s", request_id, exc_info=True)
-        return pending
+        return Outcome.pending(**fields)
     if async_result.failed():
         logger.error("purchase task %s failed: %r", request_id, payload)
-        raise RuntimeError(f"purchase task {request_id} failed")
+        return Outcome.from_error(InternalError(), **fields)
     outcome = Outcome.from_dict(payload)
     if outcome.request_id != request_id:  # cannot happen by construction; never hand out another's result
         raise RuntimeError(f"result for {outcome.request_id} delivered to request {request_id}")
     return outcome
 
 
+def _refuse_unsent(fields: dict) -> None:
+    """A request we answer 503 must never sell later: its message may have reached the broker after all."""
+    outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
+    try:
+        redis_store.release(**fields, code=Unavailable.code)
+        redis_store.request_set_outcome(request_id=fields["request_id"], outcome=outcome)
+    except BROKER_ERRORS:
+        pass  # Redis is down: then the message did not reach the broker (the same Redis) either
+
+
 # --- logic layer ------------------------------------------------------------------------------------------
 def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
-    """Decide one purchase and record the outcome. Safe to run twice for the same request id.
+    """Decide one purchase and record the outcome. Safe to run twice, or at once, for the same request id.
 
-    Reserves in Redis (reserve.lua), then writes the order and the ledger's stock in one transaction. A
-    permanent failure of that write gives the reservation back. Transient database or Redis errors propagate
-    for the task to retry; `purchase_abandon` compensates when the retries run out.
+    Reserves in Redis (reserve.lua, which makes every decision final), then writes the order and the ledger's
+    stock in one transaction, confirming the sale in Redis just before it commits. A permanent failure of that
+    write refuses the request for good and gives the units back. Transient database or Redis errors propagate
+    for the task to retry; `purchase_abandon` compensates when the retries run out. Anything else is logged,
+    refused for good and answered `internal_error`.
     """
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    outcome = _purchase_decide(**fields)
+    try:
+        outcome = _purchase_decide(**fields)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        logger.exception("purchase %s failed", request_id)
+        redis_store.release(**fields, code=InternalError.code)
+        outcome = Outcome.from_error(InternalError(), **fields)
     redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
     return outcome
 
@@ -156,35 +166,29 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
 def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     result, _ = redis_store.reserve(**fields)
-    if result is ReserveResult.NOT_LOADED:
+    if result is Reserve.NOT_LOADED:
         try:
             stock_gate_load(product_id=product_id)
         except ProductNotFound as error:
             return Outcome.from_error(error, **fields)
         result, _ = redis_store.reserve(**fields)
-    if result not in (ReserveResult.RESERVED, ReserveResult.ALREADY_RESERVED):
-        return Outcome.from_error(_RESERVE_FAILURES[result](), **fields)
+    if result not in (Reserve.RESERVED, Reserve.AGAIN):
+        return Outcome.from_error(error_for_code(result), **fields)
 
     try:
         order = _order_write(**fields)
-    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:
-        redis_store.release(**fields)
+    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound, Unavailable) as error:
+        redis_store.release(**fields, code=error.code)
         return Outcome.from_error(error, **fields)
-    except Exception as exc:
-        # A bug or a constraint we did not foresee: give the units back, then fail loudly.
-        # Transient errors keep the reservation for the task's retry (and purchase_abandon after the last).
-        if not _is_transient(exc):
-            redis_store.release(**fields)
-        raise
     return Outcome.success(order_id=order.pk, **fields)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS)
-
-
 def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Order:
-    """Write the order and take the stock from the ledger, atomically; return the existing order on a replay."""
+    """Write the order and take the stock from the ledger, atomically; return the existing order on a replay.
+
+    Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (refusals), Unavailable (the request was
+    given up while this ran), or a transient database error.
+    """
     existing = Order.objects.filter(request_id=request_id).first()
     if existing is not None:
         return existing
@@ -196,13 +200,21 @@ def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: in
                 stock_left=F("stock_left") - quantity
             )
             if not taken:
+                # A concurrent delivery of this same request may have taken the last units: that is a sale.
+                existing = Order.objects.filter(request_id=request_id).first()
+                if existing is not None:
+                    return existing
                 if not Product.objects.filter(pk=product_id).exists():
                     raise ProductNotFound()
                 raise SoldOut()
             price = Product.objects.values_list("price", flat=True).get(pk=product_id)
-            return Order.objects.create(
+            order = Order.objects.create(
                 request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity, unit_price=price
             )
+            # Last step before the commit: a request given up meanwhile (purchase_abandon) must not sell.
+            if not redis_store.confirm(product_id=product_id, request_id=request_id):
+                raise Unavailable()
+            return order
     except IntegrityError:
         existing = Order.objects.filter(request_id=request_id).first()
         if existing is not None:  # a concurrent delivery of the same request wrote it first
@@ -213,13 +225,14 @@ def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: in
 
 
 def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
-    """Compensation once the task's retries are spent: give the reservation back unless the order was written."""
+    """Give a request up (its task's retries are spent, or it waited too long): refuse it for good and give its
+    units back, unless the sale was confirmed, in which case it is a success. Records and returns the outcome."""
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    redis_store.release(**fields, code=Unavailable.code)  # never gives back a confirmed sale's units
     order = Order.objects.filter(request_id=request_id).first()
     if order is not None:
         outcome = Outcome.success(order_id=order.pk, **fields)
     else:
-        redis_store.release(**fields)
         outcome = Outcome.from_error(Unavailable(), **fields)
     redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
     return outcome
@@ -231,14 +244,17 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
 
     The Redis transport can lose a message for good (a worker killed between pop and unacked bookkeeping) and
     brings an unacknowledged one back only after the visibility timeout (TRAPS.md). Running a request again is
-    safe: the task is idempotent per request id. After `give_up_after_s` the request is abandoned instead
-    (`purchase_abandon`: the reservation goes back unless the order was written). Returns counts.
+    safe: the task is idempotent per request id and its decision final. While the purchase queue still holds
+    messages, a request may just be waiting in it, so only then are requests swept that a task already started
+    (reserved or sold: their message was taken). After `give_up_after_s` a request is abandoned instead
+    (`purchase_abandon`). Returns counts.
     """
     from seckill.tasks import purchase_task
 
     now = time.time()
-    counts = {"requeued": 0, "abandoned": 0, "dropped": 0}
-    for request_id, since in redis_store.requests_pending_since(now - older_than_s, limit):
+    backlog = purchase_queue_length() > 0
+    counts = {"requeued": 0, "abandoned": 0, "dropped": 0, "waiting": 0}
+    for request_id, _ in redis_store.requests_pending_since(now - older_than_s, limit):
         record = redis_store.request_get(request_id)
         if record is None or record.outcome is not None:  # expired, or decided meanwhile
             redis_store.request_forget_pending(request_id)
@@ -250,14 +266,28 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
         if now - record.created > give_up_after_s:
             purchase_abandon(**fields)
             counts["abandoned"] += 1
-        else:
-            # Not again before another `older_than_s`: a long backlog must not be multiplied by each sweep.
-            redis_store.request_touch_pending(request_id, now)
-            purchase_task.apply_async(kwargs=fields, task_id=request_id)
-            counts["requeued"] += 1
+            continue
+        if backlog and redis_store.decision_get(product_id=record.product_id, request_id=request_id) is None:
+            counts["waiting"] += 1  # probably still in the queue: look again next time
+            continue
+        # Not again before another `older_than_s`: a long backlog must not be multiplied by each sweep.
+        redis_store.request_touch_pending(request_id, now)
+        purchase_task.apply_async(kwargs=fields, task_id=request_id)
+        counts["requeued"] += 1
     if counts["requeued"] or counts["abandoned"]:
         logger.warning("sweep of pending purchase requests: %s", counts)
     return counts
+
+
+def purchase_queue_length() -> int:
+    """Messages waiting in the purchase queue of the broker."""
+    from seckill_site.celery import app
+
+    with app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(queue=PURCHASE_QUEUE, passive=True).message_count
+        except amqp.exceptions.ChannelError:  # the Redis transport's way of saying "empty": no list at all
+            return 0
 
 
 # --- the stock gate ---------------------------------------------------------------------------------------

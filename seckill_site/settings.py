@@ -190,12 +190,24 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# The result backend's pub/sub reconnect retries 20 times by default: a view waiting across a Redis outage hung
+# ~19 s and then failed. A short policy lets the wait end near its timeout (TRAPS.md).
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+}
 CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Maintenance runs on its own queue, so that it never waits behind a burst of purchases (workers consume both:
+# `-Q celery,maintenance`); a sweep not run within one interval is dropped, the next one does its work.
+CELERY_TASK_ROUTES = {"seckill.sweep_pending": {"queue": "maintenance"}}
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending-purchases": {"task": "seckill.sweep_pending", "schedule": SECKILL_SWEEP_INTERVAL},
+    "sweep-pending-purchases": {
+        "task": "seckill.sweep_pending",
+        "schedule": SECKILL_SWEEP_INTERVAL,
+        "options": {"expires": SECKILL_SWEEP_INTERVAL},
+    },
 }
 
 LOGGING = {

@@ -81,7 +81,7 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "seckill_site", "worker",
+                sys.executable, "-m", "celery", "-A", "seckill_site", "worker", "-Q", "celery,maintenance",
                 "-P", "prefork", "-c", str(concurrency), "-l", "warning", "-n", self.name,
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],

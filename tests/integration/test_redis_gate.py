@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from seckill import redis_store
-from seckill.redis_store import AdjustResult, ReserveResult
+from seckill.redis_store import AdjustResult, Reserve
 
 PID = 424242
 
@@ -35,66 +35,105 @@ def _clean(clean_redis):
 
 def test_reserve_decrements_and_records_the_buyer(clean_redis):
     load(stock=2)
-    assert reserve(1, "r1") == (ReserveResult.RESERVED, 1)
+    assert reserve(1, "r1") == (Reserve.RESERVED, 1)
     assert clean_redis.hget(redis_store.buyers_key(PID), "1") == "r1"
 
 
 def test_stock_never_goes_below_zero_and_the_last_unit_sells_once():
     load(stock=1, limit=3)
-    assert reserve(1, "r1")[0] is ReserveResult.RESERVED
-    assert reserve(2, "r2") == (ReserveResult.SOLD_OUT, 0)
+    assert reserve(1, "r1")[0] is Reserve.RESERVED
+    assert reserve(2, "r2") == ("sold_out", 0)
     assert redis_store.live_stock([PID]) == {PID: 0}
 
 
 def test_quantity_larger_than_the_stock_is_sold_out_without_a_decrement():
     load(stock=2, limit=3)
-    assert reserve(1, "r1", qty=3) == (ReserveResult.SOLD_OUT, 2)
+    assert reserve(1, "r1", qty=3) == ("sold_out", 2)
 
 
 def test_same_request_id_replayed_does_not_sell_twice():
     load(stock=5)
-    assert reserve(1, "r1")[0] is ReserveResult.RESERVED
-    assert reserve(1, "r1") == (ReserveResult.ALREADY_RESERVED, 4)
+    assert reserve(1, "r1")[0] is Reserve.RESERVED
+    assert reserve(1, "r1") == (Reserve.AGAIN, 4)
     assert redis_store.live_stock([PID]) == {PID: 4}
 
 
 def test_second_request_of_a_buyer_is_already_purchased():
     load(stock=5)
     reserve(1, "r1")
-    assert reserve(1, "r2") == (ReserveResult.ALREADY_PURCHASED, 4)
+    assert reserve(1, "r2") == ("already_purchased", 4)
 
 
 @pytest.mark.parametrize(
     "window, expected",
     [
-        (dict(start=1, end=2), ReserveResult.NOT_STARTED),
-        (dict(start=-2, end=-1), ReserveResult.ENDED),
-        (dict(enabled=False), ReserveResult.DISABLED),
+        (dict(start=1, end=2), "sale_not_started"),
+        (dict(start=-2, end=-1), "sale_ended"),
+        (dict(enabled=False), "sale_disabled"),
     ],
 )
 def test_window_and_switch_are_checked(window, expected):
     load(stock=5, **window)
-    assert reserve(1, "r1")[0] is expected
+    assert reserve(1, "r1")[0] == expected
     assert redis_store.live_stock([PID]) == {PID: 5}
 
 
 def test_quantity_over_the_limit_is_refused():
     load(stock=5, limit=2)
-    assert reserve(1, "r1", qty=3)[0] is ReserveResult.OVER_LIMIT
+    assert reserve(1, "r1", qty=3)[0] == "invalid_request"
 
 
 def test_unloaded_product_says_so():
-    assert reserve(1, "r1")[0] is ReserveResult.NOT_LOADED
+    assert reserve(1, "r1")[0] is Reserve.NOT_LOADED
+
+
+def release(user, request, qty=1, code="sold_out"):
+    return redis_store.release(product_id=PID, user_id=user, request_id=request, quantity=qty, code=code)
 
 
 def test_release_gives_back_once_and_only_for_the_holder():
     load(stock=5, limit=2)
     reserve(1, "r1", qty=2)
-    assert not redis_store.release(product_id=PID, user_id=1, request_id="other", quantity=2)
-    assert redis_store.release(product_id=PID, user_id=1, request_id="r1", quantity=2)
-    assert not redis_store.release(product_id=PID, user_id=1, request_id="r1", quantity=2)
+    assert not release(1, "other", qty=2)
+    assert release(1, "r1", qty=2)
+    assert not release(1, "r1", qty=2)
     assert redis_store.live_stock([PID]) == {PID: 5}
-    assert reserve(1, "r3")[0] is ReserveResult.RESERVED  # the buyer may try again
+    assert reserve(1, "r3")[0] is Reserve.RESERVED  # the buyer may try again
+
+
+def test_a_refusal_is_final_even_when_units_come_back():
+    load(stock=1)
+    reserve(1, "r1")
+    assert reserve(2, "r2")[0] == "sold_out"
+    release(1, "r1", code="user_inactive")  # the winner's order failed: its unit comes back
+    assert redis_store.live_stock([PID]) == {PID: 1}
+    assert reserve(2, "r2")[0] == "sold_out"  # a late or duplicate delivery of r2 does not sell now
+    assert reserve(1, "r1")[0] == "user_inactive"
+    assert reserve(3, "r3")[0] is Reserve.RESERVED  # a new request does
+
+
+def test_a_request_refused_before_it_ran_never_sells():
+    # The access layer answered 503; the message reached the broker after all and runs late.
+    load(stock=3)
+    assert not release(1, "r1", code="unavailable")
+    assert reserve(1, "r1")[0] == "unavailable"
+    assert redis_store.live_stock([PID]) == {PID: 3}
+
+
+def test_a_confirmed_sale_keeps_its_units_whatever_release_is_asked():
+    load(stock=3)
+    reserve(1, "r1")
+    assert redis_store.confirm(product_id=PID, request_id="r1")
+    assert not release(1, "r1", code="unavailable")  # e.g. purchase_abandon racing the write
+    assert redis_store.live_stock([PID]) == {PID: 2}
+    assert reserve(1, "r1")[0] is Reserve.AGAIN
+
+
+def test_confirm_fails_once_the_request_was_given_up():
+    load(stock=3)
+    reserve(1, "r1")
+    release(1, "r1", code="unavailable")
+    assert not redis_store.confirm(product_id=PID, request_id="r1")
 
 
 def test_load_never_overwrites_a_live_counter():
@@ -106,8 +145,8 @@ def test_load_never_overwrites_a_live_counter():
 
 def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
     assert load(stock=3, buyers=[(7, "old-request")]) is True
-    assert reserve(7, "new-request")[0] is ReserveResult.ALREADY_PURCHASED
-    assert reserve(7, "old-request")[0] is ReserveResult.ALREADY_RESERVED
+    assert reserve(7, "new-request")[0] == "already_purchased"
+    assert reserve(7, "old-request")[0] is Reserve.AGAIN
 
 
 def test_adjust_applies_deltas_and_refuses_to_go_negative():
@@ -132,8 +171,8 @@ def test_concurrent_reservations_sell_exactly_the_stock():
         t.start()
     for t in threads:
         t.join()
-    assert results.count(ReserveResult.RESERVED) == 25
-    assert results.count(ReserveResult.SOLD_OUT) == 75
+    assert results.count(Reserve.RESERVED) == 25
+    assert results.count("sold_out") == 75
     assert redis_store.live_stock([PID]) == {PID: 0}
     assert redis_store.get_client().hlen(redis_store.buyers_key(PID)) == 25
 
@@ -141,4 +180,4 @@ def test_concurrent_reservations_sell_exactly_the_stock():
 def test_scripts_survive_a_flushed_script_cache():
     load(stock=2)
     redis_store.get_client().script_flush()  # what a Redis restart does to the cache
-    assert reserve(1, "r1")[0] is ReserveResult.RESERVED
+    assert reserve(1, "r1")[0] is Reserve.RESERVED

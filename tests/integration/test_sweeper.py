@@ -2,7 +2,6 @@
 import time
 
 import pytest
-from django.conf import settings
 
 from products.models import Product
 from seckill import redis_store, services
@@ -77,7 +76,7 @@ def test_sweeper_abandons_a_request_too_old_to_keep_and_gives_its_units_back(wor
     assert Product.objects.get(pk=product.pk).stock_left == 2
 
 
-def test_beat_runs_the_sweeper_task():
-    entry = settings.CELERY_BEAT_SCHEDULE["sweep-pending-purchases"]
-    assert entry["task"] == sweep_pending_task.name
-    assert entry["schedule"] == settings.SECKILL_SWEEP_INTERVAL
+def test_beat_schedules_a_registered_sweeper_on_its_own_queue():
+    entry = celery_app.conf.beat_schedule["sweep-pending-purchases"]
+    assert celery_app.tasks[entry["task"]].name == sweep_pending_task.name  # KeyError if not registered
+    assert celery_app.amqp.router.route({}, entry["task"])["queue"].name == "maintenance"

@@ -85,7 +85,7 @@ def test_retry_exhaustion_gives_the_reservation_back(worker, make_buyers, make_p
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.reserve(**fields)[0] is redis_store.ReserveResult.RESERVED  # reserved, DB write never made
+    assert redis_store.reserve(**fields)[0] is redis_store.Reserve.RESERVED  # reserved, DB write never made
     outcome = services.purchase_abandon(**fields)
     assert outcome.code == "unavailable"
     assert redis_store.live_stock([product.pk]) == {product.pk: 2}
