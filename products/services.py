@@ -65,13 +65,13 @@ def product_update(*, product: Product, **changes) -> Product:
     plain = {field: changes[field] for field in _PLAIN_FIELDS if field in changes}
     _check_window(plain.get("start_time", product.start_time), plain.get("end_time", product.end_time))
     with transaction.atomic():
+        if plain:
+            Product.objects.filter(pk=product.pk).update(**plain, updated_at=timezone.now())
+        # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if "stock_total" in changes:
             product = stock_gate_change_total(product=product, stock_total=changes["stock_total"])
-        if plain:
-            for field, value in plain.items():
-                setattr(product, field, value)
-            product.save(update_fields=[*plain, "updated_at"])
         transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
+    product.refresh_from_db()
     return product
 
 

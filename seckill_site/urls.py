@@ -12,3 +12,6 @@ urlpatterns = [
     path("api/products/", include("products.urls")),
     path("api/", include("seckill.urls")),
 ]
+
+handler404 = "seckill_site.errors.not_found"
+handler500 = "seckill_site.errors.internal_error"

