@@ -137,6 +137,11 @@ def decision_get(*, product_id: int, request_id: str) -> str | None:
     return get_client().get(decision_key(product_id, request_id))
 
 
+def buyer_remember(*, product_id: int, user_id: int, request_id: str) -> None:
+    """Record that the buyer holds a live order (made by `request_id`), unless the gate already knows one."""
+    get_client().hsetnx(buyers_key(product_id), user_id, request_id)
+
+
 def confirm(*, product_id: int, request_id: str) -> bool:
     """Turn the reservation into a sale; False if the request was given up meanwhile (write nothing then)."""
     return bool(_script("confirm")(keys=[decision_key(product_id, request_id)], args=[_ttl_ms()]))

@@ -179,6 +179,11 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
         order = _order_write(**fields)
     except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound, Unavailable) as error:
         redis_store.release(**fields, code=error.code)
+        if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
+            held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED)
+            redis_store.buyer_remember(
+                product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
+            )
         return Outcome.from_error(error, **fields)
     return Outcome.success(order_id=order.pk, **fields)
 

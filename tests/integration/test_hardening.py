@@ -122,3 +122,18 @@ def test_unknown_api_route_answers_json_404(clean_redis):
     response = api_client().get("/api/no-such-thing/")
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "detail": "No such endpoint."}
+
+
+def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buyers, make_product):
+    # After Redis lost its buyers (or a stale hash), the ledger refuses a second order: the gate learns it.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    assert services.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code == "success"
+    redis_store.get_client().hdel(redis_store.buyers_key(product.pk), user.pk)
+
+    second = services.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+
+    assert second.code == "already_purchased"
+    assert redis_store.get_client().hget(redis_store.buyers_key(product.pk), user.pk) == "first"
+    assert redis_store.reserve(request_id="third", user_id=user.pk, product_id=product.pk, quantity=1)[0] == "already_purchased"
+    assert redis_store.live_stock([product.pk]) == {product.pk: 4}
