@@ -4,7 +4,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from seckill import selectors, services
+from seckill import access, selectors, services
 from seckill.exception_handler import http_status_for
 from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_make
@@ -24,16 +24,31 @@ def outcome_response(outcome) -> Response:
     return Response(outcome.as_dict(), status=http_status_for(outcome.code))
 
 
+class StrictSerializer(serializers.Serializer):
+    """Unknown fields are an error, not silently ignored (a typo must not buy with defaults)."""
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({field: ["Unknown field."] for field in sorted(unknown)})
+        return attrs
+
+
 class SeckillBuyApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         product_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
 
     def post(self, request):
+        user_id = caller_id(request)
+        access.purchase_guard(user_id=user_id, meta=request.META)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = services.purchase_submit(
-            user_id=caller_id(request), timeout=settings.SECKILL_RESULT_TIMEOUT, **data.validated_data
+            user_id=user_id,
+            timeout=settings.SECKILL_RESULT_TIMEOUT,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            **data.validated_data,
         )
         return outcome_response(outcome)
 

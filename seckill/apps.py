@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class SeckillConfig(AppConfig):
     name = "seckill"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from seckill import signals
+
+        signals.connect()

@@ -63,6 +63,35 @@ class Unavailable(SeckillError):
     default_detail = "The sale service is unavailable; nothing was sold. Try again."
 
 
+class Blacklisted(SeckillError):
+    code = "blacklisted"
+    default_detail = "This account or address may not buy."
+
+
+class ForbiddenOrigin(SeckillError):
+    code = "forbidden_origin"
+    default_detail = "Requests from this origin are not accepted."
+
+
+class RateLimited(SeckillError):
+    code = "rate_limited"
+    default_detail = "Too many requests; slow down."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    code = "busy"
+    default_detail = "Too many buyers at once; try again in a moment."
+
+
+class PayloadTooLarge(SeckillError):
+    code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
 class InternalError(SeckillError):
     code = "internal_error"
     default_detail = "Internal server error; nothing was sold."

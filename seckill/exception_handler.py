@@ -24,6 +24,8 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "not_authenticated": status.HTTP_401_UNAUTHORIZED,
     "authentication_failed": status.HTTP_401_UNAUTHORIZED,
     "permission_denied": status.HTTP_403_FORBIDDEN,
+    "blacklisted": status.HTTP_403_FORBIDDEN,
+    "forbidden_origin": status.HTTP_403_FORBIDDEN,
     "user_inactive": status.HTTP_403_FORBIDDEN,
     "not_found": status.HTTP_404_NOT_FOUND,
     "product_not_found": status.HTTP_404_NOT_FOUND,
@@ -35,8 +37,10 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "sale_ended": status.HTTP_409_CONFLICT,
     "sale_disabled": status.HTTP_409_CONFLICT,
     "stock_conflict": status.HTTP_409_CONFLICT,
+    "payload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
+    "busy": status.HTTP_429_TOO_MANY_REQUESTS,
     "internal_error": status.HTTP_500_INTERNAL_SERVER_ERROR,
     "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
@@ -72,7 +76,10 @@ def error_body(code: str, detail: str, errors=None) -> dict:
 def handle_exception(exc, context):
     if isinstance(exc, SeckillError):
         set_rollback()
-        return Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
+        response = Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     response = drf_exception_handler(exc, context)  # sets rollback and auth headers
     if response is None:

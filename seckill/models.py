@@ -34,3 +34,25 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} ({self.user_id} x{self.quantity} of {self.product_id})"
+
+
+class BlacklistEntry(models.Model):
+    """A buyer or an address (a CIDR range too) that may not buy. Mirrored to Redis for the access layer."""
+
+    class Kind(models.TextChoices):
+        USER = "user", "User id"
+        IP = "ip", "IP address or CIDR range"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.CharField(max_length=64, help_text="A user id, or an IP address / CIDR range (10.0.0.0/8).")
+    reason = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until removed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        verbose_name_plural = "blacklist entries"
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="blacklist_one_entry_per_value")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"

@@ -1,14 +1,28 @@
 """The JSON parser: DRF's, made safe for hostile bodies."""
+import json
+
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from seckill.errors import PayloadTooLarge
+
 
 class SafeJSONParser(JSONParser):
-    """A body nested thousands of levels deep makes json.loads raise RecursionError, which DRF does not catch:
-    a 500 from any client (TRAPS.md). Here it is a 400 like any other malformed body."""
+    """Reads at most SECKILL_MAX_BODY_BYTES (DRF reads the raw stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    does not apply), accepts UTF-8 only, and turns a body nested thousands of levels deep, which makes json.loads
+    raise RecursionError (a 500 in DRF, TRAPS.md), into a 400 like any other malformed body."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.SECKILL_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         try:
-            return super().parse(stream, media_type, parser_context)
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ParseError("JSON parse error - the body is not UTF-8.") from None
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None

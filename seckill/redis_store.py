@@ -10,6 +10,15 @@ Per purchase request:
     seckill:pending                sorted set of request ids without an outcome yet, scored by creation time:
                                    what the sweeper re-enqueues when a broker message was lost
 
+Access layer:
+    seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
+    seckill:blacklist:user|ip      hash value -> expiry in epoch ms (0: none); ip values may be CIDR ranges
+    seckill:users:inactive         set of user ids that may not buy (deactivated or deleted)
+    seckill:blacklist:version      bumped on every change of the three above: web processes reload on a change
+    seckill:rl:<scope>:<id>:<window s>:<window number>  rate-limit counters (ratelimit.lua)
+    seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
+    seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
+
 Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
 restarted Redis (empty script cache) costs one reload, never an error (TRAPS.md).
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 import enum
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -267,3 +277,112 @@ def request_get(request_id: str) -> RequestRecord | None:
         created=float(data.get("created", 0)),
         outcome=json.loads(data["outcome"]) if "outcome" in data else None,
     )
+
+
+# --- admission gate -----------------------------------------------------------------------------------------
+def admitted_key(product_id: int) -> str:
+    return f"seckill:{{{product_id}}}:admitted"
+
+
+def admit(*, product_id: int, request_id: str, factor: float, slot_ms: int) -> str:
+    """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua)."""
+    return _script("admit")(keys=[stock_key(product_id), admitted_key(product_id)], args=[request_id, factor, slot_ms])
+
+
+def admission_release(*, product_id: int, request_id: str) -> None:
+    get_client().zrem(admitted_key(product_id), request_id)
+
+
+def admitted_count(product_id: int) -> int:
+    return get_client().zcard(admitted_key(product_id))
+
+
+# --- blacklists ---------------------------------------------------------------------------------------------
+BLACKLIST_VERSION_KEY = "seckill:blacklist:version"
+INACTIVE_USERS_KEY = "seckill:users:inactive"
+
+
+def blacklist_key(kind: str) -> str:
+    return f"seckill:blacklist:{kind}"
+
+
+def blacklist_version() -> str | None:
+    return get_client().get(BLACKLIST_VERSION_KEY)
+
+
+def blacklist_read() -> tuple[dict[str, int], dict[str, int], set[str]]:
+    """(users, ips, inactive user ids); users and ips map a value to its expiry in epoch ms (0: none)."""
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hgetall(blacklist_key("user"))
+    pipe.hgetall(blacklist_key("ip"))
+    pipe.smembers(INACTIVE_USERS_KEY)
+    users, ips, inactive = pipe.execute()
+    now_ms = int(time.time() * 1000)
+    live = lambda entries: {k: int(v) for k, v in entries.items() if int(v) == 0 or int(v) > now_ms}  # noqa: E731
+    return live(users), live(ips), set(inactive)
+
+
+def blacklist_set(*, kind: str, value: str, expires_ms: int) -> None:
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hset(blacklist_key(kind), value, expires_ms)
+    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.execute()
+
+
+def blacklist_unset(*, kind: str, value: str) -> None:
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hdel(blacklist_key(kind), value)
+    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.execute()
+
+
+def blacklist_replace(*, entries: list[tuple[str, str, int]], inactive_user_ids: list[int]) -> None:
+    pipe = get_client().pipeline(transaction=True)
+    pipe.delete(blacklist_key("user"), blacklist_key("ip"), INACTIVE_USERS_KEY)
+    for kind, value, expires_ms in entries:
+        pipe.hset(blacklist_key(kind), value, expires_ms)
+    if inactive_user_ids:
+        pipe.sadd(INACTIVE_USERS_KEY, *inactive_user_ids)
+    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.execute()
+
+
+def user_set_inactive(*, user_id: int, inactive: bool) -> None:
+    client = get_client()
+    changed = client.sadd(INACTIVE_USERS_KEY, user_id) if inactive else client.srem(INACTIVE_USERS_KEY, user_id)
+    if changed:
+        client.incr(BLACKLIST_VERSION_KEY)
+
+
+# --- rate limits --------------------------------------------------------------------------------------------
+def rate_limit_hit(rules: list[tuple[str, str, int, int]]) -> tuple[bool, int, int]:
+    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full.
+    Returns (allowed, retry_after_ms, index of the first full rule)."""
+    now_ms = int(time.time() * 1000)
+    keys, args = [], []
+    for scope, ident, limit, window_s in rules:
+        window_ms = window_s * 1000
+        number = now_ms // window_ms
+        keys.append(f"seckill:rl:{scope}:{ident}:{window_s}:{number}")
+        args.extend((limit, (number + 1) * window_ms - now_ms))
+    allowed, retry_after_ms, first_full = _script("ratelimit")(keys=keys, args=args)
+    return bool(allowed), int(retry_after_ms), int(first_full) - 1
+
+
+def rate_limit_breach(*, scope: str, ident: str) -> int:
+    """Count a refusal; returns the refusals in the last minute."""
+    key = f"seckill:rl:breach:{scope}:{ident}"
+    pipe = get_client().pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, 60, nx=True)
+    return pipe.execute()[0]
+
+
+# --- idempotency keys ---------------------------------------------------------------------------------------
+def idempotency_claim(*, user_id: int, key: str, request_id: str, ttl_s: int) -> str | None:
+    """Bind the key to `request_id` if it is free: None. Else the request id it is bound to."""
+    name = f"seckill:idem:{user_id}:{key}"
+    client = get_client()
+    if client.set(name, request_id, nx=True, ex=ttl_s):
+        return None
+    return client.get(name)

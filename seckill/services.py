@@ -7,13 +7,16 @@ Stock gate upkeep:              `stock_gate_load`, `stock_gate_change_total` kee
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
+from dataclasses import replace
 
 import amqp.exceptions
 import celery.exceptions
 import kombu.exceptions
 import redis
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django import db
 from django.db import IntegrityError, transaction
@@ -24,6 +27,7 @@ from products.selectors import product_get
 from seckill import redis_store
 from seckill.errors import (
     AlreadyPurchased,
+    Busy,
     InternalError,
     InvalidRequest,
     ProductNotFound,
@@ -71,37 +75,89 @@ def purchase_check(*, state: redis_store.SaleState, quantity: int, now_ms: int) 
         raise SoldOut()
 
 
+# A web process keeps each product's sale state for SECKILL_LOCAL_CACHE_TTL seconds: most requests of a flash
+# sale are for one product that is sold out, and this answers them without Redis or the database.
+_sale_cache: dict[int, tuple[float, redis_store.SaleState | None]] = {}
+
+
 def sale_state_get(*, product_id: int) -> redis_store.SaleState:
-    """The product's sale state from Redis, loading it from the database the first time. Raises
-    ProductNotFound, Unavailable (Redis down)."""
-    try:
-        state = redis_store.sale_state(product_id)
-        if state is None:
-            stock_gate_load(product_id=product_id)  # ProductNotFound for an unknown id
+    """The product's sale state: from this process' cache, else Redis, else (first time) the database.
+    Raises ProductNotFound, Unavailable (Redis down)."""
+    now = time.monotonic()
+    cached = _sale_cache.get(product_id)
+    if cached is not None and cached[0] > now:
+        state = cached[1]
+    else:
+        try:
             state = redis_store.sale_state(product_id)
-    except BROKER_ERRORS as exc:
-        raise Unavailable() from exc
-    if state is None:  # deleted between the load and the read
+            if state is None:
+                try:
+                    stock_gate_load(product_id=product_id)
+                except ProductNotFound:
+                    pass  # remembered below like any state: unknown ids cost no query for a while either
+                else:
+                    state = redis_store.sale_state(product_id)
+        except BROKER_ERRORS as exc:
+            raise Unavailable() from exc
+        _sale_cache[product_id] = (now + settings.SECKILL_LOCAL_CACHE_TTL, state)
+    if state is None:
         raise ProductNotFound()
     return state
 
 
-def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: float) -> Outcome:
+def _sale_cache_mark_sold_out(product_id: int) -> None:
+    cached = _sale_cache.get(product_id)
+    if cached is not None and cached[1] is not None:
+        _sale_cache[product_id] = (cached[0], replace(cached[1], stock=0))
+
+
+def sale_cache_clear() -> None:
+    _sale_cache.clear()
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+def purchase_submit(
+    *, user_id: int, product_id: int, quantity: int, timeout: float, idempotency_key: str | None = None
+) -> Outcome:
     """Check a purchase request, hand it to the logic layer and wait up to `timeout` seconds for the decision.
 
     Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
-    task goes on; GET result_url gives the decision later). Raises ProductNotFound, SaleNotStarted, SaleEnded,
-    SaleDisabled, SoldOut, InvalidRequest before anything is enqueued, and Unavailable when Redis or the broker
-    cannot take the request (then nothing was enqueued and nothing sold). Writes the request record in Redis.
-    No database query on this path once the product is in Redis.
+    task goes on; GET result_url gives the decision later). With an `idempotency_key`, a buyer's repeated
+    request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
+    Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, InvalidRequest, Busy before
+    anything is enqueued, and Unavailable when Redis or the broker cannot take the request (then nothing was
+    enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
     """
-    from seckill.tasks import purchase_task  # tasks import this module
-
-    state = sale_state_get(product_id=product_id)
-    purchase_check(state=state, quantity=quantity, now_ms=int(time.time() * 1000))
-
     request_id = uuid.uuid4().hex
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    if idempotency_key is None:
+        return _submit(fields, timeout)
+    if not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidRequest(errors={"Idempotency-Key": ["1 to 64 letters, digits or _ . : -"]})
+    try:
+        first = redis_store.idempotency_claim(
+            user_id=user_id, key=idempotency_key, request_id=request_id, ttl_s=settings.SECKILL_IDEMPOTENCY_TTL
+        )
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+    if first is not None:
+        return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
+    try:
+        return _submit(fields, timeout)
+    except SeckillError as error:  # refused before the broker: replays of the key must get this answer too
+        _remember_refusal(fields, error)
+        raise
+
+
+def _submit(fields: dict, timeout: float) -> Outcome:
+    from seckill.tasks import purchase_task  # tasks import this module
+
+    request_id, product_id = fields["request_id"], fields["product_id"]
+    state = sale_state_get(product_id=product_id)
+    purchase_check(state=state, quantity=fields["quantity"], now_ms=int(time.time() * 1000))
+    _admit(product_id=product_id, request_id=request_id)
     try:
         redis_store.request_create(**fields, created=time.time())
         # The task id is the request id: the result we wait on can only be this request's own.
@@ -130,11 +186,57 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
     return outcome
 
 
+def _admit(*, product_id: int, request_id: str) -> None:
+    """Take one of the product's admission slots. Raises SoldOut, Busy (retry later), Unavailable."""
+    factor, slot_ms = settings.SECKILL_ADMISSION_FACTOR, int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000)
+    try:
+        answer = redis_store.admit(product_id=product_id, request_id=request_id, factor=factor, slot_ms=slot_ms)
+        if answer == "not_loaded":
+            stock_gate_load(product_id=product_id)
+            answer = redis_store.admit(product_id=product_id, request_id=request_id, factor=factor, slot_ms=slot_ms)
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+    if answer == "sold_out":
+        _sale_cache_mark_sold_out(product_id)
+        raise SoldOut()
+    if answer == "busy":
+        raise Busy(retry_after=1)
+    if answer != "admitted":
+        raise ProductNotFound()
+
+
+def _await_outcome(*, request_id: str, user_id: int, timeout: float) -> Outcome:
+    """The outcome of an earlier request of this buyer, waiting (polling its record) up to `timeout`."""
+    from seckill.selectors import RequestNotFound, purchase_request_outcome
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            outcome = purchase_request_outcome(request_id=request_id, user_id=user_id)
+        except RequestNotFound:  # the first request has not written its record yet
+            outcome = Outcome(code="pending", detail="The first request with this key is being processed.",
+                              request_id=request_id, user_id=user_id)
+        if outcome.is_final or time.monotonic() >= deadline:
+            return outcome
+        time.sleep(0.02)
+
+
+def _remember_refusal(fields: dict, error: SeckillError) -> None:
+    try:
+        redis_store.request_create(**fields, created=time.time())
+        redis_store.request_set_outcome(
+            request_id=fields["request_id"], outcome=Outcome.from_error(error, **fields).as_dict()
+        )
+    except BROKER_ERRORS:
+        pass
+
+
 def _refuse_unsent(fields: dict) -> None:
     """A request we answer 503 must never sell later: its message may have reached the broker after all."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
         redis_store.release(**fields, code=Unavailable.code)
+        redis_store.admission_release(product_id=fields["product_id"], request_id=fields["request_id"])
         redis_store.request_set_outcome(request_id=fields["request_id"], outcome=outcome)
     except BROKER_ERRORS:
         pass  # Redis is down: then the message did not reach the broker (the same Redis) either
@@ -159,8 +261,14 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
         logger.exception("purchase %s failed", request_id)
         redis_store.release(**fields, code=InternalError.code)
         outcome = Outcome.from_error(InternalError(), **fields)
-    redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
+    _record(outcome)
     return outcome
+
+
+def _record(outcome: Outcome) -> None:
+    """The decision is made: keep its outcome for the result endpoint and free its admission slot."""
+    redis_store.request_set_outcome(request_id=outcome.request_id, outcome=outcome.as_dict())
+    redis_store.admission_release(product_id=outcome.product_id, request_id=outcome.request_id)
 
 
 def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
@@ -239,7 +347,7 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
         outcome = Outcome.success(order_id=order.pk, **fields)
     else:
         outcome = Outcome.from_error(Unavailable(), **fields)
-    redis_store.request_set_outcome(request_id=request_id, outcome=outcome.as_dict())
+    _record(outcome)
     return outcome
 
 

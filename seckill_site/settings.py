@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from seckill.rates import parse_rate_rules
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -155,6 +157,31 @@ SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "30"))
 SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
 # How often beat runs that sweep.
 SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "10"))
+
+# --- The access layer's guards ---------------------------------------------------------------------------
+# Rate limits per buyer and per client address, e.g. "5/s,60/m" (empty: off). Many buyers can share one
+# address (mobile carriers, offices), so the per-address limit is off unless set.
+SECKILL_USER_RATE_RULES = parse_rate_rules(env("SECKILL_USER_RATE_LIMIT", "5/s,60/m"))
+SECKILL_IP_RATE_RULES = parse_rate_rules(env("SECKILL_IP_RATE_LIMIT", ""))
+# Refusals within a minute that earn a temporary ban (0: no bans), and the ban's length. Never permanent.
+SECKILL_BAN_AFTER_BREACHES = int(env("SECKILL_BAN_AFTER_BREACHES", "0"))
+SECKILL_BAN_TTL = int(env("SECKILL_BAN_TTL", "60"))
+# Seconds between a web process' checks for blacklist changes (a change reaches every process within it).
+SECKILL_BLACKLIST_REFRESH = float(env("SECKILL_BLACKLIST_REFRESH", "0.5"))
+# Proxies in front of the web server that append to X-Forwarded-For (0: use REMOTE_ADDR, never the header).
+SECKILL_TRUSTED_PROXIES = int(env("SECKILL_TRUSTED_PROXIES", "0"))
+# Hosts whose Origin (or Referer) may buy, comma-separated; empty: any.
+SECKILL_ALLOWED_ORIGINS = frozenset(h.lower() for h in env_list("SECKILL_ALLOWED_ORIGINS", ""))
+# At most ceil(stock_left * factor) purchase requests per product in flight to the logic layer.
+SECKILL_ADMISSION_FACTOR = float(env("SECKILL_ADMISSION_FACTOR", "1.5"))
+# Seconds after which an admission slot whose task never finished (its worker died) frees itself.
+SECKILL_ADMISSION_SLOT_TTL = float(env("SECKILL_ADMISSION_SLOT_TTL", "30"))
+# Seconds a web process keeps a product's sale state (window, limit, sold out) without asking Redis.
+SECKILL_LOCAL_CACHE_TTL = float(env("SECKILL_LOCAL_CACHE_TTL", "1"))
+# Largest request body the API reads.
+SECKILL_MAX_BODY_BYTES = int(env("SECKILL_MAX_BODY_BYTES", "4096"))
+# Seconds an Idempotency-Key keeps answering with its first request's outcome.
+SECKILL_IDEMPOTENCY_TTL = int(env("SECKILL_IDEMPOTENCY_TTL", str(24 * 3600)))
 
 # --- Celery (logic layer) -------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html

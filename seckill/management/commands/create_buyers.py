@@ -6,6 +6,8 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from seckill.access import user_activity_publish
+
 BATCH = 1000
 
 
@@ -32,7 +34,10 @@ class Command(BaseCommand):
             [User(username=name, password=unusable, is_active=True) for name in usernames if name not in existing],
             batch_size=BATCH,
         )
-        User.objects.filter(username__in=usernames, is_active=False).update(is_active=True)
+        reactivated = list(User.objects.filter(username__in=usernames, is_active=False).values_list("pk", flat=True))
+        User.objects.filter(pk__in=reactivated).update(is_active=True)
+        for user_id in reactivated:  # .update() sends no signal: tell the access layer ourselves
+            user_activity_publish(user_id=user_id, active=True)
         users = User.objects.filter(username__in=usernames).order_by("username")
 
         stream = open(output, "w", newline="") if output else sys.stdout

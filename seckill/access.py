@@ -1,0 +1,233 @@
+"""Access-layer guards: who may ask, from where, how often. Cheap checks that turn abusers away before any
+sale logic runs; all shared state is in Redis, so every web process enforces the same rules.
+
+- client_ip:        REMOTE_ADDR, or the X-Forwarded-For hop a trusted proxy wrote (SECKILL_TRUSTED_PROXIES).
+- origin_check:     optional Origin/Referer allow-list (SECKILL_ALLOWED_ORIGINS).
+- blacklist_check:  blacklisted users and addresses (CIDR too) and deactivated or deleted users, from a
+                    per-process snapshot refreshed when Redis' version counter moves (checked every
+                    SECKILL_BLACKLIST_REFRESH seconds, so a change reaches every process within a second).
+- rate_limit_check: per-user and per-IP limits in one Lua script; optional temporary bans, never permanent.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from seckill import redis_store
+from seckill.errors import Blacklisted, ForbiddenOrigin, InvalidRequest, RateLimited, UserInactive
+from seckill.models import BlacklistEntry
+
+logger = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def purchase_guard(*, user_id: int, meta: dict) -> str:
+    """All the access checks of a purchase request, cheapest first. Returns the client's address.
+    Raises ForbiddenOrigin, UserInactive, Blacklisted, RateLimited, Unavailable (Redis down)."""
+    from seckill.errors import Unavailable
+
+    origin_check(meta)
+    ip = client_ip(meta)
+    try:
+        blacklist_check(user_id=user_id, ip=ip)
+        rate_limit_check(user_id=user_id, ip=ip)
+    except redis.RedisError as exc:
+        raise Unavailable() from exc
+    return ip
+
+
+# --- client address and origin ----------------------------------------------------------------------------
+def client_ip(meta: dict) -> str:
+    """The client's address. X-Forwarded-For is spoofable, so it is read only when SECKILL_TRUSTED_PROXIES
+    proxies are known to stand in front: then the hop the outermost trusted proxy appended is the client."""
+    remote = meta.get("REMOTE_ADDR", "")
+    hops = settings.SECKILL_TRUSTED_PROXIES
+    if hops <= 0:
+        return remote
+    forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < hops:
+        return remote
+    candidate = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
+
+
+def origin_check(meta: dict) -> None:
+    """Raises ForbiddenOrigin unless the allow-list is off or the Origin (else Referer) host is on it."""
+    allowed = settings.SECKILL_ALLOWED_ORIGINS
+    if not allowed:
+        return
+    source = meta.get("HTTP_ORIGIN") or meta.get("HTTP_REFERER") or ""
+    try:
+        host = (urlsplit(source).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if host not in allowed:
+        raise ForbiddenOrigin()
+
+
+# --- blacklists -------------------------------------------------------------------------------------------
+@dataclass
+class _Snapshot:
+    version: str | None = None
+    users: dict[str, int] = field(default_factory=dict)  # user id -> expiry in epoch ms (0: none)
+    addresses: dict[str, int] = field(default_factory=dict)  # exact address -> expiry
+    networks: list[tuple[Network, int]] = field(default_factory=list)
+    inactive: frozenset[str] = frozenset()
+    checked_at: float = float("-inf")
+
+
+_snapshot = _Snapshot()
+_snapshot_lock = threading.Lock()
+
+
+def _current_snapshot() -> _Snapshot:
+    global _snapshot
+    snap = _snapshot
+    now = time.monotonic()
+    if now - snap.checked_at < settings.SECKILL_BLACKLIST_REFRESH:
+        return snap
+    with _snapshot_lock:
+        snap = _snapshot
+        if now - snap.checked_at < settings.SECKILL_BLACKLIST_REFRESH:
+            return snap
+        version = redis_store.blacklist_version()
+        if version is None:  # Redis lost it (or never had it): rebuild from the database
+            blacklist_publish_all()
+            version = redis_store.blacklist_version()
+        if version != snap.version:
+            users, ips, inactive = redis_store.blacklist_read()
+            addresses, networks = {}, []
+            for value, expires in ips.items():
+                net = ipaddress.ip_network(value, strict=False)
+                if net.num_addresses == 1:
+                    addresses[str(net.network_address)] = expires
+                else:
+                    networks.append((net, expires))
+            snap = _Snapshot(version, users, addresses, networks, frozenset(inactive))
+        _snapshot = _Snapshot(snap.version, snap.users, snap.addresses, snap.networks, snap.inactive, now)
+        return _snapshot
+
+
+def _live(expires_ms: int, now_ms: int) -> bool:
+    return expires_ms == 0 or expires_ms > now_ms
+
+
+def blacklist_check(*, user_id: int, ip: str) -> None:
+    """Raises Blacklisted or UserInactive. At most one Redis round trip per process and refresh period."""
+    snap = _current_snapshot()
+    now_ms = int(time.time() * 1000)
+    uid = str(user_id)
+    if uid in snap.inactive:
+        raise UserInactive()
+    if uid in snap.users and _live(snap.users[uid], now_ms):
+        raise Blacklisted()
+    if not ip:
+        return
+    if ip in snap.addresses and _live(snap.addresses[ip], now_ms):
+        raise Blacklisted()
+    if snap.networks:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return
+        if any(address in net and _live(exp, now_ms) for net, exp in snap.networks):
+            raise Blacklisted()
+
+
+def blacklist_normalize(kind: str, value: str) -> str:
+    """Raises InvalidRequest for a value that is not a user id / IP address or range."""
+    value = value.strip()
+    if kind == BlacklistEntry.Kind.USER:
+        if not value.isdigit() or int(value) < 1:
+            raise InvalidRequest(errors={"value": ["A user id is a positive whole number."]})
+        return str(int(value))
+    if kind == BlacklistEntry.Kind.IP:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise InvalidRequest(errors={"value": ["Not an IP address or CIDR range."]}) from None
+        return str(net.network_address) if net.num_addresses == 1 else str(net)
+    raise InvalidRequest(errors={"kind": ["Choose user or ip."]})
+
+
+def blacklist_add(*, kind: str, value: str, ttl_seconds: int | None = None, reason: str = "") -> BlacklistEntry:
+    """Add (or renew) an entry in the database and, on commit, in Redis. `ttl_seconds` None: until removed."""
+    value = blacklist_normalize(kind, value)
+    expires_at = timezone.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+    with transaction.atomic():
+        entry, _ = BlacklistEntry.objects.update_or_create(
+            kind=kind, value=value, defaults={"reason": reason, "expires_at": expires_at}
+        )
+        transaction.on_commit(lambda: blacklist_publish(entry))
+    return entry
+
+
+def blacklist_remove(*, kind: str, value: str) -> bool:
+    value = blacklist_normalize(kind, value)
+    with transaction.atomic():
+        deleted, _ = BlacklistEntry.objects.filter(kind=kind, value=value).delete()
+        transaction.on_commit(lambda: redis_store.blacklist_unset(kind=kind, value=value))
+    return bool(deleted)
+
+
+def blacklist_publish(entry: BlacklistEntry) -> None:
+    expires_ms = int(entry.expires_at.timestamp() * 1000) if entry.expires_at else 0
+    redis_store.blacklist_set(kind=entry.kind, value=entry.value, expires_ms=expires_ms)
+
+
+def blacklist_publish_all() -> None:
+    """Write every live entry and every inactive user from the database to Redis (after Redis lost them)."""
+    from django.contrib.auth import get_user_model
+
+    now = timezone.now()
+    entries = BlacklistEntry.objects.exclude(expires_at__lte=now)
+    inactive = get_user_model().objects.filter(is_active=False).values_list("pk", flat=True)
+    redis_store.blacklist_replace(
+        entries=[(e.kind, e.value, int(e.expires_at.timestamp() * 1000) if e.expires_at else 0) for e in entries],
+        inactive_user_ids=list(inactive),
+    )
+
+
+def user_activity_publish(*, user_id: int, active: bool) -> None:
+    """Tell every web process that a user may (no longer) buy: called when a user is saved or deleted."""
+    try:
+        redis_store.user_set_inactive(user_id=user_id, inactive=not active)
+    except redis.RedisError:
+        logger.error("could not publish user %s active=%s to Redis", user_id, active, exc_info=True)
+
+
+# --- rate limits ------------------------------------------------------------------------------------------
+def rate_limit_check(*, user_id: int, ip: str) -> None:
+    """Count this request against the user's and the address' limits, atomically. Raises RateLimited (with
+    retry_after) when any is full; after SECKILL_BAN_AFTER_BREACHES refusals within a minute, the offender is
+    also banned for SECKILL_BAN_TTL seconds (never for good)."""
+    scopes = [("user", str(user_id), settings.SECKILL_USER_RATE_RULES)]
+    if ip:
+        scopes.append(("ip", ip, settings.SECKILL_IP_RATE_RULES))
+    rules = [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
+    if not rules:
+        return
+    allowed, retry_after_ms, breached = redis_store.rate_limit_hit(rules)
+    if allowed:
+        return
+    scope, ident = rules[breached][0], rules[breached][1]
+    threshold = settings.SECKILL_BAN_AFTER_BREACHES
+    if threshold > 0 and redis_store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
+        expires_ms = int((time.time() + settings.SECKILL_BAN_TTL) * 1000)
+        redis_store.blacklist_set(kind=scope, value=ident, expires_ms=expires_ms)
+        logger.warning("temporary ban of %s %s for %ss", scope, ident, settings.SECKILL_BAN_TTL)
+    raise RateLimited(retry_after=max(1, -(-retry_after_ms // 1000)))

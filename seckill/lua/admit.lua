@@ -1,0 +1,20 @@
+-- admit.lua: the admission gate between the access layer and the logic layer.
+-- At most ceil(stock * factor) requests per product may be in flight (admitted, not yet decided).
+-- KEYS[1]=stock  KEYS[2]=admitted (sorted set: request_id -> admission time in ms)
+-- ARGV[1]=request_id  ARGV[2]=factor  ARGV[3]=slot lifetime in ms (a slot whose task died frees itself)
+-- returns 'admitted' | 'sold_out' (no stock left) | 'busy' (every slot taken) | 'not_loaded'
+local stock_key, admitted_key = KEYS[1], KEYS[2]
+local request_id, factor, slot_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local stock = redis.call('GET', stock_key)
+if not stock then return 'not_loaded' end
+stock = tonumber(stock)
+if stock <= 0 then return 'sold_out' end
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', admitted_key, '-inf', now_ms - slot_ms)
+if redis.call('ZCARD', admitted_key) >= math.ceil(stock * factor) then return 'busy' end
+redis.call('ZADD', admitted_key, now_ms, request_id)
+redis.call('PEXPIRE', admitted_key, slot_ms)
+return 'admitted'
