@@ -26,6 +26,10 @@ class Outcome:
     purchase_token: str | None = None
     result_url: str | None = None
 
+    @property
+    def is_final(self) -> bool:
+        return self.code != PENDING
+
     def as_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
 

@@ -14,7 +14,7 @@ Access layer:
     seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
     seckill:blacklist:user|ip      hash value -> expiry in epoch ms (0: none); ip values may be CIDR ranges
     seckill:users:inactive         set of user ids that may not buy (deactivated or deleted)
-    seckill:blacklist:version      bumped on every change of the three above: web processes reload on a change
+    seckill:blacklist:version      a new random value on every change of the three above: processes reload
     seckill:rl:<scope>:<id>:<window s>:<window number>  rate-limit counters (ratelimit.lua)
     seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
     seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
@@ -28,6 +28,7 @@ import enum
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -306,6 +307,11 @@ def blacklist_key(kind: str) -> str:
     return f"seckill:blacklist:{kind}"
 
 
+def _new_version() -> str:
+    # Random, not a counter: a counter restarting at 1 after Redis lost it would look unchanged to a process.
+    return uuid.uuid4().hex
+
+
 def blacklist_version() -> str | None:
     return get_client().get(BLACKLIST_VERSION_KEY)
 
@@ -325,14 +331,14 @@ def blacklist_read() -> tuple[dict[str, int], dict[str, int], set[str]]:
 def blacklist_set(*, kind: str, value: str, expires_ms: int) -> None:
     pipe = get_client().pipeline(transaction=True)
     pipe.hset(blacklist_key(kind), value, expires_ms)
-    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.set(BLACKLIST_VERSION_KEY, _new_version())
     pipe.execute()
 
 
 def blacklist_unset(*, kind: str, value: str) -> None:
     pipe = get_client().pipeline(transaction=True)
     pipe.hdel(blacklist_key(kind), value)
-    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.set(BLACKLIST_VERSION_KEY, _new_version())
     pipe.execute()
 
 
@@ -343,7 +349,7 @@ def blacklist_replace(*, entries: list[tuple[str, str, int]], inactive_user_ids:
         pipe.hset(blacklist_key(kind), value, expires_ms)
     if inactive_user_ids:
         pipe.sadd(INACTIVE_USERS_KEY, *inactive_user_ids)
-    pipe.incr(BLACKLIST_VERSION_KEY)
+    pipe.set(BLACKLIST_VERSION_KEY, _new_version())
     pipe.execute()
 
 
@@ -351,7 +357,7 @@ def user_set_inactive(*, user_id: int, inactive: bool) -> None:
     client = get_client()
     changed = client.sadd(INACTIVE_USERS_KEY, user_id) if inactive else client.srem(INACTIVE_USERS_KEY, user_id)
     if changed:
-        client.incr(BLACKLIST_VERSION_KEY)
+        client.set(BLACKLIST_VERSION_KEY, _new_version())
 
 
 # --- rate limits --------------------------------------------------------------------------------------------

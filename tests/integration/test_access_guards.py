@@ -1,0 +1,264 @@
+"""The access layer's guards through the HTTP API, against the real Redis and worker."""
+import threading
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connections
+from django.test import override_settings
+
+from products.models import Product
+from seckill import access, redis_store, services
+from seckill.errors import Blacklisted, UserInactive
+from seckill.models import BlacklistEntry, Order
+from seckill_site.celery import app as celery_app
+from tests.conftest import api_client
+
+pytestmark = pytest.mark.worker
+
+BUY = "/api/seckill/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    services.sale_cache_clear()
+    yield
+    services.sale_cache_clear()
+
+
+def wait_for(predicate, deadline_s, interval=0.02):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def broker_queue_length():
+    return services.purchase_queue_length()
+
+
+# --- sold-out shedding ------------------------------------------------------------------------------------
+def test_sold_out_product_sheds_5000_requests_without_broker_or_database(
+    worker, make_buyers, make_product, django_assert_num_queries
+):
+    buyers = make_buyers(50)
+    product = make_product(stock_total=1)
+    assert api_client(buyers[0]).post(BUY, {"product_id": product.pk}, format="json").status_code == 200
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    clients = [api_client(b) for b in buyers[1:]]
+    published_before = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+
+    codes = set()
+    with override_settings(SECKILL_USER_RATE_RULES=[]), django_assert_num_queries(0):
+        for i in range(5000):
+            response = clients[i % len(clients)].post(BUY, {"product_id": product.pk}, format="json")
+            codes.add((response.status_code, response.json()["code"]))
+
+    assert codes == {(409, "sold_out")}
+    assert broker_queue_length() == 0
+    published_after = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    assert published_after == published_before  # not one message reached the broker
+    assert Order.objects.count() == 1
+
+
+# --- admission gate ---------------------------------------------------------------------------------------
+def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buyers, make_product):
+    users = make_buyers(300)
+    product = make_product(stock_total=10)  # bound: ceil(10 * 1.5) = 15 in flight
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    answers, lock, barrier = [], threading.Lock(), threading.Barrier(300)
+
+    def buy(user):
+        try:
+            client = api_client(user)
+            barrier.wait(timeout=60)
+            response = client.post(BUY, {"product_id": product.pk}, format="json")
+            with lock:
+                answers.append((response.status_code, response.json()["code"], response.get("Retry-After")))
+        finally:
+            connections.close_all()
+
+    with override_settings(SECKILL_RESULT_TIMEOUT=0.2):
+        threads = [threading.Thread(target=buy, args=(u,)) for u in users]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+
+    admitted = [a for a in answers if a[0] == 202]
+    busy = [a for a in answers if a[0] == 429]
+    assert len(admitted) == 15
+    assert len(busy) == 285 and {a[1] for a in busy} == {"busy"} and {a[2] for a in busy} == {"1"}
+    assert redis_store.admitted_count(product.pk) == 15
+    assert broker_queue_length() + _reserved_by_worker() >= 15 - 2  # the parked worker may hold a prefetched one
+
+    # The worker comes back: every admitted request is decided and every slot given back.
+    celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    assert wait_for(lambda: redis_store.admitted_count(product.pk) == 0, 20)
+    assert Order.objects.filter(product=product).count() == 10
+    assert Product.objects.get(pk=product.pk).stock_left == 0
+
+
+def _reserved_by_worker():
+    return 2  # prefetch 1 x concurrency 2: messages a worker may hold unacknowledged
+
+
+def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_buyers, make_product):
+    (user, other) = make_buyers(2)
+    product = make_product(stock_total=1)  # bound: ceil(1 * 1.5) = 2
+    redis_store.admit(product_id=product.pk, request_id="dead-1", factor=1.5, slot_ms=500)
+    redis_store.admit(product_id=product.pk, request_id="dead-2", factor=1.5, slot_ms=500)  # workers died
+    with override_settings(SECKILL_ADMISSION_SLOT_TTL=0.5):
+        assert api_client(user).post(BUY, {"product_id": product.pk}, format="json").status_code == 429
+        assert wait_for(
+            lambda: api_client(other).post(BUY, {"product_id": product.pk}, format="json").status_code == 200, 5, 0.1
+        )
+    assert redis_store.admitted_count(product.pk) == 0
+
+
+# --- blacklists -------------------------------------------------------------------------------------------
+def refused_as(user_id, ip="127.0.0.1"):
+    """What the access layer of this process says of a buyer right now (no purchase is attempted)."""
+    try:
+        access.blacklist_check(user_id=user_id, ip=ip)
+    except (Blacklisted, UserInactive) as error:
+        return error.code
+    return None
+
+
+def test_blacklisted_user_gets_403_within_a_second_and_removal_restores(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    client = api_client(user)
+
+    call_command("blacklist", "add", "user", str(user.pk), "--reason", "bot")
+    assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 1)
+    response = client.post(BUY, {"product_id": product.pk}, format="json")
+    assert (response.status_code, response.json()["code"]) == (403, "blacklisted")
+    call_command("blacklist", "remove", "user", str(user.pk))
+    assert wait_for(lambda: refused_as(user.pk) is None, 1)
+    assert client.post(BUY, {"product_id": product.pk}, format="json").status_code == 200
+
+
+def test_blacklisted_address_range_gets_403(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    client = api_client(user)
+    call_command("blacklist", "add", "ip", "10.0.0.0/8", "--ttl", "600")
+    assert wait_for(lambda: refused_as(user.pk, "10.20.30.40") == "blacklisted", 1)
+    blocked = client.post(BUY, {"product_id": product.pk}, format="json", REMOTE_ADDR="10.20.30.40")
+    assert (blocked.status_code, blocked.json()["code"]) == (403, "blacklisted")
+    other_address = client.post(BUY, {"product_id": product.pk}, format="json", REMOTE_ADDR="11.0.0.1")
+    assert other_address.status_code == 200
+
+
+def test_blacklist_survives_redis_losing_it(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    call_command("blacklist", "add", "user", str(user.pk))
+    redis_store.get_client().delete(redis_store.BLACKLIST_VERSION_KEY, redis_store.blacklist_key("user"))
+    assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 2)  # rebuilt from the database
+
+
+def test_blacklist_command_refuses_bad_values(worker):
+    from django.core.management.base import CommandError
+
+    for args in (["add", "ip", "300.1.1.1"], ["add", "user", "abc"], ["add", "user"], ["remove", "ip", "1.2.3.4"]):
+        with pytest.raises(CommandError):
+            call_command("blacklist", *args)
+    assert not BlacklistEntry.objects.exists()
+
+
+def test_token_of_a_deactivated_or_deleted_user_gets_403_before_the_broker(worker, make_buyers, make_product):
+    inactive, deleted = make_buyers(2)
+    product = make_product(stock_total=5)
+    tokens = {u.pk: api_client(u) for u in (inactive, deleted)}
+    inactive.is_active = False
+    inactive.save()
+    get_user_model().objects.filter(pk=deleted.pk).delete()  # queryset delete sends post_delete too
+
+    assert wait_for(lambda: refused_as(inactive.pk) == refused_as(deleted.pk) == "user_inactive", 1)  # within a second, this process
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    for client in tokens.values():
+        response = client.post(BUY, {"product_id": product.pk}, format="json")
+        assert (response.status_code, response.json()["code"]) == (403, "user_inactive")
+    assert broker_queue_length() == 0
+
+
+# --- rate limits and bans ---------------------------------------------------------------------------------
+def test_rate_limit_answers_429_with_retry_after(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    client = api_client(user)
+    with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
+        codes = [client.post(BUY, {"product_id": product.pk}, format="json") for _ in range(5)]
+    assert [r.status_code for r in codes] == [409, 409, 409, 429, 429]
+    assert codes[3].json()["code"] == "rate_limited"
+    assert int(codes[3]["Retry-After"]) >= 1
+
+
+def test_temporary_ban_expires_and_bans_are_off_by_default(worker, make_buyers, make_product, settings):
+    assert settings.SECKILL_BAN_AFTER_BREACHES == 0  # never a ban unless configured, and never a permanent one
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    client = api_client(user)
+    settings.SECKILL_USER_RATE_RULES = [(2, 1)]
+    settings.SECKILL_BAN_AFTER_BREACHES = 1
+    settings.SECKILL_BAN_TTL = 1
+
+    codes = [client.post(BUY, {"product_id": product.pk}, format="json").status_code for _ in range(3)]
+    assert codes[2] == 429  # the breach that earns the ban
+    assert wait_for(lambda: client.post(BUY, {"product_id": product.pk}, format="json").status_code == 403, 1)
+    settings.SECKILL_BAN_AFTER_BREACHES = 0
+    assert wait_for(lambda: client.post(BUY, {"product_id": product.pk}, format="json").status_code == 409, 5, 0.1)
+
+
+# --- idempotency ------------------------------------------------------------------------------------------
+def test_idempotency_key_replayed_concurrently_makes_one_order(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    answers, lock, barrier = [], threading.Lock(), threading.Barrier(20)
+
+    def buy():
+        try:
+            client = api_client(user)
+            barrier.wait(timeout=30)
+            response = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="order-42")
+            with lock:
+                answers.append(response)
+        finally:
+            connections.close_all()
+
+    with override_settings(SECKILL_USER_RATE_RULES=[]):
+        threads = [threading.Thread(target=buy) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+
+    assert {(r.status_code, r.json()["code"]) for r in answers} == {(200, "success")}
+    assert len({r.json()["request_id"] for r in answers}) == 1
+    assert len({r.json()["order_id"] for r in answers}) == 1
+    assert Order.objects.filter(user=user).count() == 1
+    # A day later (or another key) it is a new request: one live order per buyer still holds.
+    again = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="order-43")
+    assert again.json()["code"] == "already_purchased"
+
+
+def test_idempotency_key_replays_a_refusal_too(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    client = api_client(user)
+    first = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.json()["code"] == "sold_out"
+    services.sale_cache_clear()
+    redis_store.adjust_stock(product_id=product.pk, delta=+1)  # stock came back
+    Product.objects.filter(pk=product.pk).update(stock_total=1, stock_left=1)
+    replay = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert (replay.status_code, replay.json()["code"]) == (409, "sold_out")  # the first answer, not a sale
+    assert not Order.objects.exists()
+    fresh = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    assert fresh.json()["code"] == "success"
