@@ -1,12 +1,16 @@
 """Shared fixtures: the real Redis (test database number), a real Celery worker process, buyers and products."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,6 +148,59 @@ def worker(worker_process, transactional_db, clean_redis):
     # Leave the worker consuming and the queue empty for the next test.
     celery_app.control.add_consumer("celery", destination=[worker_process.name], reply=True, timeout=2)
     celery_app.control.purge()
+
+
+# --- a real web process ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def web(tmp_path, transactional_db):
+    """Start gunicorn on the test database with the given environment; yield its base URL."""
+    procs = []
+
+    def start(**env_overrides):
+        port = free_port()
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=database_url_for_worker())
+        env.update(env_overrides)
+        log = open(tmp_path / f"web-{port}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "4"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / f"web-{port}.log").read_text()
+            try:
+                urllib.request.urlopen(f"{base}/api/time/", timeout=1)
+                return base
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("web process did not answer")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=20)
+
 
 
 # --- data -------------------------------------------------------------------------------------------------

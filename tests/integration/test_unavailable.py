@@ -1,13 +1,7 @@
 """503 unavailable when Redis or the broker cannot be reached: a real web process pointed at a dead port."""
-import json
-import os
-import threading
-import socket
 import subprocess
-import sys
+import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import redis
@@ -17,63 +11,12 @@ from products.models import Product
 from seckill import redis_store, services
 from seckill.tasks import purchase_task
 from seckill.models import Order
-from tests.conftest import ROOT, database_url_for_worker, token_for
+from tests.conftest import free_port, http, token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 DEAD_REDIS = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-
-
-def http(method, url, body=None, token=None):
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def web(tmp_path):
-    """Start gunicorn on the test database with the given environment; yield its base URL."""
-    procs = []
-
-    def start(**env_overrides):
-        port = free_port()
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=database_url_for_worker())
-        env.update(env_overrides)
-        log = open(tmp_path / f"web-{port}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "4"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / f"web-{port}.log").read_text()
-            try:
-                urllib.request.urlopen(f"{base}/api/time/", timeout=1)
-                return base
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("web process did not answer")
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_buy_returns_503_when_redis_is_down_and_sells_nothing(web, clean_redis, make_buyers, make_product):
