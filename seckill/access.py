@@ -10,7 +10,9 @@ sale logic runs; all shared state is in Redis, so every web process enforces the
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import logging
 import threading
 import time
@@ -49,20 +51,52 @@ def purchase_guard(*, user_id: int, meta: dict) -> str:
 
 # --- client address and origin ----------------------------------------------------------------------------
 def client_ip(meta: dict) -> str:
-    """The client's address. X-Forwarded-For is spoofable, so it is read only when SECKILL_TRUSTED_PROXIES
-    proxies are known to stand in front: then the hop the outermost trusted proxy appended is the client."""
-    remote = meta.get("REMOTE_ADDR", "")
-    hops = settings.SECKILL_TRUSTED_PROXIES
-    if hops <= 0:
+    """The client's address, normalised (an IPv4-mapped IPv6 address is its IPv4 address).
+
+    X-Forwarded-For is spoofable, so it is read only when the peer (REMOTE_ADDR) is one of
+    SECKILL_TRUSTED_PROXIES (addresses or CIDR ranges): then the client is the right-most hop that is not a
+    trusted proxy itself.
+    """
+    remote = _normalise(meta.get("REMOTE_ADDR", "")) or ""
+    trusted = settings.SECKILL_TRUSTED_PROXIES
+    if not trusted or not _is_trusted(remote, trusted):
         return remote
-    forwarded = [part.strip() for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if len(forwarded) < hops:
-        return remote
-    candidate = forwarded[-hops]
+    hops = [_normalise(part) for part in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed(hops):
+        if hop is None:  # garbage in the chain: trust nothing to its left
+            return remote
+        if not _is_trusted(hop, trusted):
+            return hop
+    return remote
+
+
+def _normalise(text: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
-        return remote
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def rate_limit_subject(ip: str) -> str:
+    """What a per-address limit counts: the address, or an IPv6 address' /64 (one subscriber's whole block)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 def origin_check(meta: dict) -> None:
@@ -82,7 +116,7 @@ def origin_check(meta: dict) -> None:
 # --- blacklists -------------------------------------------------------------------------------------------
 @dataclass
 class _Snapshot:
-    version: str | None = None
+    version: tuple | None = None
     users: dict[str, int] = field(default_factory=dict)  # user id -> expiry in epoch ms (0: none)
     addresses: dict[str, int] = field(default_factory=dict)  # exact address -> expiry
     networks: list[tuple[Network, int]] = field(default_factory=list)
@@ -105,8 +139,8 @@ def _current_snapshot() -> _Snapshot:
         if now - snap.checked_at < settings.SECKILL_BLACKLIST_REFRESH:
             return snap
         version = redis_store.blacklist_version()
-        if version is None:  # Redis lost it (or never had it): rebuild from the database
-            blacklist_publish_all()
+        if version[0] is None:  # Redis lost it (or never had it): rebuild from the database
+            blacklist_reconcile()
             version = redis_store.blacklist_version()
         if version != snap.version:
             users, ips, inactive = redis_store.blacklist_read()
@@ -189,17 +223,23 @@ def blacklist_publish(entry: BlacklistEntry) -> None:
     redis_store.blacklist_set(kind=entry.kind, value=entry.value, expires_ms=expires_ms)
 
 
-def blacklist_publish_all() -> None:
-    """Write every live entry and every inactive user from the database to Redis (after Redis lost them)."""
+def blacklist_reconcile() -> bool:
+    """Make Redis' mirror of the blacklist match the database, if it does not (run on beat every few seconds,
+    and when Redis has lost it). Repairs a change whose publication failed, or a Redis restored from an old
+    snapshot. Returns True if it rebuilt the mirror."""
     from django.contrib.auth import get_user_model
 
     now = timezone.now()
-    entries = BlacklistEntry.objects.exclude(expires_at__lte=now)
-    inactive = get_user_model().objects.filter(is_active=False).values_list("pk", flat=True)
-    redis_store.blacklist_replace(
-        entries=[(e.kind, e.value, int(e.expires_at.timestamp() * 1000) if e.expires_at else 0) for e in entries],
-        inactive_user_ids=list(inactive),
+    entries = sorted(
+        (e.kind, e.value, int(e.expires_at.timestamp() * 1000) if e.expires_at else 0)
+        for e in BlacklistEntry.objects.exclude(expires_at__lte=now)
     )
+    inactive = sorted(get_user_model().objects.filter(is_active=False).values_list("pk", flat=True))
+    digest = hashlib.sha1(json.dumps([entries, inactive]).encode()).hexdigest()
+    if redis_store.blacklist_version()[0] == digest:
+        return False
+    redis_store.blacklist_replace(entries=entries, inactive_user_ids=inactive, version=digest)
+    return True
 
 
 def user_activity_publish(*, user_id: int, active: bool) -> None:
@@ -217,7 +257,7 @@ def rate_limit_check(*, user_id: int, ip: str) -> None:
     also banned for SECKILL_BAN_TTL seconds (never for good)."""
     scopes = [("user", str(user_id), settings.SECKILL_USER_RATE_RULES)]
     if ip:
-        scopes.append(("ip", ip, settings.SECKILL_IP_RATE_RULES))
+        scopes.append(("ip", rate_limit_subject(ip), settings.SECKILL_IP_RATE_RULES))
     rules = [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
     if not rules:
         return
@@ -228,6 +268,6 @@ def rate_limit_check(*, user_id: int, ip: str) -> None:
     threshold = settings.SECKILL_BAN_AFTER_BREACHES
     if threshold > 0 and redis_store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
         expires_ms = int((time.time() + settings.SECKILL_BAN_TTL) * 1000)
-        redis_store.blacklist_set(kind=scope, value=ident, expires_ms=expires_ms)
+        redis_store.ban_set(kind=scope, value=ident, expires_ms=expires_ms)
         logger.warning("temporary ban of %s %s for %ss", scope, ident, settings.SECKILL_BAN_TTL)
     raise RateLimited(retry_after=max(1, -(-retry_after_ms // 1000)))

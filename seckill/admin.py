@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from seckill import access
 from seckill.errors import SeckillError
@@ -22,30 +24,37 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
 
+class BlacklistEntryForm(forms.ModelForm):
+    class Meta:
+        model = BlacklistEntry
+        fields = ("kind", "value", "reason", "expires_at")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") and data.get("value"):
+            try:
+                data["value"] = access.blacklist_normalize(data["kind"], data["value"])
+            except SeckillError as error:
+                raise forms.ValidationError({"value": (error.errors or {}).get("value", [error.detail])})
+        return data
+
+
 @admin.register(BlacklistEntry)
 class BlacklistEntryAdmin(admin.ModelAdmin):
+    form = BlacklistEntryForm
     list_display = ("kind", "value", "reason", "expires_at", "created_at")
     list_filter = ("kind",)
     search_fields = ("value", "reason")
-    fields = ("kind", "value", "reason", "expires_at")
 
     # Through the service, so that Redis (and every web process within a second) learns of the change.
     def save_model(self, request, obj, form, change):
         ttl = None
         if obj.expires_at is not None:
-            from django.utils import timezone
-
             ttl = max(1, int((obj.expires_at - timezone.now()).total_seconds()))
-        try:
-            if change and "value" in form.changed_data or change and "kind" in form.changed_data:
-                old = BlacklistEntry.objects.get(pk=obj.pk)
-                access.blacklist_remove(kind=old.kind, value=old.value)
-            saved = access.blacklist_add(kind=obj.kind, value=obj.value, ttl_seconds=ttl, reason=obj.reason)
-        except SeckillError as error:
-            from django.contrib import messages
-
-            self.message_user(request, f"Not saved: {error.errors or error.detail}", messages.ERROR)
-            return
+        if change and {"kind", "value"} & set(form.changed_data):
+            old = BlacklistEntry.objects.get(pk=obj.pk)
+            access.blacklist_remove(kind=old.kind, value=old.value)
+        saved = access.blacklist_add(kind=obj.kind, value=obj.value, ttl_seconds=ttl, reason=obj.reason)
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):

@@ -14,7 +14,8 @@ Access layer:
     seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
     seckill:blacklist:user|ip      hash value -> expiry in epoch ms (0: none); ip values may be CIDR ranges
     seckill:users:inactive         set of user ids that may not buy (deactivated or deleted)
-    seckill:blacklist:version      a new random value on every change of the three above: processes reload
+    seckill:blacklist:version      digest of the database's blacklist, or a random value after a change
+    seckill:bans:user|ip, seckill:bans:version   temporary bans from rate limits (Redis only)
     seckill:rl:<scope>:<id>:<window s>:<window number>  rate-limit counters (ratelimit.lua)
     seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
     seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
@@ -124,7 +125,10 @@ def _ttl_ms() -> int:
 def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[Reserve | str, int]:
     """Returns (Reserve.RESERVED | Reserve.AGAIN | Reserve.NOT_LOADED | the refusal's outcome code, stock)."""
     result, stock = _script("reserve")(
-        keys=[stock_key(product_id), buyers_key(product_id), meta_key(product_id), decision_key(product_id, request_id)],
+        keys=[
+            stock_key(product_id), buyers_key(product_id), meta_key(product_id), decision_key(product_id, request_id),
+            admitted_key(product_id),
+        ],
         args=[request_id, user_id, quantity, _ttl_ms()],
     )
     try:
@@ -243,6 +247,17 @@ def request_create(*, request_id: str, user_id: int, product_id: int, quantity: 
     pipe.execute()
 
 
+def request_create_decided(*, request_id: str, user_id: int, product_id: int, quantity: int, created: float,
+                           outcome: dict) -> None:
+    """The record of a request refused before the broker: created with its outcome, never pending."""
+    key = request_key(request_id)
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hset(key, mapping={"user_id": user_id, "product_id": product_id, "quantity": quantity, "created": created,
+                            "outcome": json.dumps(outcome)})
+    pipe.expire(key, settings.SECKILL_REQUEST_TTL)
+    pipe.execute()
+
+
 def request_set_outcome(*, request_id: str, outcome: dict) -> None:
     key = request_key(request_id)
     pipe = get_client().pipeline(transaction=True)
@@ -285,9 +300,11 @@ def admitted_key(product_id: int) -> str:
     return f"seckill:{{{product_id}}}:admitted"
 
 
-def admit(*, product_id: int, request_id: str, factor: float, slot_ms: int) -> str:
+def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int) -> str:
     """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua)."""
-    return _script("admit")(keys=[stock_key(product_id), admitted_key(product_id)], args=[request_id, factor, slot_ms])
+    return _script("admit")(
+        keys=[stock_key(product_id), admitted_key(product_id)], args=[request_id, factor, slot_ms, quantity]
+    )
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:
@@ -299,7 +316,11 @@ def admitted_count(product_id: int) -> int:
 
 
 # --- blacklists ---------------------------------------------------------------------------------------------
+# The database's entries and inactive users are mirrored to seckill:blacklist:* and seckill:users:inactive, with
+# seckill:blacklist:version = a digest of what was mirrored (beat rebuilds the mirror when the database's digest
+# differs). Temporary bans from rate limits live in Redis only: seckill:bans:user|ip, seckill:bans:version.
 BLACKLIST_VERSION_KEY = "seckill:blacklist:version"
+BANS_VERSION_KEY = "seckill:bans:version"
 INACTIVE_USERS_KEY = "seckill:users:inactive"
 
 
@@ -307,25 +328,43 @@ def blacklist_key(kind: str) -> str:
     return f"seckill:blacklist:{kind}"
 
 
+def bans_key(kind: str) -> str:
+    return f"seckill:bans:{kind}"
+
+
 def _new_version() -> str:
     # Random, not a counter: a counter restarting at 1 after Redis lost it would look unchanged to a process.
     return uuid.uuid4().hex
 
 
-def blacklist_version() -> str | None:
-    return get_client().get(BLACKLIST_VERSION_KEY)
+def blacklist_version() -> tuple[str | None, str | None]:
+    """(the mirror's version, the bans' version); a process reloads its snapshot when either changes."""
+    mirror, bans = get_client().mget(BLACKLIST_VERSION_KEY, BANS_VERSION_KEY)
+    return mirror, bans
 
 
 def blacklist_read() -> tuple[dict[str, int], dict[str, int], set[str]]:
-    """(users, ips, inactive user ids); users and ips map a value to its expiry in epoch ms (0: none)."""
+    """(users, ips, inactive user ids), bans included; users and ips map a value to its expiry in epoch ms
+    (0: none), the longer of entry and ban."""
     pipe = get_client().pipeline(transaction=True)
-    pipe.hgetall(blacklist_key("user"))
-    pipe.hgetall(blacklist_key("ip"))
+    for key in (blacklist_key("user"), blacklist_key("ip"), bans_key("user"), bans_key("ip")):
+        pipe.hgetall(key)
     pipe.smembers(INACTIVE_USERS_KEY)
-    users, ips, inactive = pipe.execute()
+    users, ips, banned_users, banned_ips, inactive = pipe.execute()
     now_ms = int(time.time() * 1000)
-    live = lambda entries: {k: int(v) for k, v in entries.items() if int(v) == 0 or int(v) > now_ms}  # noqa: E731
-    return live(users), live(ips), set(inactive)
+
+    def merged(*sources):
+        out: dict[str, int] = {}
+        for source in sources:
+            for value, expires in source.items():
+                expires = int(expires)
+                if expires and expires <= now_ms:
+                    continue
+                known = out.get(value)
+                out[value] = 0 if known == 0 or expires == 0 else max(known or 0, expires)
+        return out
+
+    return merged(users, banned_users), merged(ips, banned_ips), set(inactive)
 
 
 def blacklist_set(*, kind: str, value: str, expires_ms: int) -> None:
@@ -342,15 +381,33 @@ def blacklist_unset(*, kind: str, value: str) -> None:
     pipe.execute()
 
 
-def blacklist_replace(*, entries: list[tuple[str, str, int]], inactive_user_ids: list[int]) -> None:
+def blacklist_replace(*, entries: list[tuple[str, str, int]], inactive_user_ids: list[int], version: str) -> None:
     pipe = get_client().pipeline(transaction=True)
     pipe.delete(blacklist_key("user"), blacklist_key("ip"), INACTIVE_USERS_KEY)
     for kind, value, expires_ms in entries:
         pipe.hset(blacklist_key(kind), value, expires_ms)
     if inactive_user_ids:
         pipe.sadd(INACTIVE_USERS_KEY, *inactive_user_ids)
-    pipe.set(BLACKLIST_VERSION_KEY, _new_version())
+    pipe.set(BLACKLIST_VERSION_KEY, version)
     pipe.execute()
+
+
+def ban_set(*, kind: str, value: str, expires_ms: int) -> None:
+    """A temporary ban (Redis only; never shortens an entry of the database's blacklist)."""
+    pipe = get_client().pipeline(transaction=True)
+    pipe.hset(bans_key(kind), value, expires_ms)
+    pipe.set(BANS_VERSION_KEY, _new_version())
+    pipe.execute()
+
+
+def bans_prune() -> int:
+    """Drop lapsed bans; returns how many."""
+    client, now_ms, dropped = get_client(), int(time.time() * 1000), 0
+    for kind in ("user", "ip"):
+        lapsed = [v for v, exp in client.hgetall(bans_key(kind)).items() if 0 < int(exp) <= now_ms]
+        if lapsed:
+            dropped += client.hdel(bans_key(kind), *lapsed)
+    return dropped
 
 
 def user_set_inactive(*, user_id: int, inactive: bool) -> None:
@@ -385,9 +442,18 @@ def rate_limit_breach(*, scope: str, ident: str) -> int:
 
 
 # --- idempotency keys ---------------------------------------------------------------------------------------
+def _idem_key(user_id: int, key: str) -> str:
+    return f"seckill:idem:{user_id}:{key}"
+
+
+def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
+    """Free the key if it still names `request_id`: the request's answer was not one to repeat."""
+    _script("idem_release")(keys=[_idem_key(user_id, key)], args=[request_id])
+
+
 def idempotency_claim(*, user_id: int, key: str, request_id: str, ttl_s: int) -> str | None:
     """Bind the key to `request_id` if it is free: None. Else the request id it is bound to."""
-    name = f"seckill:idem:{user_id}:{key}"
+    name = _idem_key(user_id, key)
     client = get_client()
     if client.set(name, request_id, nx=True, ex=ttl_s):
         return None

@@ -78,6 +78,7 @@ def purchase_check(*, state: redis_store.SaleState, quantity: int, now_ms: int) 
 # A web process keeps each product's sale state for SECKILL_LOCAL_CACHE_TTL seconds: most requests of a flash
 # sale are for one product that is sold out, and this answers them without Redis or the database.
 _sale_cache: dict[int, tuple[float, redis_store.SaleState | None]] = {}
+_SALE_CACHE_MAX = 10_000
 
 
 def sale_state_get(*, product_id: int) -> redis_store.SaleState:
@@ -99,6 +100,8 @@ def sale_state_get(*, product_id: int) -> redis_store.SaleState:
                     state = redis_store.sale_state(product_id)
         except BROKER_ERRORS as exc:
             raise Unavailable() from exc
+        if len(_sale_cache) >= _SALE_CACHE_MAX:  # unknown ids must not grow it without bound
+            _sale_cache.clear()
         _sale_cache[product_id] = (now + settings.SECKILL_LOCAL_CACHE_TTL, state)
     if state is None:
         raise ProductNotFound()
@@ -146,9 +149,22 @@ def purchase_submit(
         return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
     try:
         return _submit(fields, timeout)
+    except (Busy, Unavailable):  # "try again" answers: the key must let the retry through, not repeat them
+        _release_key(user_id, idempotency_key, request_id)
+        raise
     except SeckillError as error:  # refused before the broker: replays of the key must get this answer too
         _remember_refusal(fields, error)
         raise
+    except Exception:
+        _release_key(user_id, idempotency_key, request_id)
+        raise
+
+
+def _release_key(user_id: int, key: str, request_id: str) -> None:
+    try:
+        redis_store.idempotency_release(user_id=user_id, key=key, request_id=request_id)
+    except BROKER_ERRORS:
+        logger.warning("could not free Idempotency-Key of user %s", user_id)
 
 
 def _submit(fields: dict, timeout: float) -> Outcome:
@@ -157,7 +173,7 @@ def _submit(fields: dict, timeout: float) -> Outcome:
     request_id, product_id = fields["request_id"], fields["product_id"]
     state = sale_state_get(product_id=product_id)
     purchase_check(state=state, quantity=fields["quantity"], now_ms=int(time.time() * 1000))
-    _admit(product_id=product_id, request_id=request_id)
+    _admit(product_id=product_id, request_id=request_id, quantity=fields["quantity"])
     try:
         redis_store.request_create(**fields, created=time.time())
         # The task id is the request id: the result we wait on can only be this request's own.
@@ -177,23 +193,29 @@ def _submit(fields: dict, timeout: float) -> Outcome:
         # The task was enqueued, so it may sell: this is pending, never "nothing was sold".
         logger.warning("lost the result channel while waiting on %s", request_id, exc_info=True)
         return Outcome.pending(**fields)
-    if async_result.failed():
+    if async_result.failed():  # the task raised (it answers its own errors, so this is rare): undecided
         logger.error("purchase task %s failed: %r", request_id, payload)
-        return Outcome.from_error(InternalError(), **fields)
+        return Outcome.pending(**fields)
     outcome = Outcome.from_dict(payload)
     if outcome.request_id != request_id:  # cannot happen by construction; never hand out another's result
         raise RuntimeError(f"result for {outcome.request_id} delivered to request {request_id}")
     return outcome
 
 
-def _admit(*, product_id: int, request_id: str) -> None:
+def _admit(*, product_id: int, request_id: str, quantity: int) -> None:
     """Take one of the product's admission slots. Raises SoldOut, Busy (retry later), Unavailable."""
-    factor, slot_ms = settings.SECKILL_ADMISSION_FACTOR, int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000)
+    gate = dict(
+        product_id=product_id,
+        request_id=request_id,
+        quantity=quantity,
+        factor=settings.SECKILL_ADMISSION_FACTOR,
+        slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
+    )
     try:
-        answer = redis_store.admit(product_id=product_id, request_id=request_id, factor=factor, slot_ms=slot_ms)
+        answer = redis_store.admit(**gate)
         if answer == "not_loaded":
             stock_gate_load(product_id=product_id)
-            answer = redis_store.admit(product_id=product_id, request_id=request_id, factor=factor, slot_ms=slot_ms)
+            answer = redis_store.admit(**gate)
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc
     if answer == "sold_out":
@@ -222,10 +244,9 @@ def _await_outcome(*, request_id: str, user_id: int, timeout: float) -> Outcome:
 
 
 def _remember_refusal(fields: dict, error: SeckillError) -> None:
-    try:
-        redis_store.request_create(**fields, created=time.time())
-        redis_store.request_set_outcome(
-            request_id=fields["request_id"], outcome=Outcome.from_error(error, **fields).as_dict()
+    try:  # one write, never pending: the sweeper must not pick a refused request up
+        redis_store.request_create_decided(
+            **fields, created=time.time(), outcome=Outcome.from_error(error, **fields).as_dict()
         )
     except BROKER_ERRORS:
         pass

@@ -32,3 +32,12 @@ def sweep_pending_task() -> dict:
     return services.purchase_requests_sweep(
         older_than_s=settings.SECKILL_REDELIVER_AFTER, give_up_after_s=settings.SECKILL_GIVE_UP_AFTER
     )
+
+
+@shared_task(name="seckill.reconcile_blacklist", acks_late=True, ignore_result=True)
+def reconcile_blacklist_task() -> None:
+    """Run by beat: rebuild Redis' blacklist from the database when they differ; drop lapsed bans."""
+    from seckill import access, redis_store
+
+    access.blacklist_reconcile()
+    redis_store.bans_prune()

@@ -2,14 +2,16 @@
 -- At most ceil(stock * factor) requests per product may be in flight (admitted, not yet decided).
 -- KEYS[1]=stock  KEYS[2]=admitted (sorted set: request_id -> admission time in ms)
 -- ARGV[1]=request_id  ARGV[2]=factor  ARGV[3]=slot lifetime in ms (a slot whose task died frees itself)
+-- ARGV[4]=quantity
+-- A task refreshes its slot when it starts (reserve.lua), so a long queue does not expire the slots waiting in it.
 -- returns 'admitted' | 'sold_out' (no stock left) | 'busy' (every slot taken) | 'not_loaded'
 local stock_key, admitted_key = KEYS[1], KEYS[2]
-local request_id, factor, slot_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local request_id, factor, slot_ms, qty = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
 
 local stock = redis.call('GET', stock_key)
 if not stock then return 'not_loaded' end
 stock = tonumber(stock)
-if stock <= 0 then return 'sold_out' end
+if stock <= 0 or stock < qty then return 'sold_out' end
 
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

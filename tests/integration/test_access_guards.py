@@ -109,8 +109,8 @@ def _reserved_by_worker():
 def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_buyers, make_product):
     (user, other) = make_buyers(2)
     product = make_product(stock_total=1)  # bound: ceil(1 * 1.5) = 2
-    redis_store.admit(product_id=product.pk, request_id="dead-1", factor=1.5, slot_ms=500)
-    redis_store.admit(product_id=product.pk, request_id="dead-2", factor=1.5, slot_ms=500)  # workers died
+    redis_store.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=500)
+    redis_store.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=500)  # workers died
     with override_settings(SECKILL_ADMISSION_SLOT_TTL=0.5):
         assert api_client(user).post(BUY, {"product_id": product.pk}, format="json").status_code == 429
         assert wait_for(
@@ -262,3 +262,86 @@ def test_idempotency_key_replays_a_refusal_too(worker, make_buyers, make_product
     assert not Order.objects.exists()
     fresh = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
     assert fresh.json()["code"] == "success"
+
+
+# --- found in review ----------------------------------------------------------------------------------------
+def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)  # bound: 2 in flight
+    for rid in ("held-1", "held-2"):
+        redis_store.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)
+    client = api_client(user)
+    first = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
+    assert (first.status_code, first.json()["code"]) == (429, "busy")
+    for rid in ("held-1", "held-2"):
+        redis_store.admission_release(product_id=product.pk, request_id=rid)
+    again = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
+    assert (again.status_code, again.json()["code"]) == (200, "success")
+
+
+def test_a_temporary_ban_never_shortens_a_permanent_entry(worker, make_buyers):
+    (user,) = make_buyers(1)
+    call_command("blacklist", "add", "user", str(user.pk))
+    redis_store.ban_set(kind="user", value=str(user.pk), expires_ms=int(time.time() * 1000) + 200)
+    time.sleep(0.3)  # the ban's own lapse, which is what is tested: not synchronisation
+    assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 1)
+    users, _, _ = redis_store.blacklist_read()
+    assert users[str(user.pk)] == 0
+
+
+def test_reconcile_repairs_a_mirror_that_missed_a_change_or_came_back_stale(worker, make_buyers):
+    alice, bob = make_buyers(2)
+    call_command("blacklist", "add", "user", str(alice.pk))
+    access.blacklist_reconcile()
+    version = redis_store.blacklist_version()[0]
+    # A Redis restored from an older snapshot: Alice's entry gone, the version as it was.
+    redis_store.get_client().hdel(redis_store.blacklist_key("user"), alice.pk)
+    # A change whose publication failed: Bob in the database only.
+    BlacklistEntry.objects.create(kind="user", value=str(bob.pk))
+    redis_store.get_client().set(redis_store.BLACKLIST_VERSION_KEY, version)
+
+    assert access.blacklist_reconcile() is True
+    users, _, _ = redis_store.blacklist_read()
+    assert {str(alice.pk), str(bob.pk)} <= set(users)
+    assert access.blacklist_reconcile() is False  # nothing to do the second time
+    assert wait_for(lambda: refused_as(bob.pk) == "blacklisted", 1)
+
+
+def test_admin_manages_the_blacklist_through_the_service(worker, make_buyers):
+    from django.test import Client
+
+    (user,) = make_buyers(1)
+    get_user_model().objects.create_superuser("root", "root@example.com", "root-password")
+    admin = Client()
+    admin.login(username="root", password="root-password")
+    bad = admin.post("/admin/seckill/blacklistentry/add/", {"kind": "ip", "value": "300.1.1.1", "reason": "x"})
+    assert bad.status_code == 200 and b"Not an IP address" in bad.content
+    assert not BlacklistEntry.objects.exists()
+
+    good = admin.post("/admin/seckill/blacklistentry/add/", {"kind": "user", "value": f" {user.pk} ", "reason": "bot"})
+    assert good.status_code == 302
+    assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 1)
+    entry = BlacklistEntry.objects.get()
+    assert admin.post(f"/admin/seckill/blacklistentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert wait_for(lambda: refused_as(user.pk) is None, 1)
+
+
+def test_origin_allow_list_and_trusted_proxy_through_the_api(worker, make_buyers, make_product):
+    import ipaddress
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    client = api_client(user)
+    with override_settings(SECKILL_ALLOWED_ORIGINS=frozenset({"shop.example.com"})):
+        refused = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_ORIGIN="https://evil.example")
+        assert (refused.status_code, refused.json()["code"]) == (403, "forbidden_origin")
+        allowed = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_ORIGIN="https://shop.example.com")
+        assert allowed.json()["code"] == "sold_out"
+
+    call_command("blacklist", "add", "ip", "203.0.113.7")
+    assert wait_for(lambda: refused_as(user.pk, "203.0.113.7") == "blacklisted", 1)
+    via_proxy = dict(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert client.post(BUY, {"product_id": product.pk}, format="json", **via_proxy).json()["code"] == "sold_out"
+    with override_settings(SECKILL_TRUSTED_PROXIES=(ipaddress.ip_network("10.0.0.0/8"),)):
+        response = client.post(BUY, {"product_id": product.pk}, format="json", **via_proxy)
+        assert (response.status_code, response.json()["code"]) == (403, "blacklisted")

@@ -1,7 +1,9 @@
+import ipaddress
+
 import pytest
 from django.test import override_settings
 
-from seckill.access import client_ip, origin_check
+from seckill.access import client_ip, origin_check, rate_limit_subject
 from seckill.errors import ForbiddenOrigin
 from seckill.rates import parse_rate_rules
 
@@ -20,19 +22,29 @@ def test_bad_rate_rules_are_refused(text):
         parse_rate_rules(text)
 
 
+PROXY = ("10.0.0.0/8",)
+
+
 @pytest.mark.parametrize(
     "proxies, meta, expected",
     [
-        (0, {"REMOTE_ADDR": "1.2.3.4", "HTTP_X_FORWARDED_FOR": "9.9.9.9"}, "1.2.3.4"),  # header ignored by default
-        (1, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "9.9.9.9, 5.6.7.8"}, "5.6.7.8"),  # the proxy's hop
-        (2, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "9.9.9.9, 5.6.7.8, 10.0.0.2"}, "5.6.7.8"),
-        (1, {"REMOTE_ADDR": "10.0.0.1"}, "10.0.0.1"),  # no header: the peer
-        (1, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-ip"}, "10.0.0.1"),
+        ((), {"REMOTE_ADDR": "1.2.3.4", "HTTP_X_FORWARDED_FOR": "9.9.9.9"}, "1.2.3.4"),  # header ignored by default
+        (PROXY, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "9.9.9.9, 5.6.7.8"}, "5.6.7.8"),  # the proxy's hop
+        (PROXY, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "9.9.9.9, 5.6.7.8, 10.0.0.2"}, "5.6.7.8"),
+        (PROXY, {"REMOTE_ADDR": "5.5.5.5", "HTTP_X_FORWARDED_FOR": "9.9.9.9"}, "5.5.5.5"),  # not via the proxy: spoof
+        (PROXY, {"REMOTE_ADDR": "10.0.0.1"}, "10.0.0.1"),  # no header: the peer
+        (PROXY, {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-ip"}, "10.0.0.1"),
+        ((), {"REMOTE_ADDR": "::ffff:10.20.30.40"}, "10.20.30.40"),  # IPv4 through an IPv6 socket
     ],
 )
-def test_client_ip_trusts_forwarded_for_only_behind_known_proxies(proxies, meta, expected):
-    with override_settings(SECKILL_TRUSTED_PROXIES=proxies):
+def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies(proxies, meta, expected):
+    with override_settings(SECKILL_TRUSTED_PROXIES=tuple(ipaddress.ip_network(p) for p in proxies)):
         assert client_ip(meta) == expected
+
+
+def test_ipv6_addresses_are_rate_limited_per_64_block():
+    assert rate_limit_subject("2001:db8:1:2:aaaa::1") == rate_limit_subject("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert rate_limit_subject("1.2.3.4") == "1.2.3.4"
 
 
 @pytest.mark.parametrize(
