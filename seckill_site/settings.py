@@ -2,6 +2,7 @@
 
 Every variable read here is listed, with a one-line comment, in `.env.example`.
 """
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -168,20 +169,25 @@ SECKILL_BAN_AFTER_BREACHES = int(env("SECKILL_BAN_AFTER_BREACHES", "0"))
 SECKILL_BAN_TTL = int(env("SECKILL_BAN_TTL", "60"))
 # Seconds between a web process' checks for blacklist changes (a change reaches every process within it).
 SECKILL_BLACKLIST_REFRESH = float(env("SECKILL_BLACKLIST_REFRESH", "0.5"))
-# Proxies in front of the web server that append to X-Forwarded-For (0: use REMOTE_ADDR, never the header).
-SECKILL_TRUSTED_PROXIES = int(env("SECKILL_TRUSTED_PROXIES", "0"))
+# Proxies in front of the web server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is
+# believed; empty: REMOTE_ADDR only, the header never.
+SECKILL_TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in env_list("SECKILL_TRUSTED_PROXIES", ""))
 # Hosts whose Origin (or Referer) may buy, comma-separated; empty: any.
 SECKILL_ALLOWED_ORIGINS = frozenset(h.lower() for h in env_list("SECKILL_ALLOWED_ORIGINS", ""))
 # At most ceil(stock_left * factor) purchase requests per product in flight to the logic layer.
 SECKILL_ADMISSION_FACTOR = float(env("SECKILL_ADMISSION_FACTOR", "1.5"))
-# Seconds after which an admission slot whose task never finished (its worker died) frees itself.
-SECKILL_ADMISSION_SLOT_TTL = float(env("SECKILL_ADMISSION_SLOT_TTL", "30"))
+# Seconds after which an admission slot frees itself if its task never finished (its worker died). A task
+# refreshes its slot when it starts, and the sweeper re-runs such requests, which frees their slots sooner.
+SECKILL_ADMISSION_SLOT_TTL = float(env("SECKILL_ADMISSION_SLOT_TTL", "300"))
 # Seconds a web process keeps a product's sale state (window, limit, sold out) without asking Redis.
 SECKILL_LOCAL_CACHE_TTL = float(env("SECKILL_LOCAL_CACHE_TTL", "1"))
 # Largest request body the API reads.
 SECKILL_MAX_BODY_BYTES = int(env("SECKILL_MAX_BODY_BYTES", "4096"))
 # Seconds an Idempotency-Key keeps answering with its first request's outcome.
 SECKILL_IDEMPOTENCY_TTL = int(env("SECKILL_IDEMPOTENCY_TTL", str(24 * 3600)))
+
+# Mount the benchmark's comparator endpoints under /bench/ (bench/run.py sets it; never in production).
+SECKILL_BENCH_ENDPOINTS = env_bool("SECKILL_BENCH_ENDPOINTS", False)
 
 # --- Celery (logic layer) -------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -228,10 +234,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Maintenance runs on its own queue, so that it never waits behind a burst of purchases (workers consume both:
 # `-Q celery,maintenance`); a sweep not run within one interval is dropped, the next one does its work.
-CELERY_TASK_ROUTES = {"seckill.sweep_pending": {"queue": "maintenance"}}
+CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
+CELERY_TASK_ROUTES = {
+    "seckill.sweep_pending": {"queue": "maintenance"},
+    "seckill.reconcile_blacklist": {"queue": "maintenance"},
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-purchases": {
         "task": "seckill.sweep_pending",
+        "schedule": SECKILL_SWEEP_INTERVAL,
+        "options": {"expires": SECKILL_SWEEP_INTERVAL},
+    },
+    "reconcile-blacklist": {
+        "task": "seckill.reconcile_blacklist",
         "schedule": SECKILL_SWEEP_INTERVAL,
         "options": {"expires": SECKILL_SWEEP_INTERVAL},
     },

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -12,6 +13,9 @@ urlpatterns = [
     path("api/products/", include("products.urls")),
     path("api/", include("seckill.urls")),
 ]
+
+if settings.SECKILL_BENCH_ENDPOINTS:  # the benchmark's comparators (bench/views.py); never in production
+    urlpatterns.append(path("bench/", include("bench.urls")))
 
 handler404 = "seckill_site.errors.not_found"
 handler500 = "seckill_site.errors.internal_error"

@@ -203,6 +203,17 @@ def web(tmp_path, transactional_db):
 
 
 
+# --- waiting -----------------------------------------------------------------------------------------------
+def wait_for(predicate, deadline_s, interval=0.02) -> bool:
+    """Poll `predicate` until it holds or the deadline passes: synchronisation on state, never a blind sleep."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 # --- data -------------------------------------------------------------------------------------------------
 def token_for(user) -> str:
     return str(AccessToken.for_user(user))

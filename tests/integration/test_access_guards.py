@@ -13,7 +13,7 @@ from seckill import access, redis_store, services
 from seckill.errors import Blacklisted, UserInactive
 from seckill.models import BlacklistEntry, Order
 from seckill_site.celery import app as celery_app
-from tests.conftest import api_client
+from tests.conftest import api_client, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -26,14 +26,6 @@ def _fresh_process_caches():
     yield
     services.sale_cache_clear()
 
-
-def wait_for(predicate, deadline_s, interval=0.02):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def broker_queue_length():

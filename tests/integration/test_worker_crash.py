@@ -16,7 +16,7 @@ from products.models import Product
 from seckill import redis_store, services
 from seckill.models import Order
 from seckill_site.celery import app as celery_app
-from tests.conftest import WorkerProcess, api_client
+from tests.conftest import WorkerProcess, api_client, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
@@ -46,14 +46,6 @@ def submit_all(users, product):
             t.join(timeout=120)
     return results
 
-
-def wait_for(predicate, deadline_s, interval=0.05):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redis_client, tmp_path):

@@ -1,0 +1,404 @@
+#!/usr/bin/env python
+"""The flash-sale benchmark: one command that starts the system as production runs it, loads it, and audits.
+
+    .venv/bin/python bench/run.py            # the full run (20,000 buyers, stock 500)
+    .venv/bin/python bench/run.py --quick    # a small run (2,000 buyers, stock 100, short floods)
+
+Starts gunicorn (gthread) and a Celery worker with settings from the environment (SQLite in bench/.bench.sqlite3
+unless DATABASE_URL is set; Redis database BENCH_REDIS_DB, default 13), creates the buyers (create_buyers) and the
+products, and measures, each against its comparator in the same run:
+  1. burst:     every buyer fires at once, losers retry once; versus the naive synchronous comparator
+  2. sold-out:  POST /api/seckill/ on a sold-out product versus GET /api/time/ (wrk); naive sold-out too
+  3. accepted:  purchases that all succeed versus a Celery no-op round trip (wrk)
+then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
+orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small run: 2,000 buyers, stock 100, 5 s floods")
+    p.add_argument("--buyers", type=int, default=20_000)
+    p.add_argument("--stock", type=int, default=500)
+    p.add_argument("--duration", type=int, default=10, help="seconds of each wrk flood")
+    p.add_argument("--connections", type=int, default=50, help="wrk connections")
+    p.add_argument("--burst-processes", type=int, default=3)
+    p.add_argument("--burst-threads", type=int, default=64, help="threads per burst process")
+    p.add_argument("--web-workers", type=int, default=2)
+    p.add_argument("--web-threads", type=int, default=32)
+    p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
+    args = p.parse_args()
+    if args.quick:
+        args.buyers, args.stock, args.duration = 2_000, 100, 5
+    return args
+
+
+# --- environment ------------------------------------------------------------------------------------------
+def bench_env(args) -> dict:
+    from seckill_site.local_redis import ensure_redis, with_db
+
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    ensure_redis(base)
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="seckill_site.settings",
+        REDIS_URL=with_db(base, int(os.environ.get("BENCH_REDIS_DB", "13"))),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / '.bench.sqlite3'}"),
+        SECKILL_BENCH_ENDPOINTS="1",
+        SECKILL_USER_RATE_LIMIT=os.environ.get("SECKILL_USER_RATE_LIMIT", ""),  # one token per buyer anyway
+        LOG_LEVEL="WARNING",
+        JWT_ACCESS_LIFETIME="86400",
+    )
+    return env
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:  # Debian's package; CI and fresh machines are root here
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        path = shutil.which("wrk")
+    return path
+
+
+def reset_state(env) -> None:
+    import redis
+
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    if env["DATABASE_URL"].startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(env["DATABASE_URL"][len("sqlite:///"):] + suffix).unlink(missing_ok=True)
+    else:
+        subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], cwd=ROOT, env=env, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+class System:
+    """gunicorn + Celery worker, as the Procfile runs them."""
+
+    def __init__(self, args, env):
+        self.args, self.env, self.procs = args, env, []
+        self.base = f"http://127.0.0.1:{args.port}"
+
+    def start(self):
+        web = [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{self.args.port}",
+               "--worker-class", "gthread", "--workers", str(self.args.web_workers), "--threads",
+               str(self.args.web_threads), "--keep-alive", "5", "--backlog", "4096"]
+        worker = [sys.executable, "-m", "celery", "-A", "seckill_site", "worker", "-Q", "celery,maintenance",
+                  "--concurrency", str(self.args.worker_concurrency), "--prefetch-multiplier", "1", "-l", "warning",
+                  "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        log = open(RESULTS / "system.log", "ab")
+        for cmd in (web, worker):
+            self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.base}/api/time/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        from seckill_site.celery import app
+
+        while time.monotonic() < deadline and not app.control.ping(timeout=0.5):
+            pass
+
+    def rss_mb(self) -> dict:
+        import psutil
+
+        out = {}
+        for name, proc in zip(("web", "worker"), self.procs):
+            try:
+                parent = psutil.Process(proc.pid)
+                out[name] = max([p.memory_info().rss for p in [parent, *parent.children(recursive=True)]]) / 2**20
+            except psutil.Error:
+                out[name] = None
+        return out
+
+    def stop(self):
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, system):
+        super().__init__(daemon=True)
+        self.system, self.peak, self.stop_event = system, {"web": 0.0, "worker": 0.0}, threading.Event()
+
+    def run(self):
+        while not self.stop_event.wait(0.2):
+            for name, mb in self.system.rss_mb().items():
+                if mb:
+                    self.peak[name] = max(self.peak[name], mb)
+
+
+# --- load generators --------------------------------------------------------------------------------------
+def wrk(args, url, tokens_csv, method="GET", body="", duration=None) -> dict:
+    cmd = [ensure_wrk(), "-t2", f"-c{args.connections}", f"-d{duration or args.duration}s", "--latency",
+           "-s", str(ROOT / "bench" / "wrk_buyers.lua"), url, "--", str(tokens_csv), method, body, "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read()
+    line = next((l for l in out.splitlines() if l.startswith("{")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}\n{proc.stderr.read()}")
+    result = json.loads(line)
+    seconds = result["duration_us"] / 1e6
+    result["rps"] = result["requests"] / seconds
+    result["generator_cpu_s"] = usage.ru_utime + usage.ru_stime
+    result["generator_cpu_share"] = result["generator_cpu_s"] / seconds / (os.cpu_count() or 1)
+    return result
+
+
+def burst(args, system, path, product_id, tokens) -> dict:
+    start_at = time.time() + 2.0
+    procs = []
+    for i in range(args.burst_processes):
+        spec = dict(base=system.base, path=path, product_id=product_id, tokens=tokens[i :: args.burst_processes],
+                    threads=args.burst_threads, start_at=start_at)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "burst.py")], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        proc.stdin.write(json.dumps(spec))
+        proc.stdin.close()
+        procs.append(proc)
+    sampler = RssSampler(system)
+    sampler.start()
+    cpu = 0.0
+    results = []
+    for proc in procs:
+        out = proc.stdout.read()
+        _, _, usage = os.wait4(proc.pid, 0)
+        cpu += usage.ru_utime + usage.ru_stime
+        results.append(json.loads(out))
+    sampler.stop_event.set()
+    latencies = sorted(l for r in results for l in r["latencies"])
+    answers = [a for r in results for a in r["answers"]]
+    wall = max(a[2] for a in answers)
+    codes: dict[str, int] = {}
+    for status, code, _ in answers:
+        codes[code] = codes.get(code, 0) + 1
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {
+        "buyers": len(tokens),
+        "answered": len(answers),
+        "seconds_until_all_answered": wall,
+        "requests": len(latencies),
+        "rps": len(latencies) / wall,
+        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+        "sales": codes.get("success", 0),
+        "sales_per_s": codes.get("success", 0) / wall,
+        "final_codes": codes,
+        "server_errors": sum(1 for status, _, _ in answers if status >= 500),
+        "generator_cpu_share": cpu / wall / (os.cpu_count() or 1),
+        "peak_rss_mb": sampler.peak,
+    }
+
+
+# --- data and audit ---------------------------------------------------------------------------------------
+def make_product(stock: int, name: str):
+    from products.services import product_create
+
+    return product_create(name=name, stock_total=stock, price="1.00", per_user_limit=1)
+
+
+def audit(product_id: int, *, gate: bool = True) -> dict:
+    """`gate`: the product sold through the Redis gate (not the naive comparator, which never touches it)."""
+    from django.db.models import Count
+
+    from products.models import Product
+    from seckill import redis_store
+    from seckill.models import Order
+
+    product = Product.objects.get(pk=product_id)
+    orders = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED)
+    units = sum(orders.values_list("quantity", flat=True))
+    live = redis_store.live_stock([product_id])[product_id]
+    doubles = orders.values("user_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    pending = len(redis_store.requests_pending_since(time.time(), 100_000))
+    errors = []
+    if units != product.stock_total - product.stock_left:
+        errors.append(f"ledger: {units} units in orders, {product.stock_total - product.stock_left} taken")
+    if gate and live is not None and units != product.stock_total - live:
+        errors.append(f"gate: {units} units in orders, {product.stock_total - live} taken in Redis")
+    if doubles:
+        errors.append(f"{doubles} buyers with two orders")
+    if pending:
+        errors.append(f"{pending} requests still pending")
+    return {"orders": orders.count(), "units_sold": units, "db_stock_left": product.stock_left,
+            "redis_stock_left": live if gate else None, "buyers_with_two_orders": doubles, "pending": pending, "errors": errors}
+
+
+def wait_until_settled(deadline_s=60):
+    from seckill import redis_store
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and redis_store.requests_pending_since(time.time(), 1):
+        time.sleep(0.2)
+
+
+# --- main -------------------------------------------------------------------------------------------------
+def main() -> int:
+    args = parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    env = bench_env(args)
+    os.environ.update(env)
+    ensure_wrk()
+    reset_state(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from seckill import redis_store
+
+    tokens_csv = RESULTS / "buyers.csv"
+    call_command("create_buyers", str(args.buyers), "--output", str(tokens_csv))
+    tokens = [line.split(",", 2)[2].strip() for line in tokens_csv.read_text().splitlines()[1:]]
+    product_ids = {}
+
+    system = System(args, env)
+    system.start()
+    report = {"scenarios": {}, "audits": {}}
+    try:
+        # 1. Burst: ours, then the naive comparator on a product of its own.
+        ours = make_product(args.stock, "burst")
+        product_ids["burst"] = ours.pk
+        report["scenarios"]["burst"] = burst(args, system, "/api/seckill/", ours.pk, tokens)
+        wait_until_settled()
+        naive = make_product(args.stock, "burst-naive")
+        product_ids["burst-naive"] = naive.pk
+        report["scenarios"]["burst_naive"] = burst(args, system, "/bench/naive/buy/", naive.pk, tokens)
+
+        # 2. Sold-out flood versus the framework's floor, and the naive comparator's sold-out answer.
+        sold_out = make_product(0, "sold-out")
+        body = json.dumps({"product_id": sold_out.pk})
+        lpush_before = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+        report["scenarios"]["sold_out"] = wrk(args, f"{system.base}/api/seckill/", tokens_csv, "POST", body)
+        lpush_after = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+        report["scenarios"]["sold_out"]["broker_messages"] = lpush_after - lpush_before
+        report["scenarios"]["time_floor"] = wrk(args, f"{system.base}/api/time/", tokens_csv, "GET", "")
+        report["scenarios"]["sold_out_naive"] = wrk(args, f"{system.base}/bench/naive/buy/", tokens_csv, "POST", body)
+
+        # 3. Accepted purchases versus a Celery no-op round trip, on fresh buyers (each request its own buyer).
+        accepted = make_product(10_000_000, "accepted")
+        product_ids["accepted"] = accepted.pk
+        accepted_csv = RESULTS / "buyers-accepted.csv"
+        call_command("create_buyers", str(max(args.buyers, 20_000)), "--prefix", "acc", "--output", str(accepted_csv))
+        body = json.dumps({"product_id": accepted.pk})
+        report["scenarios"]["accepted"] = wrk(args, f"{system.base}/api/seckill/", accepted_csv, "POST", body)
+        report["scenarios"]["noop_round_trip"] = wrk(args, f"{system.base}/bench/noop/", accepted_csv, "POST", "{}")
+        wait_until_settled()
+        report["idle_rss_mb"] = system.rss_mb()
+    finally:
+        system.stop()
+
+    for name, pid in product_ids.items():
+        report["audits"][name] = audit(pid, gate=not name.endswith("naive"))
+    report["ratios"] = ratios(report["scenarios"])
+    report["targets"] = targets(report)
+    report["meta"] = meta(args, env)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"{stamp}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps({"ratios": report["ratios"], "targets": report["targets"],
+                      "audit_errors": {k: v["errors"] for k, v in report["audits"].items()}}, indent=2))
+    if not args.no_markdown:
+        update_markdown(report, out)
+    print(f"results: {out}")
+    return 0 if all(not a["errors"] for a in report["audits"].values()) else 1
+
+
+def ratios(s: dict) -> dict:
+    r = {
+        "sold_out_vs_time_rps": s["sold_out"]["rps"] / s["time_floor"]["rps"],
+        "accepted_vs_noop_rps": s["accepted"]["rps"] / s["noop_round_trip"]["rps"],
+        "burst_time_vs_naive": s["burst"]["seconds_until_all_answered"] / s["burst_naive"]["seconds_until_all_answered"],
+        "burst_p99_vs_naive": s["burst"]["p99_ms"] / s["burst_naive"]["p99_ms"],
+        "sold_out_vs_naive_rps": s["sold_out"]["rps"] / s["sold_out_naive"]["rps"],
+    }
+    return {k: round(v, 3) for k, v in r.items()}
+
+
+def targets(report: dict) -> dict:
+    r, s = report["ratios"], report["scenarios"]
+    rss = s["burst"]["peak_rss_mb"]
+    return {
+        "sold_out >= 0.7 x time": r["sold_out_vs_time_rps"] >= 0.7,
+        "sold_out sends no broker message": s["sold_out"]["broker_messages"] == 0,
+        "accepted >= 0.8 x noop": r["accepted_vs_noop_rps"] >= 0.8,
+        "burst <= 0.5 x naive time": r["burst_time_vs_naive"] <= 0.5,
+        "burst p99 < naive p99": r["burst_p99_vs_naive"] < 1,
+        "every buyer answered": s["burst"]["answered"] == s["burst"]["buyers"],
+        "no 5xx in the burst": s["burst"]["server_errors"] == 0,
+        "zero audit errors": all(not a["errors"] for a in report["audits"].values()),
+        "rss < 150 MB": all(v is not None and v < 150 for v in rss.values()),
+    }
+
+
+def meta(args, env) -> dict:
+    import celery
+    import django
+
+    return {
+        "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "versions": {"django": django.get_version(), "celery": celery.__version__},
+        "database": env["DATABASE_URL"].split(":", 1)[0],
+        "buyers": args.buyers, "stock": args.stock, "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
+        "worker": f"celery prefork -c {args.worker_concurrency}",
+    }
+
+
+def update_markdown(report: dict, out: Path) -> None:
+    s, r, m = report["scenarios"], report["ratios"], report["meta"]
+    row = (
+        f"| {m['when']} | {m['database']} | {m['buyers']}/{m['stock']} "
+        f"| {s['burst']['seconds_until_all_answered']:.1f} s vs {s['burst_naive']['seconds_until_all_answered']:.1f} s "
+        f"| {s['burst']['p99_ms']:.0f} vs {s['burst_naive']['p99_ms']:.0f} ms "
+        f"| {s['sold_out']['rps']:.0f} / {s['time_floor']['rps']:.0f} = {r['sold_out_vs_time_rps']:.2f} "
+        f"| {s['accepted']['rps']:.0f} / {s['noop_round_trip']['rps']:.0f} = {r['accepted_vs_noop_rps']:.2f} "
+        f"| {max(v or 0 for v in s['burst']['peak_rss_mb'].values()):.0f} MB "
+        f"| {sum(len(a['errors']) for a in report['audits'].values())} | `{m['command']}` |"
+    )
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else ""
+    marker = "<!-- results: newest first -->"
+    if marker not in text:
+        text = text.rstrip() + f"\n\n{marker}\n"
+    head, tail = text.split(marker, 1)
+    table_head = ("| when (UTC) | db | buyers/stock | burst: all answered (ours vs naive) | burst p99 (ours vs naive) "
+                  "| sold-out rps / time rps | accepted rps / no-op rps | peak RSS | audit errors | command |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = [line for line in tail.splitlines() if line.startswith("| 20")]
+    path.write_text(head + marker + "\n" + table_head + "\n".join([row, *rows]) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
