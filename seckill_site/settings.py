@@ -258,4 +258,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # Django logs every 4xx as a warning; in a flash sale nearly every answer is a 409, and writing one log line
+    # per loser costs the hot path more than the answer itself. 5xx are still logged.
+    "loggers": {"django.request": {"level": env("DJANGO_REQUEST_LOG_LEVEL", "ERROR")}},
 }
