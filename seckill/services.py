@@ -133,10 +133,12 @@ def purchase_submit(
     anything is enqueued, and Unavailable when Redis or the broker cannot take the request (then nothing was
     enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
     """
+    if idempotency_key is None:
+        _sale_check(product_id=product_id, quantity=quantity)  # most requests end here, before any id is made
+        fields = dict(request_id=uuid.uuid4().hex, product_id=product_id, user_id=user_id, quantity=quantity)
+        return _submit(fields, timeout)
     request_id = uuid.uuid4().hex
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    if idempotency_key is None:
-        return _submit(fields, timeout)
     if not IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidRequest(errors={"Idempotency-Key": ["1 to 64 letters, digits or _ . : -"]})
     try:
@@ -148,6 +150,7 @@ def purchase_submit(
     if first is not None:
         return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
     try:
+        _sale_check(product_id=product_id, quantity=quantity)
         return _submit(fields, timeout)
     except (Busy, Unavailable):  # "try again" answers: the key must let the retry through, not repeat them
         _release_key(user_id, idempotency_key, request_id)
@@ -167,12 +170,15 @@ def _release_key(user_id: int, key: str, request_id: str) -> None:
         logger.warning("could not free Idempotency-Key of user %s", user_id)
 
 
+def _sale_check(*, product_id: int, quantity: int) -> None:
+    purchase_check(state=sale_state_get(product_id=product_id), quantity=quantity, now_ms=int(time.time() * 1000))
+
+
 def _submit(fields: dict, timeout: float) -> Outcome:
+    """Admit a checked request, enqueue it and wait for its outcome."""
     from seckill.tasks import purchase_task  # tasks import this module
 
     request_id, product_id = fields["request_id"], fields["product_id"]
-    state = sale_state_get(product_id=product_id)
-    purchase_check(state=state, quantity=fields["quantity"], now_ms=int(time.time() * 1000))
     _admit(product_id=product_id, request_id=request_id, quantity=fields["quantity"])
     try:
         redis_store.request_create(**fields, created=time.time())
