@@ -85,17 +85,14 @@ def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buye
     assert len(admitted) == 15
     assert len(busy) == 285 and {a[1] for a in busy} == {"busy"} and {a[2] for a in busy} == {"1"}
     assert redis_store.admitted_count(product.pk) == 15
-    assert broker_queue_length() + _reserved_by_worker() >= 15 - 2  # the parked worker may hold a prefetched one
+    # All 15 messages wait in the queue, but for the up to 2 a parked worker may hold (prefetch 1 x concurrency 2).
+    assert broker_queue_length() >= 15 - 2
 
     # The worker comes back: every admitted request is decided and every slot given back.
     celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
     assert wait_for(lambda: redis_store.admitted_count(product.pk) == 0, 20)
     assert Order.objects.filter(product=product).count() == 10
     assert Product.objects.get(pk=product.pk).stock_left == 0
-
-
-def _reserved_by_worker():
-    return 2  # prefetch 1 x concurrency 2: messages a worker may hold unacknowledged
 
 
 def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_buyers, make_product):
@@ -147,9 +144,8 @@ def test_blacklisted_address_range_gets_403(worker, make_buyers, make_product):
     assert other_address.status_code == 200
 
 
-def test_blacklist_survives_redis_losing_it(worker, make_buyers, make_product):
+def test_blacklist_survives_redis_losing_it(worker, make_buyers):
     (user,) = make_buyers(1)
-    product = make_product(stock_total=5)
     call_command("blacklist", "add", "user", str(user.pk))
     redis_store.get_client().delete(redis_store.BLACKLIST_VERSION_KEY, redis_store.blacklist_key("user"))
     assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 2)  # rebuilt from the database

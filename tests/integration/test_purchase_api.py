@@ -14,7 +14,7 @@ from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_verify
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
-from tests.conftest import api_client, in_the_future, in_the_past, token_for
+from tests.conftest import api_client, in_the_future, in_the_past
 
 BUY = "/api/seckill/"
 

@@ -5,7 +5,6 @@ for good (TRAPS.md); the sweeper (`purchase_requests_sweep`) enqueues requests w
 """
 import os
 import threading
-import time
 from collections import Counter
 
 import pytest
