@@ -258,12 +258,16 @@ def request_create_decided(*, request_id: str, user_id: int, product_id: int, qu
     pipe.execute()
 
 
-def request_set_outcome(*, request_id: str, outcome: dict) -> None:
+def request_set_outcome(*, request_id: str, outcome: dict, admitted_for: int | None = None) -> None:
+    """Record the outcome (no longer pending); with `admitted_for` (a product id), free its admission slot too,
+    in the same round trip."""
     key = request_key(request_id)
-    pipe = get_client().pipeline(transaction=True)
+    pipe = get_client().pipeline(transaction=False)
     pipe.hset(key, "outcome", json.dumps(outcome))
     pipe.expire(key, settings.SECKILL_REQUEST_TTL)
     pipe.zrem(PENDING_KEY, request_id)
+    if admitted_for is not None:
+        pipe.zrem(admitted_key(admitted_for), request_id)
     pipe.execute()
 
 

@@ -294,8 +294,9 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
 
 def _record(outcome: Outcome) -> None:
     """The decision is made: keep its outcome for the result endpoint and free its admission slot."""
-    redis_store.request_set_outcome(request_id=outcome.request_id, outcome=outcome.as_dict())
-    redis_store.admission_release(product_id=outcome.product_id, request_id=outcome.request_id)
+    redis_store.request_set_outcome(
+        request_id=outcome.request_id, outcome=outcome.as_dict(), admitted_for=outcome.product_id
+    )
 
 
 def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
@@ -311,7 +312,8 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
         return Outcome.from_error(error_for_code(result), **fields)
 
     try:
-        order = _order_write(**fields)
+        # A reservation made just now has no order yet; only a redelivery (AGAIN) may find one.
+        order = _order_write(**fields, maybe_written=result is Reserve.AGAIN)
     except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound, Unavailable) as error:
         redis_store.release(**fields, code=error.code)
         if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
@@ -323,15 +325,18 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
     return Outcome.success(order_id=order.pk, **fields)
 
 
-def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Order:
+def _order_write(
+    *, request_id: str, user_id: int, product_id: int, quantity: int, maybe_written: bool = True
+) -> Order:
     """Write the order and take the stock from the ledger, atomically; return the existing order on a replay.
 
     Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (refusals), Unavailable (the request was
     given up while this ran), or a transient database error.
     """
-    existing = Order.objects.filter(request_id=request_id).first()
-    if existing is not None:
-        return existing
+    if maybe_written:
+        existing = Order.objects.filter(request_id=request_id).first()
+        if existing is not None:
+            return existing
     try:
         with transaction.atomic():
             if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
