@@ -71,14 +71,15 @@ def test_admin_delete_removes_the_redis_keys(clean_redis, admin_client, make_pro
 
 
 def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_client, make_buyers, make_product):
+    # Request ids long enough that they cannot turn up by chance in the page (a CSRF token, say).
     alice, bob = make_buyers(2, prefix="shopper")
     first, second = make_product(name="First"), make_product(name="Second")
-    services.purchase_process(request_id="a1", user_id=alice.pk, product_id=first.pk, quantity=1)
-    services.purchase_process(request_id="b1", user_id=bob.pk, product_id=second.pk, quantity=1)
+    services.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
+    services.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
     assert Order.objects.count() == 2
 
     found = admin_client.get("/admin/seckill/order/", {"q": alice.username})
     assert found.status_code == 200
-    assert b"a1" in found.content and b"b1" not in found.content
+    assert b"order-of-alice-7f3e" in found.content and b"order-of-bob-9c1d" not in found.content
     filtered = admin_client.get("/admin/seckill/order/", {"product__id__exact": second.pk})
-    assert b"b1" in filtered.content and b"a1" not in filtered.content
+    assert b"order-of-bob-9c1d" in filtered.content and b"order-of-alice-7f3e" not in filtered.content
