@@ -108,10 +108,13 @@ def sale_state_get(*, product_id: int) -> redis_store.SaleState:
     return state
 
 
-def _sale_cache_mark_sold_out(product_id: int) -> None:
+def _sale_cache_mark_short(product_id: int, quantity: int) -> None:
+    """The gate has fewer than `quantity` units: refuse such requests here until the cache entry lapses, but
+    not smaller ones (a buyer of 2 finding 1 left does not make the product sold out)."""
     cached = _sale_cache.get(product_id)
     if cached is not None and cached[1] is not None:
-        _sale_cache[product_id] = (cached[0], replace(cached[1], stock=0))
+        known = cached[1].stock if cached[1].stock is not None else quantity
+        _sale_cache[product_id] = (cached[0], replace(cached[1], stock=min(known, quantity - 1)))
 
 
 def sale_cache_clear() -> None:
@@ -225,7 +228,7 @@ def _admit(*, product_id: int, request_id: str, quantity: int) -> None:
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc
     if answer == "sold_out":
-        _sale_cache_mark_sold_out(product_id)
+        _sale_cache_mark_short(product_id, quantity)
         raise SoldOut()
     if answer == "busy":
         raise Busy(retry_after=1)
@@ -263,8 +266,9 @@ def _refuse_unsent(fields: dict) -> None:
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
         redis_store.release(**fields, code=Unavailable.code)
-        redis_store.admission_release(product_id=fields["product_id"], request_id=fields["request_id"])
-        redis_store.request_set_outcome(request_id=fields["request_id"], outcome=outcome)
+        redis_store.request_set_outcome(
+            request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
+        )
     except BROKER_ERRORS:
         pass  # Redis is down: then the message did not reach the broker (the same Redis) either
 

@@ -333,3 +333,15 @@ def test_origin_allow_list_and_trusted_proxy_through_the_api(worker, make_buyers
     with override_settings(SECKILL_TRUSTED_PROXIES=(ipaddress.ip_network("10.0.0.0/8"),)):
         response = client.post(BUY, {"product_id": product.pk}, format="json", **via_proxy)
         assert (response.status_code, response.json()["code"]) == (403, "blacklisted")
+
+
+def test_a_buyer_short_of_units_does_not_make_the_product_sold_out_for_others(worker, make_buyers, make_product):
+    first, big, small = make_buyers(3)
+    product = make_product(stock_total=3, per_user_limit=2)
+    # This process caches "3 left" with the first purchase and keeps it for a second: the gate decides below.
+    assert api_client(first).post(BUY, {"product_id": product.pk, "quantity": 2}, format="json").status_code == 200
+    refused = api_client(big).post(BUY, {"product_id": product.pk, "quantity": 2}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (409, "sold_out")  # 1 left, 2 asked
+    with override_settings(SECKILL_LOCAL_CACHE_TTL=60):  # whatever the cache holds now, it holds
+        bought = api_client(small).post(BUY, {"product_id": product.pk, "quantity": 1}, format="json")
+    assert (bought.status_code, bought.json()["code"]) == (200, "success")
