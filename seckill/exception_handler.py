@@ -73,13 +73,17 @@ def error_body(code: str, detail: str, errors=None) -> dict:
     return body
 
 
+def error_response(exc: SeckillError) -> Response:
+    response = Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def handle_exception(exc, context):
     if isinstance(exc, SeckillError):
         set_rollback()
-        response = Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
-        if getattr(exc, "retry_after", None):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return error_response(exc)
 
     response = drf_exception_handler(exc, context)  # sets rollback and auth headers
     if response is None:

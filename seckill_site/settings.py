@@ -128,11 +128,12 @@ SECKILL_REDIS_MAX_CONNECTIONS = int(env("SECKILL_REDIS_MAX_CONNECTIONS", "500"))
 REST_FRAMEWORK = {
     # Stateless JWT: the token is verified from its signature alone, no database query per request.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
+        "seckill.authentication.FastJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["seckill.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "seckill.negotiation.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "seckill.exception_handler.handle_exception",
     "UNAUTHENTICATED_USER": None,
 }

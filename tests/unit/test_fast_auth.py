@@ -1,0 +1,152 @@
+"""The fast JWT check (seckill/authentication.py) accepts exactly the tokens simplejwt accepts on its path, and
+defers every other token to simplejwt: a forged, tampered, expired or foreign token never authenticates."""
+import base64
+import hashlib
+import hmac
+import json
+import random
+import time
+from datetime import timedelta
+from unittest import mock
+
+import jwt
+import pytest
+from django.conf import settings
+from rest_framework.test import APIRequestFactory
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from seckill.authentication import FastJWTAuthentication, _fast_path_key, fast_verify
+
+KEY = settings.SECRET_KEY.encode()
+
+
+class User:  # what AccessToken.for_user reads
+    def __init__(self, pk):
+        self.pk = self.id = pk
+
+
+def b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def sign(header: dict, payload: dict, key: bytes = KEY, alg=hashlib.sha256) -> bytes:
+    signing_input = b64(json.dumps(header, separators=(",", ":")).encode()) + b"." + b64(
+        json.dumps(payload, separators=(",", ":")).encode()
+    )
+    return signing_input + b"." + b64(hmac.digest(key, signing_input, alg))
+
+
+def good_payload(**changes) -> dict:
+    now = int(time.time())
+    payload = {"token_type": "access", "exp": now + 600, "iat": now, "jti": "abc", "user_id": "7"}
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+HS256 = {"alg": "HS256", "typ": "JWT"}
+
+
+def authenticate(raw: bytes):
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=b"Bearer " + raw)
+    return FastJWTAuthentication().authenticate(request)
+
+
+def test_tokens_this_service_issues_take_the_fast_path():
+    raw = str(AccessToken.for_user(User(42))).encode()
+    payload = fast_verify(raw, key=KEY)
+    assert payload is not None and payload["user_id"] == "42"
+    # simplejwt's own decoder is not called for it, and the user is the same as simplejwt would give
+    with mock.patch("rest_framework_simplejwt.backends.TokenBackend.decode", side_effect=AssertionError):
+        user, token = authenticate(raw)
+    assert user.id == "42" and token["jti"] == payload["jti"]
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("wrong key", sign(HS256, good_payload(), key=b"another key")),
+        ("alg none", b64(b'{"alg":"none","typ":"JWT"}') + b"." + b64(json.dumps(good_payload()).encode()) + b"."),
+        ("HS512", sign({"alg": "HS512", "typ": "JWT"}, good_payload(), alg=hashlib.sha512)),
+        ("expired", sign(HS256, good_payload(exp=int(time.time()) - 1))),
+        ("issued in the future", sign(HS256, good_payload(iat=int(time.time()) + 600))),
+        ("refresh token", sign(HS256, good_payload(token_type="refresh"))),
+        ("no jti", sign(HS256, good_payload(jti=None))),
+        ("no user", sign(HS256, good_payload(user_id=None))),
+        ("no exp", sign(HS256, good_payload(exp=None))),
+        ("not a dict", sign(HS256, [1, 2])),  # type: ignore[arg-type]
+        ("two parts", b"abc.def"),
+        ("garbage", b"\xff\xfe.\x00.\x01"),
+    ],
+)
+def test_anything_else_is_left_to_simplejwt_and_refused(name, raw):
+    assert fast_verify(raw, key=KEY) is None, name
+    with pytest.raises(InvalidToken):
+        authenticate(raw)
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("float exp", sign(HS256, good_payload(exp=time.time() + 600))),
+        ("an audience nobody checks", sign(HS256, good_payload(aud="someone"))),
+        ("keys in another order", sign({"typ": "JWT", "alg": "HS256"}, good_payload())),
+    ],
+)
+def test_unusual_but_valid_tokens_are_left_to_simplejwt_which_accepts_them(name, raw):
+    assert fast_verify(raw, key=KEY) is None, name
+    user, _ = authenticate(raw)
+    assert user.id == "7"
+
+
+def test_no_changed_character_passes_the_fast_path():
+    raw = str(AccessToken.for_user(User(5))).encode()
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    rng = random.Random(4)
+    for _ in range(500):
+        mutated = bytearray(raw)
+        i = rng.randrange(len(mutated))
+        mutated[i] = rng.choice([c for c in alphabet if c != mutated[i]])
+        assert fast_verify(bytes(mutated), key=KEY) is None, bytes(mutated)
+
+
+def test_a_tampered_payload_with_the_old_signature_is_refused():
+    header, payload, signature = str(AccessToken.for_user(User(5))).encode().split(b".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + b"=="))
+    claims["user_id"] = "1"
+    forged = header + b"." + b64(json.dumps(claims).encode()) + b"." + signature
+    assert fast_verify(forged, key=KEY) is None
+    with pytest.raises(InvalidToken):
+        authenticate(forged)
+
+
+def test_pyjwt_agrees_on_every_token_the_fast_path_accepts():
+    for pk in range(1, 30):
+        raw = str(AccessToken.for_user(User(pk))).encode()
+        fast = fast_verify(raw, key=KEY)
+        slow = jwt.decode(raw, settings.SECRET_KEY, algorithms=["HS256"])
+        assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("AUDIENCE", "shop"), ("ISSUER", "us"), ("LEEWAY", 5), ("ALGORITHM", "HS512"), ("VERIFYING_KEY", "k"),
+     ("JWK_URL", "http://x"), ("SIGNING_KEY", b"bytes")],
+)
+def test_fast_path_is_off_when_simplejwt_is_set_up_otherwise(setting, value):
+    assert _fast_path_key() == KEY
+    with mock.patch.object(api_settings, setting, value):
+        assert _fast_path_key() is None
+        raw = str(AccessToken.for_user(User(3))).encode()
+        with mock.patch("seckill.authentication.fast_verify", side_effect=AssertionError("fast path used")), \
+                mock.patch("rest_framework_simplejwt.backends.TokenBackend.decode", return_value=good_payload()):
+            user, _ = authenticate(raw)  # simplejwt's path
+        assert user.id == "7"
+
+
+def test_refresh_tokens_are_not_access_tokens():
+    refresh = RefreshToken.for_user(User(3))
+    refresh.set_exp(lifetime=timedelta(minutes=5))
+    with pytest.raises(InvalidToken):
+        authenticate(str(refresh).encode())
