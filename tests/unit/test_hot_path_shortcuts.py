@@ -1,0 +1,84 @@
+"""Shortcuts on the hot path give the answers the general code gives: the purchase input check, JSON-only
+content negotiation, and Celery's configuration read once into a dict."""
+import pytest
+from django.conf import settings
+from rest_framework.exceptions import ValidationError
+
+from seckill.apis import MAX_ID, SeckillBuyApi
+
+
+def serializer_answer(data):
+    serializer = SeckillBuyApi.InputSerializer(data=data)
+    return dict(serializer.validated_data) if serializer.is_valid() else ("invalid", serializer.errors)
+
+
+def shortcut_answer(data):
+    try:
+        return dict(SeckillBuyApi.input_valid(data))
+    except ValidationError as exc:
+        return ("invalid", exc.detail)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"product_id": 1}, {"product_id": 5, "quantity": 2}, {"product_id": MAX_ID}, {"product_id": MAX_ID + 1},
+        {"product_id": 0}, {"product_id": -3}, {"product_id": 1, "quantity": 0}, {"product_id": 1, "quantity": 10**6},
+        {"product_id": 1, "quantity": 10**6 + 1}, {"product_id": True}, {"product_id": 1, "quantity": False},
+        {"product_id": "7"}, {"product_id": 7.0}, {"product_id": 7.5}, {"product_id": None}, {"product_id": [1]},
+        {"product_id": 1, "extra": 1}, {"quantity": 1}, {}, [], "x", None, {"product_id": 1, "quantity": None},
+    ],
+)
+def test_purchase_input_shortcut_answers_as_the_serializer(data):
+    assert shortcut_answer(data) == serializer_answer(data)
+
+
+@pytest.mark.django_db
+def test_an_api_client_asking_for_html_gets_json():
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/time/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert "epoch_ms" in response.json()
+
+
+def test_every_celery_setting_reaches_celery_unchanged():
+    from seckill_site.celery import app
+
+    names = [name for name in dir(settings) if name.startswith("CELERY_")]
+    assert "CELERY_TASK_ACKS_LATE" in names and "CELERY_BROKER_TRANSPORT_OPTIONS" in names
+    for name in names:
+        key = name[len("CELERY_"):].lower()
+        assert app.conf[key] == getattr(settings, name), name
+    assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX  # read by the Django fixup
+
+
+def test_the_broker_channel_reuses_one_client_for_publishing():
+    from seckill_site.celery import RedisChannel, app
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        assert isinstance(channel, RedisChannel)
+        assert channel._create_client() is channel._create_client()
+        assert channel._create_client(asynchronous=True) is not channel._create_client()
+        channel._pool = None  # what a reconnect does: the next client uses the new pool
+        assert channel._create_client().connection_pool is channel.pool
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_drops_a_broken_database_connection_and_keeps_a_good_one():
+    from django.db import connection
+
+    from seckill_site.celery import _database_connections_as_per_request
+
+    connection.ensure_connection()
+    first = connection.connection
+    _database_connections_as_per_request()
+    assert connection.connection is first  # reused across tasks (CONN_MAX_AGE)
+    connection.errors_occurred = True
+    connection.is_usable = lambda: False  # what a database restart leaves behind
+    try:
+        _database_connections_as_per_request()
+        assert connection.connection is None  # closed: the next query reconnects
+    finally:
+        del connection.is_usable
