@@ -16,11 +16,12 @@ import amqp.exceptions
 import celery.exceptions
 import kombu.exceptions
 import redis
+from django import db
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django import db
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from products.models import Product
 from products.selectors import product_get
@@ -317,7 +318,7 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
 
     try:
         # A reservation made just now has no order yet; only a redelivery (AGAIN) may find one.
-        order = _order_write(**fields, maybe_written=result is Reserve.AGAIN)
+        order_id = _order_write(**fields, maybe_written=result is Reserve.AGAIN)
     except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound, Unavailable) as error:
         redis_store.release(**fields, code=error.code)
         if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
@@ -326,51 +327,96 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
                 product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
             )
         return Outcome.from_error(error, **fields)
-    return Outcome.success(order_id=order.pk, **fields)
+    return Outcome.success(order_id=order_id, **fields)
 
 
 def _order_write(
     *, request_id: str, user_id: int, product_id: int, quantity: int, maybe_written: bool = True
-) -> Order:
-    """Write the order and take the stock from the ledger, atomically; return the existing order on a replay.
+) -> int:
+    """Write the order and take the stock from the ledger, atomically; return the order's id (the existing
+    order's on a replay).
 
+    Two statements on the usual path (`_ledger_sell`); only when they sell nothing are the reasons looked up.
     Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (refusals), Unavailable (the request was
     given up while this ran), or a transient database error.
     """
     if maybe_written:
-        existing = Order.objects.filter(request_id=request_id).first()
+        existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
         if existing is not None:
             return existing
     try:
         with transaction.atomic():
-            if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
-                raise UserInactive()
-            taken = Product.objects.filter(pk=product_id, stock_left__gte=quantity).update(
-                stock_left=F("stock_left") - quantity
-            )
-            if not taken:
+            order_id = _ledger_sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+            if order_id is None:
                 # A concurrent delivery of this same request may have taken the last units: that is a sale.
-                existing = Order.objects.filter(request_id=request_id).first()
+                existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
                 if existing is not None:
                     return existing
+                if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+                    raise UserInactive()
                 if not Product.objects.filter(pk=product_id).exists():
                     raise ProductNotFound()
                 raise SoldOut()
-            price = Product.objects.values_list("price", flat=True).get(pk=product_id)
-            order = Order.objects.create(
-                request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity, unit_price=price
-            )
             # Last step before the commit: a request given up meanwhile (purchase_abandon) must not sell.
             if not redis_store.confirm(product_id=product_id, request_id=request_id):
                 raise Unavailable()
-            return order
+            return order_id
     except IntegrityError:
-        existing = Order.objects.filter(request_id=request_id).first()
+        existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
         if existing is not None:  # a concurrent delivery of the same request wrote it first
             return existing
         if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
             raise AlreadyPurchased() from None
         raise
+
+
+_LEDGER_SQL: dict[str, tuple[str, str]] = {}
+
+
+def _ledger_sql() -> tuple[str, str]:
+    """The two statements of a sale, for this database (built once from the models' table and column names)."""
+    vendor = connection.vendor
+    if vendor not in _LEDGER_SQL:
+        q = connection.ops.quote_name
+        user_model = get_user_model()
+        product, order, user = Product._meta, Order._meta, user_model._meta
+        stock, price = q(product.get_field("stock_left").column), q(product.get_field("price").column)
+        take = (
+            f"UPDATE {q(product.db_table)} SET {stock} = {stock} - %s "
+            f"WHERE {q(product.pk.column)} = %s AND {stock} >= %s AND EXISTS (SELECT 1 FROM {q(user.db_table)} "
+            f"WHERE {q(user.pk.column)} = %s AND {q(user.get_field('is_active').column)} = %s)"
+        )
+        columns = ", ".join(q(order.get_field(name).column) for name in (
+            "request_id", "user", "product", "quantity", "unit_price", "status", "created_at"))
+        insert = (
+            f"INSERT INTO {q(order.db_table)} ({columns}) SELECT %s, %s, %s, %s, {price}, %s, %s "
+            f"FROM {q(product.db_table)} WHERE {q(product.pk.column)} = %s"
+        )
+        if connection.features.can_return_columns_from_insert:
+            insert += f" RETURNING {q(order.pk.column)}"
+        _LEDGER_SQL[vendor] = (take, insert)
+    return _LEDGER_SQL[vendor]
+
+
+def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int | None:
+    """Take `quantity` units from the ledger's stock, if there are that many and the buyer is active, and insert
+    the order at the product's current price. Returns the new order's id, or None when nothing was taken.
+
+    Plain SQL, because the ORM spent 1.2 ms of CPU building these two queries, 15 times what running them costs
+    (and the logic layer runs them for every sale). Must run inside the caller's transaction. The ORM's rules
+    still hold: the unique constraints raise IntegrityError, the timestamp is stored as the ORM stores it.
+    """
+    take, insert = _ledger_sql()
+    created_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(take, [quantity, product_id, quantity, user_id, True])
+        if cursor.rowcount != 1:
+            return None
+        cursor.execute(insert, [request_id, user_id, product_id, quantity, Order.Status.CONFIRMED, created_at,
+                                product_id])
+        if connection.features.can_return_columns_from_insert:
+            return cursor.fetchone()[0]
+        return cursor.lastrowid
 
 
 def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:

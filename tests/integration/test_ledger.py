@@ -1,0 +1,92 @@
+"""The logic layer's write to the ledger (services._order_write, plain SQL on the usual path) keeps the ORM's
+rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from products.models import Product
+from seckill import redis_store, services
+from seckill.errors import AlreadyPurchased, SoldOut, UserInactive
+from seckill.models import Order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def write(user, product, quantity=1, request_id=None):
+    services.stock_gate_load(product_id=product.pk)
+    request_id = request_id or uuid.uuid4().hex
+    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
+    redis_store.reserve(**fields)  # what the task does first: confirm() needs the reservation
+    return services._order_write(**fields)
+
+
+def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5, price="12.34", per_user_limit=3)
+    before = timezone.now()
+    order_id = write(user, product, quantity=2)
+    order = Order.objects.get(pk=order_id)
+    assert (order.user_id, order.product_id, order.quantity) == (user.pk, product.pk, 2)
+    assert order.unit_price == Decimal("12.34") and order.status == Order.Status.CONFIRMED
+    assert before <= order.created_at <= timezone.now() and order.created_at.tzinfo is not None
+    assert Product.objects.get(pk=product.pk).stock_left == 3
+
+
+def test_the_price_is_the_one_at_the_time_of_the_sale(clean_redis, make_buyers, make_product):
+    first, second = make_buyers(2)
+    product = make_product(stock_total=5, price="1.00")
+    a = write(first, product)
+    Product.objects.filter(pk=product.pk).update(price="2.50")
+    b = write(second, product)
+    assert [Order.objects.get(pk=pk).unit_price for pk in (a, b)] == [Decimal("1.00"), Decimal("2.50")]
+
+
+def test_an_inactive_buyer_takes_nothing(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    user.is_active = False
+    user.save()
+    with pytest.raises(UserInactive):
+        write(user, product)
+    assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
+
+
+def test_no_more_than_the_ledger_holds(clean_redis, make_buyers, make_product):
+    first, second = make_buyers(2)
+    product = make_product(stock_total=3, per_user_limit=3)
+    Product.objects.filter(pk=product.pk).update(stock_left=1)  # the ledger has fewer than the gate thinks
+    with pytest.raises(SoldOut):
+        write(first, product, quantity=2)
+    assert Product.objects.get(pk=product.pk).stock_left == 1 and not Order.objects.exists()
+
+
+def test_a_second_order_of_a_buyer_rolls_the_stock_back(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    write(user, product)
+    redis_store.get_client().delete(*redis_store.get_client().keys("seckill:*"))  # the gate forgot the buyer
+    with pytest.raises(AlreadyPurchased):
+        write(user, product)
+    assert Product.objects.get(pk=product.pk).stock_left == 4 and Order.objects.count() == 1
+
+
+def test_a_replay_returns_the_same_order(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    first = write(user, product, request_id="same-1")
+    assert write(user, product, request_id="same-1") == first
+    assert Product.objects.get(pk=product.pk).stock_left == 4
+
+
+def test_the_write_is_part_of_the_callers_transaction(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    services.stock_gate_load(product_id=product.pk)
+    with transaction.atomic():
+        order_id = services._ledger_sell(request_id="tx-1", user_id=user.pk, product_id=product.pk, quantity=1)
+        assert order_id is not None
+        transaction.set_rollback(True)
+    assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
