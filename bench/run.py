@@ -16,6 +16,7 @@ orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -44,8 +45,9 @@ def parse_args():
     p.add_argument("--stock", type=int, default=500)
     p.add_argument("--duration", type=int, default=12, help="seconds of each wrk flood (in 3 interleaved slices)")
     p.add_argument("--connections", type=int, default=50, help="wrk connections")
-    p.add_argument("--burst-processes", type=int, default=3)
-    p.add_argument("--burst-threads", type=int, default=64, help="threads per burst process")
+    p.add_argument("--burst-processes", type=int, default=2, help="Locust processes of the burst")
+    p.add_argument("--burst-users", type=int, default=100, help="Locust users (connections) per burst process")
+    p.add_argument("--burst-timeout", type=int, default=300, help="seconds after which a burst process gives up")
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--web-threads", type=int, default=32)
     p.add_argument("--worker-concurrency", type=int, default=2)
@@ -81,6 +83,14 @@ def bench_env(args) -> dict:
         JWT_ACCESS_LIFETIME="86400",
     )
     return env
+
+
+def ensure_bench_requirements() -> None:
+    """psutil and Locust (bench/requirements.txt), installed into this Python when missing. (Not imported here:
+    importing Locust monkey-patches the process for gevent.)"""
+    if not all(importlib.util.find_spec(name) for name in ("locust", "psutil")):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")],
+                       check=True)
 
 
 def ensure_wrk() -> str:
@@ -227,29 +237,33 @@ def wrk_side_by_side(args, runs: dict, rounds: int = 3, between=None) -> dict:
 
 
 def burst(args, system, path, product_id, tokens) -> dict:
-    start_at = time.time() + 2.0
-    procs = []
+    """Every buyer at once, from `args.burst_processes` headless Locust processes (bench/locustfile.py) of
+    `args.burst_users` FastHttpUsers each; the generator's CPU is measured from its processes."""
+    start_at = time.time() + 5.0  # Locust takes a second or two to start; every buyer then fires at once
+    procs, outs = [], []
     for i in range(args.burst_processes):
-        spec = dict(base=system.base, path=path, product_id=product_id, tokens=tokens[i :: args.burst_processes],
-                    threads=args.burst_threads, start_at=start_at)
-        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "burst.py")], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        proc.stdin.write(json.dumps(spec))
-        proc.stdin.close()
-        procs.append(proc)
+        spec_path, out = RESULTS / f"burst-{i}.spec.tmp", RESULTS / f"burst-{i}.out.tmp"
+        out.unlink(missing_ok=True)
+        spec_path.write_text(json.dumps(dict(base=system.base, path=path, product_id=product_id, start_at=start_at,
+                                             tokens=tokens[i :: args.burst_processes], out=str(out))))
+        cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+               "-u", str(args.burst_users), "-r", str(args.burst_users), "--host", system.base, "--only-summary",
+               "--loglevel", "WARNING", "--run-time", f"{args.burst_timeout}s", "--stop-timeout", "5"]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, BENCH_SPEC=str(spec_path)),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        outs.append(out)
     sampler = RssSampler(system)
     sampler.start()
     cpu = 0.0
     results = []
-    for proc in procs:
-        out = proc.stdout.read()
+    for proc, out in zip(procs, outs):
         _, _, usage = os.wait4(proc.pid, 0)
         cpu += usage.ru_utime + usage.ru_stime
-        results.append(json.loads(out))
+        results.append(json.loads(out.read_text()) if out.exists() else {"latencies": [], "answers": []})
     sampler.stop_event.set()
     latencies = sorted(l for r in results for l in r["latencies"])
     answers = [a for r in results for a in r["answers"]]
-    wall = max(a[2] for a in answers)
+    wall = max((a[2] for a in answers), default=float("nan"))
     codes: dict[str, int] = {}
     for status, code, _ in answers:
         codes[code] = codes.get(code, 0) + 1
@@ -360,6 +374,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = bench_env(args)
     os.environ.update(env)
+    ensure_bench_requirements()
     ensure_wrk()
     reset_state(env)
 
