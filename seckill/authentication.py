@@ -3,8 +3,8 @@
 PyJWT spends about 45 µs per token in generic parsing, as much as the rest of a sold-out answer. The fast path
 takes only the exact shape simplejwt issues here (header {"alg":"HS256","typ":"JWT"}, the claims token_type,
 exp, iat, jti and the user id, integer times) and checks what simplejwt checks: the HMAC-SHA256 signature
-(constant-time, canonical encoding only), token_type "access", `exp` in the future, `iat` not, a `jti`, a user
-id. Every other token, including every invalid one, goes to simplejwt unchanged, so answers and error messages
+(constant-time, canonical encoding only), token_type "access", `exp` in the future, `iat` not, a string `jti`,
+a user id. Every other token, including every invalid one, goes to simplejwt unchanged, so answers and error messages
 are exactly the library's. The fast path is off unless simplejwt is configured for plain HS256 (no audience,
 issuer, leeway, JWK or separate verifying key).
 """
@@ -18,9 +18,12 @@ import time
 
 from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
 
+# Times past the year 9999 make simplejwt fail (datetime overflow): those tokens are left to it.
+MAX_EPOCH = 253402300800
 # PyJWT's encoding of {"alg": "HS256", "typ": "JWT"} (sorted keys, compact separators).
 HS256_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 
@@ -55,7 +58,7 @@ def fast_verify(raw_token: bytes, *, key: bytes, now: float | None = None) -> di
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if type(payload) is not dict:
         return None
@@ -65,7 +68,9 @@ def fast_verify(raw_token: bytes, *, key: bytes, now: float | None = None) -> di
         return None
     now = time.time() if now is None else now
     exp, iat = payload["exp"], payload.get("iat", 0)
-    if type(exp) is not int or type(iat) is not int or exp <= now or iat > now:
+    if type(exp) is not int or type(iat) is not int or not now < exp < MAX_EPOCH or iat > now:
+        return None
+    if type(payload[jwt_settings.api_settings.JTI_CLAIM]) is not str:  # PyJWT requires a string jti
         return None
     if payload[jwt_settings.api_settings.TOKEN_TYPE_CLAIM] != AccessToken.token_type:
         return None
@@ -82,7 +87,10 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
         key = _fast_path_key()
         payload = fast_verify(raw_token, key=key) if key is not None else None
         if payload is None:
-            return super().get_validated_token(raw_token)
+            try:
+                return super().get_validated_token(raw_token)
+            except (OverflowError, RecursionError, ValueError) as exc:  # simplejwt lets a signed exp of 1e20 through
+                raise InvalidToken("Token is invalid") from exc
         token = AccessToken.__new__(AccessToken)  # what Token.__init__ sets, without decoding a second time
         token.token, token.current_time, token.payload = raw_token, aware_utcnow(), payload
         return token

@@ -1,5 +1,6 @@
 import os
 
+import kombu.transport
 from celery import Celery, signals
 from celery.backends import asynchronous
 from kombu.transport import redis as kombu_redis
@@ -44,6 +45,11 @@ class RedisTransport(kombu_redis.Transport):
     Channel = RedisChannel
 
 
+# redis:// and rediss:// brokers get this transport; the URL's scheme still decides TLS (kombu reads the alias).
+for _scheme in ("redis", "rediss"):
+    kombu.transport.TRANSPORT_ALIASES[_scheme] = "seckill_site.celery:RedisTransport"
+    kombu.transport._transport_cache.pop(_scheme, None)
+
 app = Celery("seckill_site")
 # Every Celery setting lives in Django settings as CELERY_<NAME>; celery_config reads them once into a dict.
 app.config_from_object("seckill_site.celery_config:CONFIG")
@@ -59,7 +65,10 @@ def _database_connections_as_per_request(**kwargs):
     unset), so each purchase opened a new one, about a tenth of a task's time. With CELERY_DB_REUSE_MAX set,
     the fixup closes only every so many tasks, and this handler does what Django does around each request:
     close a connection that has errors or outlived CONN_MAX_AGE, so that a database restart heals at the next
-    task."""
+    task. Not for a task run eagerly (in the caller's process, perhaps inside its transaction), as the fixup."""
     from django.db import close_old_connections
 
+    task = kwargs.get("task")
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     close_old_connections()

@@ -194,9 +194,6 @@ SECKILL_BENCH_ENDPOINTS = env_bool("SECKILL_BENCH_ENDPOINTS", False)
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # kombu's Redis transport, reusing one client per channel (seckill_site/celery.py); other brokers: their own.
-    CELERY_BROKER_TRANSPORT = "seckill_site.celery:RedisTransport"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -207,7 +204,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connection around every task unless this is set; it now closes it
-# every 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request.
+# every 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
+# database restart the first task of each worker process fails once on the dead connection (a purchase retries).
 CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
 # Results are read by the waiting view within seconds; our own request record keeps the outcome longer.
 CELERY_RESULT_EXPIRES = int(env("CELERY_RESULT_EXPIRES", "3600"))

@@ -76,6 +76,8 @@ def test_tokens_this_service_issues_take_the_fast_path():
         ("no user", sign(HS256, good_payload(user_id=None))),
         ("no exp", sign(HS256, good_payload(exp=None))),
         ("not a dict", sign(HS256, [1, 2])),  # type: ignore[arg-type]
+        ("jti a number", sign(HS256, good_payload(jti=123))),
+        ("exp past year 9999", sign(HS256, good_payload(exp=10**20))),
         ("two parts", b"abc.def"),
         ("garbage", b"\xff\xfe.\x00.\x01"),
     ],
@@ -98,6 +100,37 @@ def test_unusual_but_valid_tokens_are_left_to_simplejwt_which_accepts_them(name,
     assert fast_verify(raw, key=KEY) is None, name
     user, _ = authenticate(raw)
     assert user.id == "7"
+
+
+def deep_payload() -> bytes:
+    header = b64(json.dumps(HS256, separators=(",", ":")).encode())
+    signing_input = header + b"." + b64(b'{"a":' * 5000 + b"1" + b"}" * 5000)
+    return signing_input + b"." + b64(hmac.digest(KEY, signing_input, hashlib.sha256))
+
+
+def test_a_deeply_nested_signed_payload_is_not_an_error_of_the_fast_path():
+    assert fast_verify(deep_payload(), key=KEY) is None
+
+
+CLAIM_VARIANTS = [
+    {}, {"jti": 123}, {"jti": None}, {"jti": ""}, {"exp": 10**20}, {"exp": 1.5e9}, {"iat": None}, {"iat": "x"},
+    {"iat": 1.5}, {"user_id": 7}, {"user_id": True}, {"user_id": None}, {"user_id": [7]}, {"token_type": "refresh"},
+    {"token_type": None}, {"nbf": 1}, {"aud": "x"}, {"exp": 0}, {"exp": -1}, {"exp": True},
+]
+
+
+@pytest.mark.parametrize("changes", CLAIM_VARIANTS)
+def test_the_fast_path_accepts_a_signed_token_only_if_simplejwt_does(changes):
+    """Signed with the service's key (so only the claims differ): where the fast path says yes, simplejwt's own
+    path, asked directly, says yes with the same payload."""
+    payload = good_payload()
+    payload.update(changes)
+    raw = sign(HS256, {k: v for k, v in payload.items()})
+    fast = fast_verify(raw, key=KEY)
+    if fast is None:
+        return  # left to simplejwt: whatever it answers is the answer
+    token = AccessToken(raw)  # simplejwt's full check; raises if it refuses
+    assert dict(token.payload) == fast
 
 
 def test_no_changed_character_passes_the_fast_path():

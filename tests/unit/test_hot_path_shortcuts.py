@@ -42,15 +42,28 @@ def test_an_api_client_asking_for_html_gets_json():
     assert "epoch_ms" in response.json()
 
 
-def test_every_celery_setting_reaches_celery_unchanged():
+def test_every_celery_setting_reaches_celery_unchanged_under_a_name_celery_knows():
+    from celery.app.defaults import DEFAULTS
+
     from seckill_site.celery import app
 
-    names = [name for name in dir(settings) if name.startswith("CELERY_")]
+    names = [name for name in dir(settings) if name.startswith("CELERY_") and name != "CELERY_DB_REUSE_MAX"]
     assert "CELERY_TASK_ACKS_LATE" in names and "CELERY_BROKER_TRANSPORT_OPTIONS" in names
     for name in names:
         key = name[len("CELERY_"):].lower()
+        assert key in DEFAULTS, f"{name}: Celery has no setting {key!r}"
         assert app.conf[key] == getattr(settings, name), name
+    assert app.conf.task_acks_late is True
     assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX  # read by the Django fixup
+
+
+@pytest.mark.parametrize("url, tls", [("redis://127.0.0.1:6379/0", False), ("rediss://127.0.0.1:6380/0", True)])
+def test_redis_brokers_get_the_reusing_channel_and_keep_tls(url, tls):
+    from seckill_site.celery import RedisTransport, app
+
+    connection = app.connection_for_write(url)  # lazy: nothing is dialled
+    assert connection.get_transport_cls() is RedisTransport
+    assert bool(connection.ssl) is tls
 
 
 def test_the_broker_channel_reuses_one_client_for_publishing():
@@ -63,6 +76,27 @@ def test_the_broker_channel_reuses_one_client_for_publishing():
         assert channel._create_client(asynchronous=True) is not channel._create_client()
         channel._pool = None  # what a reconnect does: the next client uses the new pool
         assert channel._create_client().connection_pool is channel.pool
+
+
+def test_the_connection_handler_runs_around_every_task():
+    from celery import signals
+
+    from seckill_site.celery import _database_connections_as_per_request as handler
+
+    for signal in (signals.task_prerun, signals.task_postrun):
+        assert any(receiver() is handler for _, receiver in signal.receivers), signal
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eager_task_inside_a_transaction_keeps_its_connection():
+    from django.db import transaction
+
+    from bench.tasks import noop_task
+    from seckill.models import Order
+
+    with transaction.atomic():
+        noop_task.apply()  # runs the task_prerun/postrun handlers here, eagerly
+        assert Order.objects.count() == 0  # the transaction's connection still works
 
 
 @pytest.mark.django_db(transaction=True)
