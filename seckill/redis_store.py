@@ -304,11 +304,16 @@ def admitted_key(product_id: int) -> str:
     return f"seckill:{{{product_id}}}:admitted"
 
 
-def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int) -> str:
-    """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua)."""
-    return _script("admit")(
-        keys=[stock_key(product_id), admitted_key(product_id)], args=[request_id, factor, slot_ms, quantity]
-    )
+def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int,
+          user_id: int | None = None, created: float | None = None) -> str:
+    """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua). With `user_id` and `created`, an admitted
+    request's record is written in the same step, as `request_create` writes it."""
+    keys = [stock_key(product_id), admitted_key(product_id)]
+    args = [request_id, factor, slot_ms, quantity]
+    if user_id is not None:
+        keys += [request_key(request_id), PENDING_KEY]
+        args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
+    return _script("admit")(keys=keys, args=args)
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:

@@ -182,10 +182,9 @@ def _submit(fields: dict, timeout: float) -> Outcome:
     """Admit a checked request, enqueue it and wait for its outcome."""
     from seckill.tasks import purchase_task  # tasks import this module
 
-    request_id, product_id = fields["request_id"], fields["product_id"]
-    _admit(product_id=product_id, request_id=request_id, quantity=fields["quantity"])
+    request_id = fields["request_id"]
+    _admit(**fields)  # writes the request's record too: from here the sweeper knows the request
     try:
-        redis_store.request_create(**fields, created=time.time())
         # The task id is the request id: the result we wait on can only be this request's own.
         async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)
     except Exception as exc:  # the broker, or the result backend subscribing before the publish
@@ -212,14 +211,17 @@ def _submit(fields: dict, timeout: float) -> Outcome:
     return outcome
 
 
-def _admit(*, product_id: int, request_id: str, quantity: int) -> None:
-    """Take one of the product's admission slots. Raises SoldOut, Busy (retry later), Unavailable."""
+def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int) -> None:
+    """Take one of the product's admission slots and record the request (one round trip). Raises SoldOut, Busy
+    (retry later), Unavailable."""
     gate = dict(
         product_id=product_id,
         request_id=request_id,
         quantity=quantity,
         factor=settings.SECKILL_ADMISSION_FACTOR,
         slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
+        user_id=user_id,
+        created=time.time(),
     )
     try:
         answer = redis_store.admit(**gate)

@@ -181,3 +181,18 @@ def test_scripts_survive_a_flushed_script_cache():
     load(stock=2)
     redis_store.get_client().script_flush()  # what a Redis restart does to the cache
     assert reserve(1, "r1")[0] is Reserve.RESERVED
+
+
+def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, settings):
+    settings.SECKILL_REQUEST_TTL = 600
+    load(stock=1)
+    args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1234.5)
+    assert redis_store.admit(request_id="adm-1", **args) == "admitted"
+    record = redis_store.request_get("adm-1")
+    assert (record.user_id, record.product_id, record.quantity, record.created, record.outcome) == (
+        7, PID, 1, 1234.5, None)
+    assert 0 < clean_redis.ttl(redis_store.request_key("adm-1")) <= 600
+    assert redis_store.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]  # the sweeper sees it
+    assert redis_store.admit(request_id="adm-2", **args) == "busy"  # one slot for one unit
+    assert redis_store.request_get("adm-2") is None
+    assert redis_store.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]
