@@ -143,6 +143,21 @@ class System:
         while time.monotonic() < deadline and not app.control.ping(timeout=0.5):
             pass
 
+    def cpu_seconds(self) -> dict:
+        """CPU seconds used so far by the web processes, the worker processes and redis-server."""
+        import psutil
+
+        out = {}
+        for name, proc in zip(("web", "worker"), self.procs):
+            try:
+                parent = psutil.Process(proc.pid)
+                out[name] = sum(sum(p.cpu_times()[:2]) for p in [parent, *parent.children(recursive=True)])
+            except psutil.Error:
+                out[name] = 0.0
+        servers = [p for p in psutil.process_iter(["name"]) if "redis-server" in (p.info["name"] or "")]
+        out["redis"] = sum(sum(p.cpu_times()[:2]) for p in servers)
+        return out
+
     def rss_mb(self) -> dict:
         import psutil
 
@@ -196,19 +211,23 @@ def wrk(args, url, tokens_csv, method="GET", body="", duration=None, offset=0) -
     return result
 
 
-def wrk_side_by_side(args, runs: dict, rounds: int = 3, between=None) -> dict:
+def wrk_side_by_side(args, system, runs: dict, rounds: int = 3, between=None) -> dict:
     """Run each named wrk load (name -> (url, tokens_csv, method, body)) for `args.duration` seconds in all,
     split into `rounds` interleaved slices after a short warm-up of each, so that a noisy neighbour on this
     shared machine hits every load alike. Figures are summed over the slices; latency percentiles are the
-    median of the slices'. `between` runs after each slice (e.g. to let queued work drain)."""
+    median of the slices'. `between` runs after each slice (e.g. to let queued work drain). The CPU the web,
+    worker and Redis processes used per request (slice and `between` included) shows where each load's cost is."""
     between = between or (lambda: None)
     offsets = {name: 0 for name in runs}  # each slice starts with buyers no earlier slice used
 
     def one(name, duration):
         url, csv, method, body = runs[name]
+        cpu_before = system.cpu_seconds()
         result = wrk(args, url, csv, method, body, duration=duration, offset=offsets[name])
         offsets[name] += result["buyers_used"]
         between()
+        cpu_after = system.cpu_seconds()
+        result["server_cpu_s"] = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
         return result
 
     for name in runs:  # warm-up: the first requests of a process import modules and fill caches
@@ -230,6 +249,10 @@ def wrk_side_by_side(args, runs: dict, rounds: int = 3, between=None) -> dict:
         merged["statuses"] = statuses
         merged["rps"] = merged["requests"] / (merged["duration_us"] / 1e6)
         merged["rps_by_round"] = [round(p["rps"]) for p in parts]
+        merged["server_cpu_ms_per_request"] = {
+            k: round(sum(p["server_cpu_s"][k] for p in parts) / max(1, merged["requests"]) * 1000, 3)
+            for k in parts[0]["server_cpu_s"]
+        }
         merged["generator_cpu_s"] = sum(p["generator_cpu_s"] for p in parts)
         merged["generator_cpu_share"] = merged["generator_cpu_s"] / (merged["duration_us"] / 1e6) / (os.cpu_count() or 1)
         out[name] = merged
@@ -345,7 +368,7 @@ def sold_out_scenario(args, system, tokens_csv, report) -> None:
     body = json.dumps({"product_id": sold_out.pk})
     lpush = lambda: redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     before = lpush()
-    report["scenarios"].update(wrk_side_by_side(args, {
+    report["scenarios"].update(wrk_side_by_side(args, system, {
         "sold_out": (f"{system.base}/api/seckill/", tokens_csv, "POST", body),
         "time_floor": (f"{system.base}/api/time/", tokens_csv, "GET", ""),
     }))
@@ -362,7 +385,7 @@ def accepted_scenario(args, system, report, product_ids) -> None:
     accepted_csv = RESULTS / "buyers-accepted.csv"
     call_command("create_buyers", str(max(args.buyers, 20_000)), "--prefix", "acc", "--output", str(accepted_csv))
     body = json.dumps({"product_id": accepted.pk})
-    report["scenarios"].update(wrk_side_by_side(args, {
+    report["scenarios"].update(wrk_side_by_side(args, system, {
         "accepted": (f"{system.base}/api/seckill/", accepted_csv, "POST", body),
         "noop_round_trip": (f"{system.base}/bench/noop/", accepted_csv, "POST", "{}"),
     }, between=wait_until_settled))  # neither may queue behind the other's requests still in flight

@@ -1,0 +1,91 @@
+"""Per-request cost of the Django/DRF stack alone: the WSGI application called directly in one thread (no HTTP
+server, no client), for a sold-out `POST /api/seckill/` and `GET /api/time/`, side by side; and a profile.
+
+    .venv/bin/python bench/inprocess.py            # microseconds per request, three rounds
+    .venv/bin/python bench/inprocess.py --profile  # plus cProfile of the sold-out POST (top 40 by cumulative)
+
+Uses its own SQLite file and Redis database 12 (BENCH_INPROCESS_REDIS_DB), emptied first.
+"""
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=5000)
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+
+    from seckill_site.local_redis import ensure_redis, with_db
+
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    ensure_redis(base)
+    db_file = Path(tempfile.mkdtemp()) / "inprocess.sqlite3"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=f"sqlite:///{db_file}",
+        REDIS_URL=with_db(base, int(os.environ.get("BENCH_INPROCESS_REDIS_DB", "12"))),
+        SECKILL_USER_RATE_LIMIT="", LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    import redis
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from products.services import product_create
+    from seckill_site.wsgi import application
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    call_command("migrate", verbosity=0)
+    product = product_create(name="sold out", stock_total=0)
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"in{i}", password="!") for i in range(500)])
+    tokens = [str(AccessToken.for_user(u)) for u in users]
+    body = json.dumps({"product_id": product.pk}).encode()
+
+    def environ(method, path, token, payload=b""):
+        return {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+                "wsgi.input": io.BytesIO(payload), "CONTENT_LENGTH": str(len(payload)),
+                "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer " + token,
+                "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1",
+                "HTTP_HOST": "127.0.0.1", "wsgi.errors": sys.stderr}
+
+    def run(method, path, payload, n):
+        statuses = set()
+        began = time.perf_counter()
+        for i in range(n):
+            response = application(environ(method, path, tokens[i % len(tokens)], payload),
+                                   lambda status, headers: statuses.add(status))
+            b"".join(response)
+            response.close()
+        return (time.perf_counter() - began) / n * 1e6, statuses
+
+    for round_ in range(3):
+        post, post_status = run("POST", "/api/seckill/", body, args.requests)
+        get, get_status = run("GET", "/api/time/", b"", args.requests)
+        print(f"round {round_ + 1}: sold-out POST {post:.0f} us {sorted(post_status)}, GET /api/time/ {get:.0f} us "
+              f"{sorted(get_status)}, ratio {get / post:.2f}")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(run, "POST", "/api/seckill/", body, args.requests)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
