@@ -7,6 +7,15 @@ class JSONOnlyNegotiation(DefaultContentNegotiation):
     (DRF's negotiation was ~9 % of a sold-out answer's CPU). An API client asking for something else gets JSON,
     as it would from most APIs, rather than a 406. Views with several renderers negotiate as usual."""
 
+    def select_parser(self, request, parsers):
+        """The common case without parsing media types: one parser and exactly its content type (parameters
+        such as charset aside); anything else is matched as DRF matches it."""
+        if len(parsers) == 1:
+            content_type = request.content_type or ""
+            if content_type.partition(";")[0].strip().lower() == parsers[0].media_type:
+                return parsers[0]
+        return super().select_parser(request, parsers)
+
     def select_renderer(self, request, renderers, format_suffix=None):
         if len(renderers) == 1 and not format_suffix:
             return renderers[0], renderers[0].media_type

@@ -40,3 +40,22 @@ def test_outcome_round_trips_through_a_dict_without_empty_fields():
     data = outcome.as_dict()
     assert "order_id" not in data and "purchase_token" not in data
     assert Outcome.from_dict(data) == outcome
+
+
+def test_the_views_fast_error_answer_is_what_drf_would_render():
+    from rest_framework.renderers import JSONRenderer
+
+    from seckill.exception_handler import error_response
+
+    cases = [
+        errors.SoldOut(), errors.Busy(retry_after=2), errors.RateLimited(retry_after=3),
+        errors.InvalidRequest(errors={"quantity": ["Ensure this value is less than or equal to 1."]}),
+        errors.InvalidRequest("Prix élevé — «bad»", errors={"Idempotency-Key": ["1 to 64 letters"]}),
+    ]
+    for error in cases:
+        fast = error_response(error)
+        slow = handle_exception(error, _ctx())
+        assert fast.status_code == slow.status_code
+        assert fast.content == JSONRenderer().render(slow.data)
+        assert fast["Content-Type"] == "application/json"
+        assert fast.get("Retry-After") == slow.get("Retry-After")
