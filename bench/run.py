@@ -43,7 +43,8 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="small run: 2,000 buyers, stock 100, 5 s floods")
     p.add_argument("--buyers", type=int, default=20_000)
     p.add_argument("--stock", type=int, default=500)
-    p.add_argument("--duration", type=int, default=12, help="seconds of each wrk flood (in 3 interleaved slices)")
+    p.add_argument("--duration", type=int, default=16, help="seconds of each wrk flood, over all its slices")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved slices of each wrk flood")
     p.add_argument("--connections", type=int, default=50, help="wrk connections")
     p.add_argument("--burst-processes", type=int, default=2, help="Locust processes of the burst")
     p.add_argument("--burst-users", type=int, default=100, help="Locust users (connections) per burst process")
@@ -62,7 +63,7 @@ def parse_args():
         args.no_markdown = True
     args.only = set(args.only or SCENARIOS)
     if args.quick:
-        args.buyers, args.stock, args.duration = 2_000, 100, 6
+        args.buyers, args.stock, args.duration, args.rounds = 2_000, 100, 6, 3
     return args
 
 
@@ -211,9 +212,9 @@ def wrk(args, url, tokens_csv, method="GET", body="", duration=None, offset=0) -
     return result
 
 
-def wrk_side_by_side(args, system, runs: dict, rounds: int = 3, between=None) -> dict:
+def wrk_side_by_side(args, system, runs: dict, between=None) -> dict:
     """Run each named wrk load (name -> (url, tokens_csv, method, body)) for `args.duration` seconds in all,
-    split into `rounds` interleaved slices after a short warm-up of each, so that a noisy neighbour on this
+    split into `args.rounds` interleaved slices after a short warm-up of each, so that a noisy neighbour on this
     shared machine hits every load alike. Figures are summed over the slices; latency percentiles are the
     median of the slices'. `between` runs after each slice (e.g. to let queued work drain). The CPU the web,
     worker and Redis processes used per request (slice and `between` included) shows where each load's cost is."""
@@ -233,9 +234,9 @@ def wrk_side_by_side(args, system, runs: dict, rounds: int = 3, between=None) ->
     for name in runs:  # warm-up: the first requests of a process import modules and fill caches
         one(name, 1)
     slices = {name: [] for name in runs}
-    for _ in range(rounds):
+    for _ in range(args.rounds):
         for name in runs:
-            slices[name].append(one(name, max(1, args.duration // rounds)))
+            slices[name].append(one(name, max(1, args.duration // args.rounds)))
     out = {}
     for name, parts in slices.items():
         merged = {"rounds": len(parts), "requests": sum(p["requests"] for p in parts),
