@@ -260,15 +260,11 @@ def request_create_decided(*, request_id: str, user_id: int, product_id: int, qu
 
 def request_set_outcome(*, request_id: str, outcome: dict, admitted_for: int | None = None) -> None:
     """Record the outcome (no longer pending); with `admitted_for` (a product id), free its admission slot too,
-    in the same round trip."""
-    key = request_key(request_id)
-    pipe = get_client().pipeline(transaction=False)
-    pipe.hset(key, "outcome", json.dumps(outcome))
-    pipe.expire(key, settings.SECKILL_REQUEST_TTL)
-    pipe.zrem(PENDING_KEY, request_id)
+    in the same step (outcome.lua)."""
+    keys = [request_key(request_id), PENDING_KEY]
     if admitted_for is not None:
-        pipe.zrem(admitted_key(admitted_for), request_id)
-    pipe.execute()
+        keys.append(admitted_key(admitted_for))
+    _script("outcome")(keys=keys, args=[request_id, json.dumps(outcome), settings.SECKILL_REQUEST_TTL])
 
 
 def requests_pending_since(created_before: float, limit: int) -> list[tuple[str, float]]:

@@ -196,3 +196,17 @@ def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, se
     assert redis_store.admit(request_id="adm-2", **args) == "busy"  # one slot for one unit
     assert redis_store.request_get("adm-2") is None
     assert redis_store.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]
+
+
+def test_recording_an_outcome_ends_pending_and_frees_the_slot(clean_redis, settings):
+    settings.SECKILL_REQUEST_TTL = 600
+    load(stock=2)
+    args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1.0)
+    for rid in ("out-1", "out-2"):
+        assert redis_store.admit(request_id=rid, **args) == "admitted"
+    redis_store.request_set_outcome(request_id="out-1", outcome={"code": "success"}, admitted_for=PID)
+    redis_store.request_set_outcome(request_id="out-2", outcome={"code": "unavailable"})  # slot kept
+    assert redis_store.request_get("out-1").outcome == {"code": "success"}
+    assert redis_store.requests_pending_since(10, 10) == []
+    assert redis_store.admitted_count(PID) == 1
+    assert 0 < clean_redis.ttl(redis_store.request_key("out-1")) <= 600
