@@ -183,7 +183,13 @@ def _submit(fields: dict, timeout: float) -> Outcome:
     from seckill.tasks import purchase_task  # tasks import this module
 
     request_id = fields["request_id"]
-    _admit(**fields)  # writes the request's record too: from here the sweeper knows the request
+    try:
+        _admit(**fields)  # writes the request's record too: from here the sweeper knows the request
+    except Unavailable:
+        # Redis may have run the script and lost only its reply: then a pending record exists, and the sweeper
+        # would enqueue a request we answer 503. Refuse it for good (best effort: Redis may be down).
+        _refuse_unsent(fields)
+        raise
     try:
         # The task id is the request id: the result we wait on can only be this request's own.
         async_result = purchase_task.apply_async(kwargs=fields, task_id=request_id)

@@ -88,3 +88,32 @@ def test_a_redis_outage_during_the_wait_answers_pending_near_the_timeout(web, ma
     status, body = answer["reply"]
     assert (status, body["code"]) == (202, "pending")  # enqueued, so it may still sell: never "nothing sold"
     assert answer["took"] < 6  # the 3 s wait, plus the short reconnect policy; not Celery's 19 s of retries
+
+
+def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, make_buyers, make_product, monkeypatch):
+    """Redis ran admit.lua (slot taken, request recorded as pending) but its reply was lost: the client is told
+    503, so the request must be refused for good, and the sweeper must not enqueue it."""
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    services.stock_gate_load(product_id=product.pk)
+    real_admit = redis_store.admit
+
+    def admit_then_lose_the_reply(**kwargs):
+        real_admit(**kwargs)
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(redis_store, "admit", admit_then_lose_the_reply)
+    sent = []
+    monkeypatch.setattr(purchase_task, "apply_async", lambda **kwargs: sent.append(kwargs))
+    with pytest.raises(services.Unavailable):
+        services.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
+    assert sent == []  # nothing was published
+
+    monkeypatch.setattr(services, "purchase_queue_length", lambda: 0)
+    counts = services.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
+    assert counts["requeued"] == 0 and sent == []
+    assert redis_store.admitted_count(product.pk) == 0  # the slot is free again
+    (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(redis_store.request_key("*"))]
+    assert redis_store.request_get(request_id).outcome["code"] == "unavailable"
+    assert redis_store.reserve(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)[0] \
+        == "unavailable"  # a delivery that somehow arrives sells nothing
