@@ -20,6 +20,10 @@ Access layer:
     seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
     seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
 
+One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
+record and the pending set (one round trip each on the hot path), and the rate-limit script spans users and
+addresses; those keys are in different cluster slots.
+
 Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
 restarted Redis (empty script cache) costs one reload, never an error (TRAPS.md).
 """
