@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core import signing
 
 _SALT = "seckill.purchase-token.v1"
@@ -19,13 +20,26 @@ class PurchaseClaim:
     product_id: int
 
 
+_signers: dict[tuple, signing.Signer] = {}
+
+
+def _signer() -> signing.Signer:
+    """One Signer per key setting (building one reads the settings each time; a purchase makes a token)."""
+    key = (settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+    signer = _signers.get(key)
+    if signer is None:
+        _signers.clear()
+        signer = _signers[key] = signing.Signer(salt=_SALT)
+    return signer
+
+
 def purchase_token_make(*, order_id: int, user_id: int, product_id: int) -> str:
-    return signing.Signer(salt=_SALT).sign(f"{order_id}:{user_id}:{product_id}")
+    return _signer().sign(f"{order_id}:{user_id}:{product_id}")
 
 
 def purchase_token_verify(token: str) -> PurchaseClaim:
     """Return the claim the token carries. Raises `django.core.signing.BadSignature` if forged or malformed."""
-    value = signing.Signer(salt=_SALT).unsign(token)
+    value = _signer().unsign(token)
     try:
         order_id, user_id, product_id = (int(part) for part in value.split(":"))
     except ValueError as exc:  # a validly signed value we never issued cannot happen; be strict anyway

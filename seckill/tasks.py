@@ -13,6 +13,9 @@ MAX_RETRIES = 3
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
+    # Celery writes the return value's repr for its success log line (and the pool's reply) on every task, log
+    # level notwithstanding: the first 100 characters say which request it was.
+    resultrepr_maxsize=100,
 )
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
     """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""
