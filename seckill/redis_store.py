@@ -242,15 +242,6 @@ class RequestRecord:
     outcome: dict | None
 
 
-def request_create(*, request_id: str, user_id: int, product_id: int, quantity: int, created: float) -> None:
-    key = request_key(request_id)
-    pipe = get_client().pipeline(transaction=True)
-    pipe.hset(key, mapping={"user_id": user_id, "product_id": product_id, "quantity": quantity, "created": created})
-    pipe.expire(key, settings.SECKILL_REQUEST_TTL)
-    pipe.zadd(PENDING_KEY, {request_id: created})
-    pipe.execute()
-
-
 def request_create_decided(*, request_id: str, user_id: int, product_id: int, quantity: int, created: float,
                            outcome: dict) -> None:
     """The record of a request refused before the broker: created with its outcome, never pending."""
@@ -307,7 +298,8 @@ def admitted_key(product_id: int) -> str:
 def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int,
           user_id: int | None = None, created: float | None = None) -> str:
     """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua). With `user_id` and `created`, an admitted
-    request's record is written in the same step, as `request_create` writes it."""
+    request's record (hash user_id, product_id, quantity, created) and its pending entry are written in the
+    same step."""
     keys = [stock_key(product_id), admitted_key(product_id)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:

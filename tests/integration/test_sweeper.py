@@ -14,10 +14,12 @@ pytestmark = pytest.mark.worker
 
 
 def lose_a_message(user, product, request_id, age_s):
-    """A request recorded by the access layer whose message never reached (or vanished from) the broker."""
-    redis_store.request_create(
-        request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1, created=time.time() - age_s
-    )
+    """A request the access layer admitted and recorded, whose message never reached (or vanished from) the
+    broker."""
+    services.stock_gate_load(product_id=product.pk)
+    answer = redis_store.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10, slot_ms=600_000,
+                               user_id=user.pk, created=time.time() - age_s)
+    assert answer == "admitted"
 
 
 def poll(client, url, deadline_s=15):
