@@ -5,7 +5,7 @@
 -- ARGV[4]=quantity
 -- With KEYS[3]=the request's record, KEYS[4]=the pending set and ARGV[5]=user_id, ARGV[6]=product_id,
 -- ARGV[7]=created (epoch seconds), ARGV[8]=record TTL in seconds: an admitted request's record is written here
--- too (what redis_store.request_create writes), saving the access layer a round trip.
+-- too (hash user_id, product_id, quantity, created; the pending set scored by created), in the same round trip.
 -- A task refreshes its slot when it starts (reserve.lua), so a long queue does not expire the slots waiting in it.
 -- returns 'admitted' | 'sold_out' (no stock left) | 'busy' (every slot taken) | 'not_loaded'
 local stock_key, admitted_key = KEYS[1], KEYS[2]
