@@ -81,6 +81,11 @@ def error_response(exc: SeckillError) -> HttpResponse:
     body = json.dumps(error_body(exc.code, exc.detail, exc.errors), cls=encoders.JSONEncoder, ensure_ascii=False,
                       separators=(",", ":"))
     response = HttpResponse(body.encode(), content_type="application/json", status=http_status_for(exc.code))
+    return _with_retry_after(response, exc)
+
+
+def _with_retry_after(response, exc: SeckillError):
+    """A "try again" error (busy, rate_limited) tells the client when, on either kind of response."""
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)
     return response
@@ -90,9 +95,7 @@ def handle_exception(exc, context):
     if isinstance(exc, SeckillError):
         set_rollback()
         response = Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))
-        if getattr(exc, "retry_after", None):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _with_retry_after(response, exc)
 
     response = drf_exception_handler(exc, context)  # sets rollback and auth headers
     if response is None:
