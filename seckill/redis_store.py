@@ -253,13 +253,21 @@ def request_create_decided(*, request_id: str, user_id: int, product_id: int, qu
     pipe.execute()
 
 
-def request_set_outcome(*, request_id: str, outcome: dict, admitted_for: int | None = None) -> None:
+def request_set_outcome(*, request_id: str, outcome: dict, admitted_for: int | None = None,
+                        task_result: tuple[bytes | str, bytes | str, int] | None = None) -> None:
     """Record the outcome (no longer pending); with `admitted_for` (a product id), free its admission slot too,
-    in the same step (outcome.lua)."""
+    in the same step (outcome.lua). `task_result` = (key, encoded meta, ttl s) is the Celery result to store in
+    the same step (seckill_site.result_backend, when its Redis database is this one); needs `admitted_for`."""
     keys = [request_key(request_id), PENDING_KEY]
+    args = [request_id, json.dumps(outcome), settings.SECKILL_REQUEST_TTL]
     if admitted_for is not None:
         keys.append(admitted_key(admitted_for))
-    _script("outcome")(keys=keys, args=[request_id, json.dumps(outcome), settings.SECKILL_REQUEST_TTL])
+        if task_result is not None:
+            keys.append(task_result[0])
+            args += [task_result[1], task_result[2]]
+    elif task_result is not None:
+        raise ValueError("task_result needs admitted_for")
+    _script("outcome")(keys=keys, args=args)
 
 
 def requests_pending_since(created_before: float, limit: int) -> list[tuple[str, float]]:

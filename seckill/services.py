@@ -283,14 +283,15 @@ def _refuse_unsent(fields: dict) -> None:
 
 
 # --- logic layer ------------------------------------------------------------------------------------------
-def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
     """Decide one purchase and record the outcome. Safe to run twice, or at once, for the same request id.
 
     Reserves in Redis (reserve.lua, which makes every decision final), then writes the order and the ledger's
     stock in one transaction, confirming the sale in Redis just before it commits. A permanent failure of that
     write refuses the request for good and gives the units back. Transient database or Redis errors propagate
     for the task to retry; `purchase_abandon` compensates when the retries run out. Anything else is logged,
-    refused for good and answered `internal_error`.
+    refused for good and answered `internal_error`. `record=False`: the caller records the outcome (the task,
+    whose result backend stores it with the result: seckill_site/result_backend.py).
     """
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     try:
@@ -301,7 +302,8 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
         logger.exception("purchase %s failed", request_id)
         redis_store.release(**fields, code=InternalError.code)
         outcome = Outcome.from_error(InternalError(), **fields)
-    _record(outcome)
+    if record:
+        _record(outcome)
     return outcome
 
 
@@ -427,9 +429,10 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
         return cursor.lastrowid
 
 
-def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
     """Give a request up (its task's retries are spent, or it waited too long): refuse it for good and give its
-    units back, unless the sale was confirmed, in which case it is a success. Records and returns the outcome."""
+    units back, unless the sale was confirmed, in which case it is a success. Records (unless `record=False`,
+    as in purchase_process) and returns the outcome."""
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     redis_store.release(**fields, code=Unavailable.code)  # never gives back a confirmed sale's units
     order = Order.objects.filter(request_id=request_id).first()
@@ -437,7 +440,8 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
         outcome = Outcome.success(order_id=order.pk, **fields)
     else:
         outcome = Outcome.from_error(Unavailable(), **fields)
-    _record(outcome)
+    if record:
+        _record(outcome)
     return outcome
 
 

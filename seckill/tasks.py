@@ -3,6 +3,7 @@ from celery import shared_task
 from django.conf import settings
 
 from seckill import services
+from seckill_site.result_backend import outcome_recorded_with_result
 
 MAX_RETRIES = 3
 
@@ -20,13 +21,15 @@ MAX_RETRIES = 3
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
     """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""
     fields = dict(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+    # On a worker whose result backend shares the gate's Redis, the outcome is recorded with the result.
+    record = not outcome_recorded_with_result(self)
     try:
-        return services.purchase_process(**fields).as_dict()
+        return services.purchase_process(**fields, record=record).as_dict()
     except services.TRANSIENT_ERRORS as exc:
         if self.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (TRAPS.md).
             raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
-        return services.purchase_abandon(**fields).as_dict()
+        return services.purchase_abandon(**fields, record=record).as_dict()
 
 
 @shared_task(name="seckill.sweep_pending", acks_late=True, ignore_result=True)

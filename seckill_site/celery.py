@@ -2,6 +2,7 @@ import os
 
 import kombu.transport
 from celery import Celery, signals
+from celery.app import backends as celery_backends
 from celery.backends import asynchronous
 from kombu.transport import redis as kombu_redis
 
@@ -49,6 +50,10 @@ class RedisTransport(kombu_redis.Transport):
 for _scheme in ("redis", "rediss"):
     kombu.transport.TRANSPORT_ALIASES[_scheme] = "seckill_site.celery:RedisTransport"
     kombu.transport._transport_cache.pop(_scheme, None)
+
+# redis:// and rediss:// result backends store a purchase's result with its outcome record (result_backend.py).
+for _scheme in ("redis", "rediss"):
+    celery_backends.BACKEND_ALIASES[_scheme] = "seckill_site.result_backend:OutcomeRedisBackend"
 
 app = Celery("seckill_site")
 # Every Celery setting lives in Django settings as CELERY_<NAME>; celery_config reads them once into a dict.

@@ -1,0 +1,140 @@
+"""The result backend that stores a purchase's Celery result and its request record in one step
+(seckill_site/result_backend.py), against the real Redis and, end to end, the real worker."""
+import json
+import time
+import uuid
+
+import pytest
+from celery import states
+from celery.app.task import Context
+from django.conf import settings
+
+from seckill import redis_store
+from seckill.outcomes import Outcome
+from seckill.tasks import purchase_task
+from seckill_site.celery import app as celery_app
+from seckill_site.local_redis import with_db
+from seckill_site.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
+
+
+@pytest.fixture
+def backend(clean_redis):
+    made = []
+    yield celery_app.backend
+    for key in clean_redis.scan_iter("celery-task-meta-gate-test-*"):
+        made.append(key)
+    if made:
+        clean_redis.delete(*made)
+
+
+def admitted_request(product_id=7, user_id=3):
+    """A request as the access layer leaves it: record, pending entry, admission slot (admit.lua)."""
+    request_id = f"gate-test-{uuid.uuid4().hex}"
+    redis_store.get_client().set(redis_store.stock_key(product_id), 10)
+    assert redis_store.admit(product_id=product_id, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
+                             user_id=user_id, created=time.time()) == "admitted"
+    return request_id
+
+
+def success_of(request_id, product_id=7, user_id=3):
+    return Outcome.success(order_id=41, request_id=request_id, product_id=product_id, user_id=user_id,
+                           quantity=1).as_dict()
+
+
+def pending_ids(client):
+    return {member for member, _ in client.zrange(redis_store.PENDING_KEY, 0, -1, withscores=True)}
+
+
+def test_the_projects_backend_shares_the_gate_database(backend):
+    assert isinstance(backend, OutcomeRedisBackend)
+    assert backend.records_outcomes
+
+
+def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_redis):
+    request_id = admitted_request()
+    outcome = success_of(request_id)
+    pubsub = redis_store.get_client().pubsub()
+    pubsub.subscribe(backend.get_key_for_task(request_id))
+    assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+
+    backend.store_result(request_id, outcome, states.SUCCESS, request=Context(task="seckill.purchase"))
+
+    assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
+    assert backend.get_task_meta(request_id)["result"] == outcome
+    assert redis_store.request_get(request_id).outcome == outcome
+    assert request_id not in pending_ids(clean_redis)
+    assert redis_store.admitted_count(7) == 0
+    message = pubsub.get_message(timeout=2)  # the waiting view is woken, as by Celery's own store
+    pubsub.close()
+    assert message and json.loads(message["data"])["result"] == outcome
+    assert 0 < clean_redis.ttl(backend.get_key_for_task(request_id)) <= settings.CELERY_RESULT_EXPIRES
+
+
+def test_a_stored_success_is_never_overwritten(backend):
+    request_id = admitted_request()
+    first, second = success_of(request_id), dict(success_of(request_id), order_id=99)
+    backend.store_result(request_id, first, states.SUCCESS, request=Context(task="seckill.purchase"))
+    backend.store_result(request_id, second, states.SUCCESS, request=Context(task="seckill.purchase"))
+    assert backend.get_task_meta(request_id)["result"]["order_id"] == 41
+
+
+def test_a_success_overwrites_an_earlier_retry_state(backend):
+    request_id = admitted_request()
+    backend.store_result(request_id, RuntimeError("transient"), states.RETRY, request=Context(task="seckill.purchase"))
+    assert backend.get_task_meta(request_id)["status"] == states.RETRY
+    assert redis_store.request_get(request_id).outcome is None  # a retry decides nothing
+
+    backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
+    assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
+    assert redis_store.request_get(request_id).outcome["code"] == "success"
+
+
+def test_other_tasks_are_stored_by_celery_alone(backend):
+    request_id = admitted_request()
+    backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="bench.noop"))
+    assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
+    assert redis_store.request_get(request_id).outcome is None
+    assert redis_store.admitted_count(7) == 1
+
+
+def test_a_backend_on_another_database_leaves_the_record_to_the_task():
+    gate_db = redis_store.get_client().connection_pool.connection_kwargs["db"]
+    other = OutcomeRedisBackend(app=celery_app, url=with_db(settings.REDIS_URL, (gate_db + 1) % 16))
+    assert not other.records_outcomes
+
+
+@pytest.mark.parametrize(
+    "context, backend_records, expected",
+    [
+        (dict(), True, True),  # a worker's run whose result is stored
+        (dict(), False, False),  # result backend elsewhere: the task records
+        (dict(is_eager=True), True, False),
+        (dict(called_directly=True), True, False),
+        (dict(ignore_result=True), True, False),  # nothing stored: the task records
+    ],
+)
+def test_the_task_records_unless_the_backend_will(monkeypatch, context, backend_records, expected):
+    monkeypatch.setattr(purchase_task.backend, "records_outcomes", backend_records)
+    purchase_task.push_request(**{"called_directly": False, **context})
+    try:
+        assert outcome_recorded_with_result(purchase_task) is expected
+    finally:
+        purchase_task.pop_request()
+
+
+@pytest.mark.worker
+def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    request_id = f"gate-test-{uuid.uuid4().hex}"
+    assert redis_store.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
+                             user_id=user.pk, created=time.time()) == "admitted"
+
+    result = purchase_task.apply_async(
+        kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
+    ).get(timeout=10)
+
+    assert result["code"] == "success"
+    assert redis_store.request_get(request_id).outcome == result
+    assert request_id not in pending_ids(redis_store.get_client())
+    assert redis_store.admitted_count(product.pk) == 0
