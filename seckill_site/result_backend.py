@@ -33,22 +33,30 @@ class OutcomeRedisBackend(RedisBackend):
         from seckill import redis_store
 
         gate = redis_store.get_client().connection_pool.connection_kwargs
-        same = all(_norm(gate.get(k)) == _norm(self.connparams.get(k)) for k in _SAME_DATABASE)
-        return same and self.serializer == "json"
+        same = all(_norm(k, gate.get(k)) == _norm(k, self.connparams.get(k)) for k in _SAME_DATABASE)
+        # outcome.lua reads a stored result to never overwrite a success: plain JSON only.
+        return same and self.serializer == "json" and not self.compression
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         task_name = getattr(request, "task", None)
         if state != states.SUCCESS or task_name not in OUTCOME_TASKS or not self.records_outcomes:
             return super()._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
-        from seckill import redis_store
-
         meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
         meta["task_id"] = bytes_to_str(task_id)
-        redis_store.request_set_outcome(
-            request_id=result["request_id"], outcome=result, admitted_for=result["product_id"],
-            task_result=(self.get_key_for_task(task_id), self.encode(meta), int(self.expires or 0)),
-        )
+        task_result = (self.get_key_for_task(task_id), self.encode(meta), int(self.expires or 0))
+        # Retried on connection errors with the backend's retry policy, as Celery's own SET + PUBLISH is. If
+        # Redis stays down, the store fails as Celery's would (the task's state becomes FAILURE, the view
+        # answers `pending`) and the request stays pending for the sweeper, which runs it again.
+        self.ensure(_record_with_result, (result, task_result))
         return result
+
+
+def _record_with_result(outcome: dict, task_result: tuple) -> None:
+    from seckill import redis_store
+
+    redis_store.request_set_outcome(
+        request_id=outcome["request_id"], outcome=outcome, admitted_for=outcome["product_id"], task_result=task_result
+    )
 
 
 def outcome_recorded_with_result(task) -> bool:
@@ -60,5 +68,9 @@ def outcome_recorded_with_result(task) -> bool:
     return not get_actual_ignore_result(task, request) and getattr(task.backend, "records_outcomes", False)
 
 
-def _norm(value) -> str:
+_DEFAULTS = {"port": 6379, "db": 0}  # what redis-py assumes when a URL leaves them out
+
+
+def _norm(name: str, value) -> str:
+    value = _DEFAULTS.get(name) if value is None else value
     return "" if value is None else str(value)

@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from celery import states
 from celery.app.task import Context
 from django.conf import settings
@@ -41,6 +42,11 @@ def success_of(request_id, product_id=7, user_id=3):
                            quantity=1).as_dict()
 
 
+def setex_calls(client) -> int:
+    """Celery's own result store is a SETEX + PUBLISH pipeline; outcome.lua never sends SETEX."""
+    return int(client.info("commandstats").get("cmdstat_setex", {}).get("calls", 0))
+
+
 def pending_ids(client):
     return {member for member, _ in client.zrange(redis_store.PENDING_KEY, 0, -1, withscores=True)}
 
@@ -57,7 +63,9 @@ def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_
     pubsub.subscribe(backend.get_key_for_task(request_id))
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
 
+    setex_before = setex_calls(clean_redis)
     backend.store_result(request_id, outcome, states.SUCCESS, request=Context(task="seckill.purchase"))
+    assert setex_calls(clean_redis) == setex_before  # not Celery's own store: outcome.lua did it
 
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert backend.get_task_meta(request_id)["result"] == outcome
@@ -89,12 +97,44 @@ def test_a_success_overwrites_an_earlier_retry_state(backend):
     assert redis_store.request_get(request_id).outcome["code"] == "success"
 
 
-def test_other_tasks_are_stored_by_celery_alone(backend):
+def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis):
     request_id = admitted_request()
+    setex_before = setex_calls(clean_redis)
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="bench.noop"))
+    assert setex_calls(clean_redis) > setex_before  # what the purchase tests count is there to be counted
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert redis_store.request_get(request_id).outcome is None
     assert redis_store.admitted_count(7) == 1
+
+
+def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
+    request_id = admitted_request()
+    real, calls = redis_store.request_set_outcome, []
+
+    def flaky(**kwargs):
+        calls.append(kwargs["request_id"])
+        if len(calls) == 1:
+            raise redis.ConnectionError("connection reset")
+        return real(**kwargs)
+
+    monkeypatch.setattr(redis_store, "request_set_outcome", flaky)
+    backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
+    assert len(calls) == 2
+    assert redis_store.request_get(request_id).outcome["code"] == "success"
+    assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
+
+
+def test_a_redis_outage_fails_the_store_as_celerys_own_would(backend, monkeypatch):
+    request_id = admitted_request()
+
+    def down(**kwargs):
+        raise redis.ConnectionError("connection refused")
+
+    monkeypatch.setattr(redis_store, "request_set_outcome", down)
+    with pytest.raises(redis.ConnectionError):
+        backend.store_result(request_id, success_of(request_id), states.SUCCESS,
+                             request=Context(task="seckill.purchase"))
+    assert request_id in pending_ids(redis_store.get_client())  # left to the sweeper
 
 
 def test_a_backend_on_another_database_leaves_the_record_to_the_task():
@@ -130,11 +170,13 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
     assert redis_store.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
                              user_id=user.pk, created=time.time()) == "admitted"
 
+    setex_before = setex_calls(redis_store.get_client())
     result = purchase_task.apply_async(
         kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
     ).get(timeout=10)
 
     assert result["code"] == "success"
+    assert setex_calls(redis_store.get_client()) == setex_before  # stored by outcome.lua, not Celery's pipeline
     assert redis_store.request_get(request_id).outcome == result
     assert request_id not in pending_ids(redis_store.get_client())
     assert redis_store.admitted_count(product.pk) == 0
