@@ -152,7 +152,17 @@ def purchase_submit(
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc
     if first is not None:
-        return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
+        outcome = _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
+        if outcome.code != Unavailable.code:
+            return outcome
+        # The first request was given up and sold nothing (its refusal is final, its units back): "try again"
+        # must let this retry through, not repeat itself for the key's lifetime.
+        _release_key(user_id, idempotency_key, first)
+        first = redis_store.idempotency_claim(
+            user_id=user_id, key=idempotency_key, request_id=request_id, ttl_s=settings.SECKILL_IDEMPOTENCY_TTL
+        )
+        if first is not None:  # a concurrent retry with this key claimed it first: its outcome is ours
+            return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
     try:
         _sale_check(product_id=product_id, quantity=quantity)
         return _submit(fields, timeout)

@@ -267,6 +267,25 @@ def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, 
     assert (again.status_code, again.json()["code"]) == (200, "success")
 
 
+def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(worker, make_buyers, make_product):
+    # The first request with the key was abandoned (its task's retries ran out, or the sweeper gave up):
+    # answered unavailable, nothing sold. A retry with the same key must be a new attempt, not that answer again.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    fields = dict(request_id="given-up-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert redis_store.idempotency_claim(user_id=user.pk, key="after-outage", request_id="given-up-1", ttl_s=600) is None
+    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
+    assert services.purchase_abandon(**fields).code == "unavailable"
+
+    client = api_client(user)
+    retry = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="after-outage")
+    assert (retry.status_code, retry.json()["code"]) == (200, "success")
+    assert retry.json()["request_id"] != "given-up-1"
+    replay = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="after-outage")
+    assert replay.json()["order_id"] == retry.json()["order_id"]  # the key now names the sale
+    assert Order.objects.filter(user=user).count() == 1
+
+
 def test_a_temporary_ban_never_shortens_a_permanent_entry(worker, make_buyers):
     (user,) = make_buyers(1)
     call_command("blacklist", "add", "user", str(user.pk))
