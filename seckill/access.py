@@ -35,18 +35,30 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def purchase_guard(*, user_id: int, meta: dict) -> str:
-    """All the access checks of a purchase request, cheapest first. Returns the client's address.
-    Raises ForbiddenOrigin, UserInactive, Blacklisted, RateLimited, Unavailable (Redis down)."""
+    """Who may ask at all: origin, then blacklists (a per-process snapshot). Returns the client's address.
+    Raises ForbiddenOrigin, UserInactive, Blacklisted, Unavailable (Redis down)."""
     from seckill.errors import Unavailable
 
     origin_check(meta)
     ip = client_ip(meta)
     try:
         blacklist_check(user_id=user_id, ip=ip)
-        rate_limit_check(user_id=user_id, ip=ip)
     except redis.RedisError as exc:
         raise Unavailable() from exc
     return ip
+
+
+def purchase_rate_limit(*, user_id: int, ip: str) -> None:
+    """The rate limits of a purchase that may go to the logic layer (a round trip to Redis). The view runs it
+    after the refusals the process' cached sale state answers (sold out, outside the window): those cost no
+    more than the limit itself, so a flood on a sold-out product is shed without it.
+    Raises RateLimited, Unavailable (Redis down)."""
+    from seckill.errors import Unavailable
+
+    try:
+        rate_limit_check(user_id=user_id, ip=ip)
+    except redis.RedisError as exc:
+        raise Unavailable() from exc
 
 
 # --- client address and origin ----------------------------------------------------------------------------

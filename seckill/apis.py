@@ -44,13 +44,15 @@ class SeckillBuyApi(APIView):
 
     def post(self, request):
         user_id = caller_id(request)
-        access.purchase_guard(user_id=user_id, meta=request.META)
+        ip = access.purchase_guard(user_id=user_id, meta=request.META)
+        fields = self.input_valid(request.data)
+        idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
         try:
+            if idempotency_key is None:  # (a keyed request may be a replay: it must reach its first outcome)
+                services.purchase_precheck(**fields)  # sold out, window...: from this process' cache
+            access.purchase_rate_limit(user_id=user_id, ip=ip)
             outcome = services.purchase_submit(
-                user_id=user_id,
-                timeout=settings.SECKILL_RESULT_TIMEOUT,
-                idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
-                **self.input_valid(request.data),
+                user_id=user_id, timeout=settings.SECKILL_RESULT_TIMEOUT, idempotency_key=idempotency_key, **fields
             )
         except SeckillError as error:  # most answers of a flash sale: the same body the exception handler makes
             return error_response(error)

@@ -184,6 +184,12 @@ def _release_key(user_id: int, key: str, request_id: str) -> None:
         logger.warning("could not free Idempotency-Key of user %s", user_id)
 
 
+def purchase_precheck(*, product_id: int, quantity: int) -> None:
+    """The refusals the sale state answers (from this process' cache, else Redis): ProductNotFound, SaleDisabled,
+    SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). purchase_submit checks again."""
+    _sale_check(product_id=product_id, quantity=quantity)
+
+
 def _sale_check(*, product_id: int, quantity: int) -> None:
     purchase_check(state=sale_state_get(product_id=product_id), quantity=quantity, now_ms=int(time.time() * 1000))
 

@@ -177,21 +177,46 @@ def test_token_of_a_deactivated_or_deleted_user_gets_403_before_the_broker(worke
 
 
 # --- rate limits and bans ---------------------------------------------------------------------------------
+def busy_product(make_product):
+    """A product in sale whose admission slots are all held: a request that passes the rate limit is answered
+    `busy` by the admission gate, without selling. (A sold-out product is answered before the rate limit.)"""
+    product = make_product(stock_total=1)  # bound: 2 in flight
+    for rid in ("held-1", "held-2"):
+        assert redis_store.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000) \
+            == "admitted"
+    return product
+
+
 def test_rate_limit_answers_429_with_retry_after(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
-    product = make_product(stock_total=0)
+    product = busy_product(make_product)
     client = api_client(user)
     with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
         codes = [client.post(BUY, {"product_id": product.pk}, format="json") for _ in range(5)]
-    assert [r.status_code for r in codes] == [409, 409, 409, 429, 429]
-    assert codes[3].json()["code"] == "rate_limited"
+    assert [r.json()["code"] for r in codes] == ["busy"] * 3 + ["rate_limited"] * 2
+    assert codes[3].status_code == 429
     assert int(codes[3]["Retry-After"]) >= 1
+
+
+def test_a_sold_out_flood_is_answered_before_the_rate_limit_and_does_not_spend_it(worker, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    sold_out, busy = make_product(stock_total=0), busy_product(make_product)
+    client = api_client(user)
+    with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
+        flood = [client.post(BUY, {"product_id": sold_out.pk}, format="json") for _ in range(10)]
+        after = [client.post(BUY, {"product_id": busy.pk}, format="json") for _ in range(4)]
+    assert {(r.status_code, r.json()["code"]) for r in flood} == {(409, "sold_out")}
+    assert [r.json()["code"] for r in after] == ["busy"] * 3 + ["rate_limited"]  # the budget was untouched
+    # With an Idempotency-Key (maybe a replay of an earlier sale) the limit comes first, as before.
+    with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
+        keyed = client.post(BUY, {"product_id": sold_out.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k-flood")
+    assert keyed.json()["code"] == "rate_limited"
 
 
 def test_temporary_ban_expires_and_bans_are_off_by_default(worker, make_buyers, make_product, settings):
     assert settings.SECKILL_BAN_AFTER_BREACHES == 0  # never a ban unless configured, and never a permanent one
     (user,) = make_buyers(1)
-    product = make_product(stock_total=0)
+    product = busy_product(make_product)
     client = api_client(user)
     settings.SECKILL_USER_RATE_RULES = [(2, 1)]
     settings.SECKILL_BAN_AFTER_BREACHES = 1
@@ -201,7 +226,9 @@ def test_temporary_ban_expires_and_bans_are_off_by_default(worker, make_buyers, 
     assert codes[2] == 429  # the breach that earns the ban
     assert wait_for(lambda: client.post(BUY, {"product_id": product.pk}, format="json").status_code == 403, 1)
     settings.SECKILL_BAN_AFTER_BREACHES = 0
-    assert wait_for(lambda: client.post(BUY, {"product_id": product.pk}, format="json").status_code == 409, 5, 0.1)
+    assert wait_for(
+        lambda: client.post(BUY, {"product_id": product.pk}, format="json").json()["code"] == "busy", 5, 0.1
+    )
 
 
 # --- idempotency ------------------------------------------------------------------------------------------
