@@ -79,7 +79,6 @@ def bench_env(args) -> dict:
         REDIS_URL=with_db(base, int(os.environ.get("BENCH_REDIS_DB", "13"))),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / '.bench.sqlite3'}"),
         SECKILL_BENCH_ENDPOINTS="1",
-        SECKILL_USER_RATE_LIMIT=os.environ.get("SECKILL_USER_RATE_LIMIT", ""),  # one token per buyer anyway
         LOG_LEVEL="WARNING",
         JWT_ACCESS_LIFETIME="86400",
     )
@@ -509,6 +508,9 @@ def meta(args, env) -> dict:
         "database": env["DATABASE_URL"].split(":", 1)[0],
         "buyers": args.buyers, "stock": args.stock, "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
         "worker": f"celery {args.worker_pool} -c {args.worker_concurrency}",
+        # The system's own defaults unless exported: production's settings, rate limits included.
+        "rate_limits": {"user": env.get("SECKILL_USER_RATE_LIMIT", "default 5/s,60/m"),
+                        "ip": env.get("SECKILL_IP_RATE_LIMIT", "default off")},
     }
 
 
