@@ -462,8 +462,6 @@ def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
 
 def idempotency_claim(*, user_id: int, key: str, request_id: str, ttl_s: int) -> str | None:
     """Bind the key to `request_id` if it is free: None. Else the request id it is bound to."""
-    name = _idem_key(user_id, key)
-    client = get_client()
-    if client.set(name, request_id, nx=True, ex=ttl_s):
-        return None
-    return client.get(name)
+    # One command (SET NX GET, Redis 7): a SET NX then a GET could see the key freed in between and return None
+    # to a caller that holds nothing.
+    return get_client().set(_idem_key(user_id, key), request_id, nx=True, ex=ttl_s, get=True)

@@ -153,14 +153,17 @@ def purchase_submit(
         raise Unavailable() from exc
     if first is not None:
         outcome = _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
-        if outcome.code != Unavailable.code:
+        if outcome.code != Unavailable.code or _sold_meanwhile(outcome):
             return outcome
         # The first request was given up and sold nothing (its refusal is final, its units back): "try again"
         # must let this retry through, not repeat itself for the key's lifetime.
         _release_key(user_id, idempotency_key, first)
-        first = redis_store.idempotency_claim(
-            user_id=user_id, key=idempotency_key, request_id=request_id, ttl_s=settings.SECKILL_IDEMPOTENCY_TTL
-        )
+        try:
+            first = redis_store.idempotency_claim(
+                user_id=user_id, key=idempotency_key, request_id=request_id, ttl_s=settings.SECKILL_IDEMPOTENCY_TTL
+            )
+        except BROKER_ERRORS as exc:
+            raise Unavailable() from exc
         if first is not None:  # a concurrent retry with this key claimed it first: its outcome is ours
             return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
     try:
@@ -185,9 +188,16 @@ def _release_key(user_id: int, key: str, request_id: str) -> None:
 
 
 def purchase_precheck(*, product_id: int, quantity: int) -> None:
-    """The refusals the sale state answers (from this process' cache, else Redis): ProductNotFound, SaleDisabled,
-    SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). purchase_submit checks again."""
-    _sale_check(product_id=product_id, quantity=quantity)
+    """The refusals this process' cached sale state gives, with no I/O: ProductNotFound, SaleDisabled,
+    SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). A product not in the cache is
+    not checked here (finding out costs Redis and maybe the database: that comes after the rate limit, in
+    purchase_submit, which checks again)."""
+    cached = _sale_cache.get(product_id)
+    if cached is None or cached[0] <= time.monotonic():
+        return
+    if cached[1] is None:
+        raise ProductNotFound()
+    purchase_check(state=cached[1], quantity=quantity, now_ms=int(time.time() * 1000))
 
 
 def _sale_check(*, product_id: int, quantity: int) -> None:
@@ -281,6 +291,15 @@ def _await_outcome(*, request_id: str, user_id: int, timeout: float) -> Outcome:
         time.sleep(0.02)
 
 
+def _sold_meanwhile(outcome: Outcome) -> bool:
+    """An `unavailable` outcome recorded while the sale was being committed: the decision says sold (the task
+    records the sale when it finishes). Redis down: assume it may have sold (the answer stays `unavailable`)."""
+    try:
+        return redis_store.decision_get(product_id=outcome.product_id, request_id=outcome.request_id) == "S"
+    except BROKER_ERRORS:
+        return True
+
+
 def _remember_refusal(fields: dict, error: SeckillError) -> None:
     try:  # one write, never pending: the sweeper must not pick a refused request up
         redis_store.request_create_decided(
@@ -294,7 +313,10 @@ def _refuse_unsent(fields: dict) -> None:
     """A request we answer 503 must never sell later: its message may have reached the broker after all."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
-        redis_store.release(**fields, code=Unavailable.code)
+        if not redis_store.release(**fields, code=Unavailable.code) and redis_store.decision_get(
+            product_id=fields["product_id"], request_id=fields["request_id"]
+        ) == "S":
+            return  # the message reached a worker after all, which sold: the task records the sale
         redis_store.request_set_outcome(
             request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
         )

@@ -201,6 +201,7 @@ def test_rate_limit_answers_429_with_retry_after(worker, make_buyers, make_produ
 def test_a_sold_out_flood_is_answered_before_the_rate_limit_and_does_not_spend_it(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     sold_out, busy = make_product(stock_total=0), busy_product(make_product)
+    services.sale_state_get(product_id=sold_out.pk)  # this process knows it (a flood's first request did)
     client = api_client(user)
     with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
         flood = [client.post(BUY, {"product_id": sold_out.pk}, format="json") for _ in range(10)]
@@ -311,6 +312,42 @@ def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(wor
     replay = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="after-outage")
     assert replay.json()["order_id"] == retry.json()["order_id"]  # the key now names the sale
     assert Order.objects.filter(user=user).count() == 1
+
+
+def test_a_given_up_request_that_sold_meanwhile_keeps_its_key(worker, make_buyers, make_product):
+    # Abandoned while its sale was being committed: recorded unavailable, but the decision is sold. A retry with
+    # the key must not start a second attempt (it would be refused already_purchased and keep that answer).
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    fields = dict(request_id="committing-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert redis_store.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="committing-1", ttl_s=600) is None
+    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
+    assert redis_store.reserve(**fields)[0] == "reserved"
+    assert redis_store.confirm(product_id=product.pk, request_id="committing-1")  # the commit is under way
+    assert services.purchase_abandon(**fields).code == "unavailable"
+
+    retry = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="mid-commit")
+    assert retry.json()["request_id"] == "committing-1"  # the first request's record, not a new attempt
+    assert redis_store.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
+
+    # The access layer's own 503 path (publish failed, the message got through and sold) keeps the record too.
+    services._refuse_unsent(fields)
+    assert redis_store.request_get("committing-1").outcome["code"] == "unavailable"  # abandon's, not rewritten
+    redis_store.get_client().hdel(redis_store.request_key("committing-1"), "outcome")
+    services._refuse_unsent(fields)
+    assert redis_store.request_get("committing-1").outcome is None
+
+
+def test_unknown_product_ids_are_rate_limited(worker, make_buyers, make_product):
+    # Only what the process has cached is answered before the rate limit: finding out about a new id costs
+    # Redis and the database, so rotating ids must not get around the limit.
+    (user,) = make_buyers(1)
+    client = api_client(user)
+    with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
+        codes = [client.post(BUY, {"product_id": 900_000 + i}, format="json") for i in range(5)]
+        cached = client.post(BUY, {"product_id": 900_000}, format="json")  # known unknown: from the cache
+    assert [r.json()["code"] for r in codes] == ["product_not_found"] * 3 + ["rate_limited"] * 2
+    assert cached.json()["code"] == "product_not_found"
 
 
 def test_a_temporary_ban_never_shortens_a_permanent_entry(worker, make_buyers):
