@@ -16,7 +16,7 @@ Access layer:
     seckill:users:inactive         set of user ids that may not buy (deactivated or deleted)
     seckill:blacklist:version      digest of the database's blacklist, or a random value after a change
     seckill:bans:user|ip, seckill:bans:version   temporary bans from rate limits (Redis only)
-    seckill:rl:<scope>:<id>:<window s>:<window number>  rate-limit counters (ratelimit.lua)
+    seckill:rl:<scope>:<id>:<window s>   rate-limit counters; a window starts with its first request (ratelimit.lua)
     seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
     seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
 
@@ -428,15 +428,13 @@ def user_set_inactive(*, user_id: int, inactive: bool) -> None:
 
 # --- rate limits --------------------------------------------------------------------------------------------
 def rate_limit_hit(rules: list[tuple[str, str, int, int]]) -> tuple[bool, int, int]:
-    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full.
+    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full. A window
+    starts with its first request and is timed by Redis (ratelimit.lua), not by this process' clock.
     Returns (allowed, retry_after_ms, index of the first full rule)."""
-    now_ms = int(time.time() * 1000)
     keys, args = [], []
     for scope, ident, limit, window_s in rules:
-        window_ms = window_s * 1000
-        number = now_ms // window_ms
-        keys.append(f"seckill:rl:{scope}:{ident}:{window_s}:{number}")
-        args.extend((limit, (number + 1) * window_ms - now_ms))
+        keys.append(f"seckill:rl:{scope}:{ident}:{window_s}")
+        args.extend((limit, window_s * 1000))
     allowed, retry_after_ms, first_full = _script("ratelimit")(keys=keys, args=args)
     return bool(allowed), int(retry_after_ms), int(first_full) - 1
 

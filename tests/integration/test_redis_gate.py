@@ -210,3 +210,27 @@ def test_recording_an_outcome_ends_pending_and_frees_the_slot(clean_redis, setti
     assert redis_store.requests_pending_since(10, 10) == []
     assert redis_store.admitted_count(PID) == 1
     assert 0 < clean_redis.ttl(redis_store.request_key("out-1")) <= 600
+
+
+# --- rate limits (ratelimit.lua) ---------------------------------------------------------------------------
+def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypatch):
+    rules = [("user", "77", 2, 1)]  # 2 per second
+    assert redis_store.rate_limit_hit(rules)[0]
+    # Another web host whose clock is an hour off shares the same count.
+    monkeypatch.setattr(redis_store.time, "time", lambda: 1_800_000_000.0 + 3600)
+    assert redis_store.rate_limit_hit(rules)[0]
+    allowed, retry_after_ms, breached = redis_store.rate_limit_hit(rules)
+    assert (allowed, breached) == (False, 0)
+    assert 0 < retry_after_ms <= 1000  # what is left of the window, by Redis' clock
+    # The window ends with its key's expiry: allowed again (a poll with a deadline, not a sleep).
+    from tests.conftest import wait_for
+
+    assert wait_for(lambda: redis_store.rate_limit_hit(rules)[0], 3, 0.05)
+
+
+def test_a_rate_limit_counter_without_expiry_gets_one():
+    client = redis_store.get_client()
+    client.set("seckill:rl:user:78:60", 5)  # full, and (not by our script) without expiry
+    allowed, retry_after_ms, _ = redis_store.rate_limit_hit([("user", "78", 5, 60)])
+    assert not allowed and retry_after_ms == 60_000
+    assert 0 < client.pttl("seckill:rl:user:78:60") <= 60_000
