@@ -295,15 +295,25 @@ def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, 
     assert (again.status_code, again.json()["code"]) == (200, "success")
 
 
+def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_commit: bool = False) -> dict:
+    """A request made with Idempotency-Key `key` that the logic layer gave up on (its task's retries ran out, or
+    the sweeper gave up): recorded `unavailable`. With `mid_commit`, given up while its sale was being committed
+    (the decision is sold, the order not yet visible)."""
+    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
+    assert redis_store.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
+    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
+    if mid_commit:
+        assert redis_store.reserve(**fields)[0] == "reserved"
+        assert redis_store.confirm(product_id=product.pk, request_id=request_id)
+    assert services.purchase_abandon(**fields).code == "unavailable"
+    return fields
+
+
 def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(worker, make_buyers, make_product):
-    # The first request with the key was abandoned (its task's retries ran out, or the sweeper gave up):
-    # answered unavailable, nothing sold. A retry with the same key must be a new attempt, not that answer again.
+    # Nothing was sold: a retry with the same key must be a new attempt, not that answer again.
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)
-    fields = dict(request_id="given-up-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.idempotency_claim(user_id=user.pk, key="after-outage", request_id="given-up-1", ttl_s=600) is None
-    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
-    assert services.purchase_abandon(**fields).code == "unavailable"
+    abandoned_keyed_request(user, product, "given-up-1", "after-outage")
 
     client = api_client(user)
     retry = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="after-outage")
@@ -315,16 +325,11 @@ def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(wor
 
 
 def test_a_given_up_request_that_sold_meanwhile_keeps_its_key(worker, make_buyers, make_product):
-    # Abandoned while its sale was being committed: recorded unavailable, but the decision is sold. A retry with
-    # the key must not start a second attempt (it would be refused already_purchased and keep that answer).
+    # Recorded unavailable, but the decision is sold. A retry with the key must not start a second attempt (it
+    # would be refused already_purchased and keep that answer).
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    fields = dict(request_id="committing-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="committing-1", ttl_s=600) is None
-    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
-    assert redis_store.reserve(**fields)[0] == "reserved"
-    assert redis_store.confirm(product_id=product.pk, request_id="committing-1")  # the commit is under way
-    assert services.purchase_abandon(**fields).code == "unavailable"
+    fields = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
 
     retry = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="mid-commit")
     assert retry.json()["request_id"] == "committing-1"  # the first request's record, not a new attempt
