@@ -82,12 +82,18 @@ _sale_cache: dict[int, tuple[float, redis_store.SaleState | None]] = {}
 _SALE_CACHE_MAX = 10_000
 
 
+def _sale_cache_fresh(product_id: int, now: float) -> tuple[float, redis_store.SaleState | None] | None:
+    """The cache's (expiry, state) for the product, if there is one and it has not expired."""
+    cached = _sale_cache.get(product_id)
+    return cached if cached is not None and cached[0] > now else None
+
+
 def sale_state_get(*, product_id: int) -> redis_store.SaleState:
     """The product's sale state: from this process' cache, else Redis, else (first time) the database.
     Raises ProductNotFound, Unavailable (Redis down)."""
     now = time.monotonic()
-    cached = _sale_cache.get(product_id)
-    if cached is not None and cached[0] > now:
+    cached = _sale_cache_fresh(product_id, now)
+    if cached is not None:
         state = cached[1]
     else:
         try:
@@ -192,8 +198,8 @@ def purchase_precheck(*, product_id: int, quantity: int) -> None:
     SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). A product not in the cache is
     not checked here (finding out costs Redis and maybe the database: that comes after the rate limit, in
     purchase_submit, which checks again)."""
-    cached = _sale_cache.get(product_id)
-    if cached is None or cached[0] <= time.monotonic():
+    cached = _sale_cache_fresh(product_id, time.monotonic())
+    if cached is None:
         return
     if cached[1] is None:
         raise ProductNotFound()
