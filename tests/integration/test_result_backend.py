@@ -15,15 +15,16 @@ from seckill.outcomes import Outcome
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from seckill_site.local_redis import with_db
-from seckill_site.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
+from seckill_site.result_backend import (
+    OutcomeRedisBackend,
+    outcome_recorded_with_result,
+)
 
 
 @pytest.fixture
 def backend(clean_redis):
-    made = []
     yield celery_app.backend
-    for key in clean_redis.scan_iter("celery-task-meta-gate-test-*"):
-        made.append(key)
+    made = list(clean_redis.scan_iter("celery-task-meta-gate-test-*"))
     if made:
         clean_redis.delete(*made)
 
