@@ -428,11 +428,13 @@ def _order_write(
         raise
 
 
-_LEDGER_SQL: dict[str, tuple[str, str]] = {}
+_LEDGER_SQL: dict[str, tuple[str, str, str | None]] = {}
 
 
-def _ledger_sql() -> tuple[str, str]:
-    """The two statements of a sale, for this database (built once from the models' table and column names)."""
+def _ledger_sql() -> tuple[str, str, str | None]:
+    """The two statements of a sale, for this database (built once from the models' table and column names),
+    and on PostgreSQL the same as one statement (the UPDATE in a WITH, the INSERT reading its RETURNING): one
+    round trip to the server instead of two, with the product's row lock held that much shorter."""
     vendor = connection.vendor
     if vendor not in _LEDGER_SQL:
         q = connection.ops.quote_name
@@ -452,7 +454,13 @@ def _ledger_sql() -> tuple[str, str]:
         )
         if connection.features.can_return_columns_from_insert:
             insert += f" RETURNING {q(order.pk.column)}"
-        _LEDGER_SQL[vendor] = (take, insert)
+        combined = None
+        if vendor == "postgresql":
+            combined = (
+                f"WITH taken AS ({take} RETURNING {price}) INSERT INTO {q(order.db_table)} ({columns}) "
+                f"SELECT %s, %s, %s, %s, taken.{price}, %s, %s FROM taken RETURNING {q(order.pk.column)}"
+            )
+        _LEDGER_SQL[vendor] = (take, insert, combined)
     return _LEDGER_SQL[vendor]
 
 
@@ -460,13 +468,18 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
     """Take `quantity` units from the ledger's stock, if there are that many and the buyer is active, and insert
     the order at the product's current price. Returns the new order's id, or None when nothing was taken.
 
-    Plain SQL, because the ORM spent 1.2 ms of CPU building these two queries, 15 times what running them costs
+    Plain SQL (one statement on PostgreSQL: `_ledger_sql`), because the ORM spent 1.2 ms of CPU building these two queries, 15 times what running them costs
     (and the logic layer runs them for every sale). Must run inside the caller's transaction. The ORM's rules
     still hold: the unique constraints raise IntegrityError, the timestamp is stored as the ORM stores it.
     """
-    take, insert = _ledger_sql()
+    take, insert, combined = _ledger_sql()
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
+        if combined is not None:
+            cursor.execute(combined, [quantity, product_id, quantity, user_id, True,
+                                      request_id, user_id, product_id, quantity, Order.Status.CONFIRMED, created_at])
+            row = cursor.fetchone()
+            return None if row is None else row[0]
         cursor.execute(take, [quantity, product_id, quantity, user_id, True])
         if cursor.rowcount != 1:
             return None

@@ -90,3 +90,20 @@ def test_the_write_is_part_of_the_callers_transaction(clean_redis, make_buyers, 
         assert order_id is not None
         transaction.set_rollback(True)
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
+
+
+def test_the_sale_is_one_statement_on_postgresql_and_two_elsewhere(clean_redis, make_buyers, make_product):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    users = make_buyers(2)
+    product = make_product(stock_total=1)
+    with transaction.atomic(), CaptureQueriesContext(connection) as sold:
+        order_id = services._ledger_sell(request_id="one-stmt", user_id=users[0].pk, product_id=product.pk, quantity=1)
+    with transaction.atomic():
+        nothing = services._ledger_sell(request_id="none-left", user_id=users[1].pk, product_id=product.pk, quantity=1)
+    expected = 1 if connection.vendor == "postgresql" else 2
+    assert len([q for q in sold.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]) == expected
+    assert Order.objects.get(pk=order_id).request_id == "one-stmt"
+    assert nothing is None and not Order.objects.filter(request_id="none-left").exists()  # the WITH sold nothing
+    assert Product.objects.get(pk=product.pk).stock_left == 0
