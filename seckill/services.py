@@ -159,10 +159,11 @@ def purchase_submit(
         raise Unavailable() from exc
     if first is not None:
         outcome = _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
-        if outcome.code != Unavailable.code or _sold_meanwhile(outcome):
+        if outcome.code != Unavailable.code:
             return outcome
-        # The first request was given up and sold nothing (its refusal is final, its units back): "try again"
-        # must let this retry through, not repeat itself for the key's lifetime.
+        # The first request was given up and sold nothing (its refusal is final, its units back; a request that
+        # may still sell is never recorded `unavailable`): "try again" must let this retry through, not repeat
+        # itself for the key's lifetime.
         _release_key(user_id, idempotency_key, first)
         try:
             first = redis_store.idempotency_claim(
@@ -295,15 +296,6 @@ def _await_outcome(*, request_id: str, user_id: int, timeout: float) -> Outcome:
         if outcome.is_final or time.monotonic() >= deadline:
             return outcome
         time.sleep(0.02)
-
-
-def _sold_meanwhile(outcome: Outcome) -> bool:
-    """An `unavailable` outcome recorded while the sale was being committed: the decision says sold (the task
-    records the sale when it finishes). Redis down: assume it may have sold (the answer stays `unavailable`)."""
-    try:
-        return redis_store.decision_get(product_id=outcome.product_id, request_id=outcome.request_id) == "S"
-    except BROKER_ERRORS:
-        return True
 
 
 def _remember_refusal(fields: dict, error: SeckillError) -> None:
@@ -493,12 +485,19 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
 def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
     """Give a request up (its task's retries are spent, or it waited too long): refuse it for good and give its
     units back, unless the sale was confirmed, in which case it is a success. Records (unless `record=False`,
-    as in purchase_process) and returns the outcome."""
+    as in purchase_process) and returns the outcome.
+
+    A sale confirmed in Redis whose order is not in the ledger (yet) cannot be given up: its commit may be under
+    way, or it failed and must be written by running the request again (idempotent). Then nothing is recorded,
+    the request stays pending for the sweeper (`purchase_requests_sweep` enqueues it again) and the outcome
+    returned is `pending`."""
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    redis_store.release(**fields, code=Unavailable.code)  # never gives back a confirmed sale's units
+    released = redis_store.release(**fields, code=Unavailable.code)  # never gives back a confirmed sale's units
     order = Order.objects.filter(request_id=request_id).first()
     if order is not None:
         outcome = Outcome.success(order_id=order.pk, **fields)
+    elif not released and redis_store.decision_get(product_id=product_id, request_id=request_id) == "S":
+        return Outcome.pending(**fields)
     else:
         outcome = Outcome.from_error(Unavailable(), **fields)
     if record:
@@ -531,10 +530,9 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
         fields = dict(
             request_id=request_id, user_id=record.user_id, product_id=record.product_id, quantity=record.quantity
         )
-        if now - record.created > give_up_after_s:
-            purchase_abandon(**fields)
+        if now - record.created > give_up_after_s and purchase_abandon(**fields).is_final:
             counts["abandoned"] += 1
-            continue
+            continue  # (not final: sold in Redis, not in the ledger: enqueued again below, never given up)
         if backlog and redis_store.decision_get(product_id=record.product_id, request_id=request_id) is None:
             counts["waiting"] += 1  # probably still in the queue: look again next time
             continue

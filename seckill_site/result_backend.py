@@ -39,7 +39,8 @@ class OutcomeRedisBackend(RedisBackend):
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         task_name = getattr(request, "task", None)
-        if state != states.SUCCESS or task_name not in OUTCOME_TASKS or not self.records_outcomes:
+        if state != states.SUCCESS or task_name not in OUTCOME_TASKS or not self.records_outcomes \
+                or not _is_final(result):
             return super()._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
         meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
         meta["task_id"] = bytes_to_str(task_id)
@@ -49,6 +50,13 @@ class OutcomeRedisBackend(RedisBackend):
         # answers `pending`) and the request stays pending for the sweeper, which runs it again.
         self.ensure(_record_with_result, (result, task_result))
         return result
+
+
+def _is_final(outcome) -> bool:
+    """A `pending` outcome (a request that could not be given up) is no decision: it must stay pending."""
+    from seckill.outcomes import PENDING
+
+    return isinstance(outcome, dict) and outcome.get("code") != PENDING
 
 
 def _record_with_result(outcome: dict, task_result: tuple) -> None:

@@ -297,15 +297,15 @@ def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, 
 
 def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_commit: bool = False) -> dict:
     """A request made with Idempotency-Key `key` that the logic layer gave up on (its task's retries ran out, or
-    the sweeper gave up): recorded `unavailable`. With `mid_commit`, given up while its sale was being committed
-    (the decision is sold, the order not yet visible)."""
+    the sweeper gave up): recorded `unavailable`. With `mid_commit`, the logic layer tried to give it up while
+    its sale was being committed (the decision is sold, the order not yet visible): then it stays pending."""
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     assert redis_store.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
     assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
     if mid_commit:
         assert redis_store.reserve(**fields)[0] == "reserved"
         assert redis_store.confirm(product_id=product.pk, request_id=request_id)
-    assert services.purchase_abandon(**fields).code == "unavailable"
+    assert services.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
     return fields
 
 
@@ -324,21 +324,22 @@ def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(wor
     assert Order.objects.filter(user=user).count() == 1
 
 
-def test_a_given_up_request_that_sold_meanwhile_keeps_its_key(worker, make_buyers, make_product):
-    # Recorded unavailable, but the decision is sold. A retry with the key must not start a second attempt (it
-    # would be refused already_purchased and keep that answer).
+def test_a_request_mid_commit_is_not_given_up_and_keeps_its_key(worker, make_buyers, make_product, settings):
+    # Sold in Redis, the order not yet in the ledger: nothing is recorded, the units stay taken, and a retry with
+    # the key waits on that request (no second attempt, which would be refused already_purchased).
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
+    assert redis_store.request_get("committing-1").outcome is None
+    assert "committing-1" in {rid for rid, _ in redis_store.requests_pending_since(time.time(), 100)}
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
 
+    settings.SECKILL_RESULT_TIMEOUT = 0.3
     retry = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="mid-commit")
-    assert retry.json()["request_id"] == "committing-1"  # the first request's record, not a new attempt
+    assert (retry.status_code, retry.json()["code"], retry.json()["request_id"]) == (202, "pending", "committing-1")
     assert redis_store.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
 
-    # The access layer's own 503 path (publish failed, the message got through and sold) keeps the record too.
-    services._refuse_unsent(fields)
-    assert redis_store.request_get("committing-1").outcome["code"] == "unavailable"  # abandon's, not rewritten
-    redis_store.get_client().hdel(redis_store.request_key("committing-1"), "outcome")
+    # The access layer's own 503 path (publish failed, the message got through and sold) records nothing either.
     services._refuse_unsent(fields)
     assert redis_store.request_get("committing-1").outcome is None
 

@@ -98,6 +98,17 @@ def test_a_success_overwrites_an_earlier_retry_state(backend):
     assert redis_store.request_get(request_id).outcome["code"] == "success"
 
 
+def test_a_pending_outcome_is_stored_but_not_recorded(backend):
+    # purchase_abandon's answer for a request it could not give up (sold in Redis, not yet in the ledger): the
+    # request must stay pending for the sweeper, not be recorded as decided.
+    request_id = admitted_request()
+    pending = Outcome.pending(request_id=request_id, product_id=7, user_id=3, quantity=1).as_dict()
+    backend.store_result(request_id, pending, states.SUCCESS, request=Context(task="seckill.purchase"))
+    assert backend.get_task_meta(request_id)["result"]["code"] == "pending"
+    assert redis_store.request_get(request_id).outcome is None
+    assert request_id in pending_ids(redis_store.get_client())
+
+
 def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis):
     request_id = admitted_request()
     setex_before = setex_calls(clean_redis)

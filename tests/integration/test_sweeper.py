@@ -78,6 +78,28 @@ def test_sweeper_abandons_a_request_too_old_to_keep_and_gives_its_units_back(wor
     assert Product.objects.get(pk=product.pk).stock_left == 2
 
 
+def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_buyers, make_product):
+    # Too old to keep, but its sale was confirmed in Redis and never reached the ledger (a commit that failed, a
+    # worker killed mid-commit): giving it up would leave the units taken for nothing. It runs again instead.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    lose_a_message(user, product, "mid-commit-1", age_s=7200)
+    fields = dict(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert redis_store.reserve(**fields)[0] == "reserved"
+    assert redis_store.confirm(product_id=product.pk, request_id="mid-commit-1")
+
+    assert services.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
+    assert redis_store.request_get("mid-commit-1").outcome is None
+    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+
+    assert (counts["abandoned"], counts["requeued"]) == (0, 1)
+    final = poll(api_client(user), "/api/seckill/requests/mid-commit-1/")
+    assert final.status_code == 200 and final.json()["code"] == "success"
+    assert Order.objects.get(request_id="mid-commit-1").user_id == user.pk
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert Product.objects.get(pk=product.pk).stock_left == 1  # orders == sold == stock taken
+
+
 def test_beat_schedules_a_registered_sweeper_on_its_own_queue():
     entry = celery_app.conf.beat_schedule["sweep-pending-purchases"]
     assert celery_app.tasks[entry["task"]].name == sweep_pending_task.name  # KeyError if not registered
