@@ -386,7 +386,8 @@ def _order_write(
     """Write the order and take the stock from the ledger, atomically; return the order's id (the existing
     order's on a replay).
 
-    Two statements on the usual path (`_ledger_sell`); only when they sell nothing are the reasons looked up.
+    Two statements on the usual path, one on PostgreSQL (`_ledger_sell`); only when they sell nothing are the
+    reasons looked up.
     Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (refusals), Unavailable (the request was
     given up while this ran), or a transient database error.
     """
@@ -460,8 +461,8 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
     """Take `quantity` units from the ledger's stock, if there are that many and the buyer is active, and insert
     the order at the product's current price. Returns the new order's id, or None when nothing was taken.
 
-    Plain SQL (one statement on PostgreSQL: `_ledger_sql`), because the ORM spent 1.2 ms of CPU building these two queries, 15 times what running them costs
-    (and the logic layer runs them for every sale). Must run inside the caller's transaction. The ORM's rules
+    Plain SQL (one statement on PostgreSQL: `_ledger_sql`), because the ORM spent 1.2 ms of CPU building these
+    two queries, 15 times what running them costs (and the logic layer runs them for every sale). Must run inside the caller's transaction. The ORM's rules
     still hold: the unique constraints raise IntegrityError, the timestamp is stored as the ORM stores it.
     """
     take, insert, combined = _ledger_sql()

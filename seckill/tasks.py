@@ -29,7 +29,15 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
         if self.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (TRAPS.md).
             raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
-        return services.purchase_abandon(**fields, record=record).as_dict()
+        outcome = services.purchase_abandon(**fields, record=record)
+        if not outcome.is_final and not self.request.is_eager:  # (run eagerly, a retry would recurse)
+            # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
+            # leaves the result in RETRY, so the sale's success can still be stored when it comes.
+            # (max_retries=None would mean the task's default here: one more than made so far, every time.)
+            raise self.retry(
+                exc=exc, countdown=min(settings.SECKILL_REDELIVER_AFTER, 60), max_retries=self.request.retries + 1
+            ) from None
+        return outcome.as_dict()
 
 
 @shared_task(name="seckill.sweep_pending", acks_late=True, ignore_result=True)

@@ -104,3 +104,44 @@ def test_beat_schedules_a_registered_sweeper_on_its_own_queue():
     entry = celery_app.conf.beat_schedule["sweep-pending-purchases"]
     assert celery_app.tasks[entry["task"]].name == sweep_pending_task.name  # KeyError if not registered
     assert celery_app.amqp.router.route({}, entry["task"])["queue"].name == "maintenance"
+
+
+def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giving_up(
+    clean_redis, transactional_db, make_buyers, make_product, monkeypatch
+):
+    # The task's own commit kept failing after confirm.lua marked the sale: with its retries spent it must not
+    # answer unavailable (the units stay taken) nor store a "successful" pending result that the sale's success
+    # could not overwrite later. It retries later instead. (Run in this process, as a worker would run it, with
+    # the failure injected and the retry's message captured instead of sent.)
+    from celery.exceptions import Retry
+    from django import db
+
+    from seckill.tasks import MAX_RETRIES, purchase_task
+
+    def failing_commit(**fields):
+        raise db.OperationalError("the database went away")
+
+    sent = []
+    monkeypatch.setattr(services, "purchase_process", failing_commit)
+    monkeypatch.setattr(purchase_task, "apply_async", lambda *args, **options: sent.append(options))
+    users = make_buyers(2)
+    product = make_product(stock_total=2)
+
+    def run_out_of_retries(user, *, sold):
+        fields = dict(request_id=f"commit-fails-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        lose_a_message(user, product, fields["request_id"], age_s=1)
+        assert redis_store.reserve(**fields)[0] == "reserved"
+        if sold:
+            assert redis_store.confirm(product_id=product.pk, request_id=fields["request_id"])
+        purchase_task.push_request(id=fields["request_id"], kwargs=fields, retries=MAX_RETRIES,
+                                   called_directly=False, is_eager=False)
+        try:
+            return purchase_task.run(**fields)
+        finally:
+            purchase_task.pop_request()
+
+    with pytest.raises(Retry):
+        run_out_of_retries(users[0], sold=True)
+    assert len(sent) == 1 and sent[0]["countdown"] > 1  # later, not in a tight loop
+    assert run_out_of_retries(users[1], sold=False)["code"] == "unavailable"  # reserved only: given up
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, the other is back
