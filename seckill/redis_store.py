@@ -276,8 +276,12 @@ def requests_pending_since(created_before: float, limit: int) -> list[tuple[str,
 
 
 def request_touch_pending(request_id: str, at: float) -> None:
-    """Score a pending request as if created `at`, so that one sweep does not enqueue it again at once."""
-    get_client().zadd(PENDING_KEY, {request_id: at}, xx=True)
+    """Score a pending request as if created `at`, so that one sweep does not enqueue it again at once; and keep
+    its record for another SECKILL_REQUEST_TTL (a request still being run again must not lose it)."""
+    pipe = get_client().pipeline(transaction=False)
+    pipe.zadd(PENDING_KEY, {request_id: at}, xx=True)
+    pipe.expire(request_key(request_id), settings.SECKILL_REQUEST_TTL)
+    pipe.execute()
 
 
 def request_forget_pending(request_id: str) -> None:

@@ -90,9 +90,11 @@ def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_bu
 
     assert services.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
     assert redis_store.request_get("mid-commit-1").outcome is None
+    redis_store.get_client().expire(redis_store.request_key("mid-commit-1"), 100)  # its day nearly over
     counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert (counts["abandoned"], counts["requeued"]) == (0, 1)
+    assert redis_store.get_client().ttl(redis_store.request_key("mid-commit-1")) > 86_400 - 60  # record kept
     final = poll(api_client(user), "/api/seckill/requests/mid-commit-1/")
     assert final.status_code == 200 and final.json()["code"] == "success"
     assert Order.objects.get(request_id="mid-commit-1").user_id == user.pk
