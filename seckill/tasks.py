@@ -33,7 +33,7 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
         if not outcome.is_final and not self.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
             # leaves the result in RETRY, so the sale's success can still be stored when it comes.
-            # (max_retries=None would mean the task's default here: one more than made so far, every time.)
+            # (max_retries=None here would mean the task's default of 3, not unlimited: allow one more each time.)
             raise self.retry(
                 exc=exc, countdown=min(settings.SECKILL_REDELIVER_AFTER, 60), max_retries=self.request.retries + 1
             ) from None
