@@ -56,6 +56,14 @@ class Reserve(str, enum.Enum):
     NOT_LOADED = "not_loaded"
 
 
+class Release(enum.IntEnum):
+    """What release.lua did."""
+
+    NOTHING = 0  # never reserved, or already refused
+    GIVEN_BACK = 1
+    SOLD = 2  # the sale is confirmed: it keeps its units, and the refusal was not recorded
+
+
 class AdjustResult(enum.IntEnum):
     APPLIED = 1
     INSUFFICIENT = 0
@@ -142,13 +150,13 @@ def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) ->
     return result, int(stock)
 
 
-def release(*, product_id: int, user_id: int, request_id: str, quantity: int, code: str) -> bool:
-    """Refuse the request for good with `code`, giving back its units if it holds them (never a sold one's)."""
-    released = _script("release")(
+def release(*, product_id: int, user_id: int, request_id: str, quantity: int, code: str) -> Release:
+    """Refuse the request for good with `code`, giving back its units if it holds them; a sold request is left
+    as it is (Release.SOLD)."""
+    return Release(int(_script("release")(
         keys=[stock_key(product_id), buyers_key(product_id), decision_key(product_id, request_id)],
         args=[request_id, user_id, quantity, code, _ttl_ms()],
-    )
-    return bool(released)
+    )))
 
 
 def decision_get(*, product_id: int, request_id: str) -> str | None:

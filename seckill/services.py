@@ -311,9 +311,7 @@ def _refuse_unsent(fields: dict) -> None:
     """A request we answer 503 must never sell later: its message may have reached the broker after all."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
-        if not redis_store.release(**fields, code=Unavailable.code) and redis_store.decision_get(
-            product_id=fields["product_id"], request_id=fields["request_id"]
-        ) == "S":
+        if redis_store.release(**fields, code=Unavailable.code) is redis_store.Release.SOLD:
             return  # the message reached a worker after all, which sold: the task records the sale
         redis_store.request_set_outcome(
             request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
@@ -462,8 +460,9 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
     the order at the product's current price. Returns the new order's id, or None when nothing was taken.
 
     Plain SQL (one statement on PostgreSQL: `_ledger_sql`), because the ORM spent 1.2 ms of CPU building these
-    two queries, 15 times what running them costs (and the logic layer runs them for every sale). Must run inside the caller's transaction. The ORM's rules
-    still hold: the unique constraints raise IntegrityError, the timestamp is stored as the ORM stores it.
+    two queries, 15 times what running them costs (and the logic layer runs them for every sale). Must run
+    inside the caller's transaction. The ORM's rules still hold: the unique constraints raise IntegrityError,
+    the timestamp is stored as the ORM stores it.
     """
     take, insert, combined = _ledger_sql()
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -497,7 +496,7 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
     order = Order.objects.filter(request_id=request_id).first()
     if order is not None:
         outcome = Outcome.success(order_id=order.pk, **fields)
-    elif not released and redis_store.decision_get(product_id=product_id, request_id=request_id) == "S":
+    elif released is redis_store.Release.SOLD:
         return Outcome.pending(**fields)
     else:
         outcome = Outcome.from_error(Unavailable(), **fields)

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from seckill import redis_store
-from seckill.redis_store import AdjustResult, Reserve
+from seckill.redis_store import AdjustResult, Release, Reserve
 
 PID = 424242
 
@@ -94,9 +94,9 @@ def release(user, request, qty=1, code="sold_out"):
 def test_release_gives_back_once_and_only_for_the_holder():
     load(stock=5, limit=2)
     reserve(1, "r1", qty=2)
-    assert not release(1, "other", qty=2)
-    assert release(1, "r1", qty=2)
-    assert not release(1, "r1", qty=2)
+    assert release(1, "other", qty=2) is Release.NOTHING
+    assert release(1, "r1", qty=2) is Release.GIVEN_BACK
+    assert release(1, "r1", qty=2) is Release.NOTHING
     assert redis_store.live_stock([PID]) == {PID: 5}
     assert reserve(1, "r3")[0] is Reserve.RESERVED  # the buyer may try again
 
@@ -115,7 +115,7 @@ def test_a_refusal_is_final_even_when_units_come_back():
 def test_a_request_refused_before_it_ran_never_sells():
     # The access layer answered 503; the message reached the broker after all and runs late.
     load(stock=3)
-    assert not release(1, "r1", code="unavailable")
+    assert release(1, "r1", code="unavailable") is Release.NOTHING
     assert reserve(1, "r1")[0] == "unavailable"
     assert redis_store.live_stock([PID]) == {PID: 3}
 
@@ -124,7 +124,7 @@ def test_a_confirmed_sale_keeps_its_units_whatever_release_is_asked():
     load(stock=3)
     reserve(1, "r1")
     assert redis_store.confirm(product_id=PID, request_id="r1")
-    assert not release(1, "r1", code="unavailable")  # e.g. purchase_abandon racing the write
+    assert release(1, "r1", code="unavailable") is Release.SOLD  # e.g. purchase_abandon racing the write
     assert redis_store.live_stock([PID]) == {PID: 2}
     assert reserve(1, "r1")[0] is Reserve.AGAIN
 
