@@ -6,7 +6,8 @@ sale logic runs; all shared state is in Redis, so every web process enforces the
 - blacklist_check:  blacklisted users and addresses (CIDR too) and deactivated or deleted users, from a
                     per-process snapshot refreshed when Redis' version counter moves (checked every
                     SECKILL_BLACKLIST_REFRESH seconds, so a change reaches every process within a second).
-- rate_limit_check: per-user and per-IP limits in one Lua script; optional temporary bans, never permanent.
+- rate_limit_check: per-user and per-IP limits in one Lua step (alone, or with the admission: rate_limit_rules);
+                    optional temporary bans, never permanent.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import redis
@@ -51,7 +53,8 @@ def purchase_guard(*, user_id: int, meta: dict) -> str:
 def purchase_rate_limit(*, user_id: int, ip: str) -> None:
     """The rate limits of a purchase that may go to the logic layer (a round trip to Redis). The view runs it
     after the refusals the process' cached sale state answers (sold out, outside the window): those cost no
-    more than the limit itself, so a flood on a sold-out product is shed without it.
+    more than the limit itself, so a flood on a sold-out product is shed without it. (When that state is cached,
+    the view counts the limits in the admission's round trip instead: `rate_limit_rules`.)
     Raises RateLimited, Unavailable (Redis down)."""
     from seckill.errors import Unavailable
 
@@ -263,23 +266,38 @@ def user_activity_publish(*, user_id: int, active: bool) -> None:
 
 
 # --- rate limits ------------------------------------------------------------------------------------------
-def rate_limit_check(*, user_id: int, ip: str) -> None:
-    """Count this request against the user's and the address' limits, atomically. Raises RateLimited (with
-    retry_after) when any is full; after SECKILL_BAN_AFTER_BREACHES refusals within a minute, the offender is
-    also banned for SECKILL_BAN_TTL seconds (never for good)."""
+def rate_limit_rules(*, user_id: int, ip: str) -> redis_store.RateRules:
+    """The (scope, id, limit, window seconds) rules a purchase request counts against: the user's and the
+    address' (SECKILL_USER_RATE_LIMIT, SECKILL_IP_RATE_LIMIT); empty when both are off."""
     scopes = [("user", str(user_id), settings.SECKILL_USER_RATE_RULES)]
     if ip:
         scopes.append(("ip", rate_limit_subject(ip), settings.SECKILL_IP_RATE_RULES))
-    rules = [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
+    return [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
+
+
+def rate_limit_check(*, user_id: int, ip: str) -> None:
+    """Count this request against the user's and the address' limits, atomically. Raises RateLimited as
+    `rate_limit_refuse` does when any is full. (A purchase whose sale state this process has cached counts them
+    in the admission's round trip instead: services.purchase_submit's `rate_limits`.)"""
+    rules = rate_limit_rules(user_id=user_id, ip=ip)
     if not rules:
         return
     allowed, retry_after_ms, breached = redis_store.rate_limit_hit(rules)
-    if allowed:
-        return
+    if not allowed:
+        rate_limit_refuse(rules, retry_after_ms=retry_after_ms, breached=breached)
+
+
+def rate_limit_refuse(rules: redis_store.RateRules, *, retry_after_ms: int, breached: int) -> NoReturn:
+    """Raise RateLimited (with retry_after) for a request refused by rule `breached`; after
+    SECKILL_BAN_AFTER_BREACHES refusals within a minute, the offender is also banned for SECKILL_BAN_TTL seconds
+    (never for good). The refusal stands if Redis fails to count it (the ban is then missed, logged)."""
     scope, ident = rules[breached][0], rules[breached][1]
     threshold = settings.SECKILL_BAN_AFTER_BREACHES
-    if threshold > 0 and redis_store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
-        expires_ms = int((time.time() + settings.SECKILL_BAN_TTL) * 1000)
-        redis_store.ban_set(kind=scope, value=ident, expires_ms=expires_ms)
-        logger.warning("temporary ban of %s %s for %ss", scope, ident, settings.SECKILL_BAN_TTL)
+    try:
+        if threshold > 0 and redis_store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
+            expires_ms = int((time.time() + settings.SECKILL_BAN_TTL) * 1000)
+            redis_store.ban_set(kind=scope, value=ident, expires_ms=expires_ms)
+            logger.warning("temporary ban of %s %s for %ss", scope, ident, settings.SECKILL_BAN_TTL)
+    except redis.RedisError:
+        logger.warning("could not count the rate-limit breach of %s %s", scope, ident, exc_info=True)
     raise RateLimited(retry_after=max(1, -(-retry_after_ms // 1000)))

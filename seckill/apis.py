@@ -48,11 +48,17 @@ class SeckillBuyApi(APIView):
         fields = self.input_valid(request.data)
         idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY")
         try:
-            if idempotency_key is None:  # (a keyed request may be a replay: it must reach its first outcome)
-                services.purchase_precheck(**fields)  # sold out, window...: from this process' cache
-            access.purchase_rate_limit(user_id=user_id, ip=ip)
+            # Sold out, outside the window...: refused from this process' cache, before any rate limit. (Not a
+            # keyed request: it may be a replay, which must reach its first outcome.)
+            if idempotency_key is None and services.purchase_precheck(**fields):
+                # The sale state is cached: the limits are counted in the admission's round trip.
+                rate_limits = access.rate_limit_rules(user_id=user_id, ip=ip)
+            else:  # finding the state out costs Redis and maybe the database: limited first
+                access.purchase_rate_limit(user_id=user_id, ip=ip)
+                rate_limits = []
             outcome = services.purchase_submit(
-                user_id=user_id, timeout=settings.SECKILL_RESULT_TIMEOUT, idempotency_key=idempotency_key, **fields
+                user_id=user_id, timeout=settings.SECKILL_RESULT_TIMEOUT, idempotency_key=idempotency_key,
+                rate_limits=rate_limits, **fields
             )
         except SeckillError as error:  # most answers of a flash sale: the same body the exception handler makes
             return error_response(error)

@@ -16,13 +16,13 @@ Access layer:
     seckill:users:inactive         set of user ids that may not buy (deactivated or deleted)
     seckill:blacklist:version      digest of the database's blacklist, or a random value after a change
     seckill:bans:user|ip, seckill:bans:version   temporary bans from rate limits (Redis only)
-    seckill:rl:<scope>:<id>:<window s>   rate-limit counters; a window starts with its first request (ratelimit.lua)
+    seckill:rl:<scope>:<id>:<window s>   rate-limit counters; a window starts with its first request (limits.lua)
     seckill:rl:breach:<scope>:<id> refusals in the last minute (for temporary bans)
     seckill:idem:<user_id>:<key>   Idempotency-Key -> the request id it first made
 
 One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
-record and the pending set (one round trip each on the hot path), and the rate-limit script spans users and
-addresses; those keys are in different cluster slots.
+record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path),
+and the rate-limit script spans users and addresses; those keys are in different cluster slots.
 
 Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
 restarted Redis (empty script cache) costs one reload, never an error (TRAPS.md).
@@ -70,6 +70,9 @@ class AdjustResult(enum.IntEnum):
     NOT_LOADED = -9
 
 
+RateRules = list[tuple[str, str, int, int]]  # (scope, id, limit, window seconds)
+
+
 def stock_key(product_id: int) -> str:
     return f"seckill:{{{product_id}}}:stock"
 
@@ -114,13 +117,20 @@ def get_client() -> redis.Redis:
     return _client
 
 
+# Scripts that run a step shared with another, and the files of those steps, put in front of the script's own
+# (Redis has no include): the rate limit is one rule whether counted alone or with the admission.
+_PRELUDES = {"ratelimit": ("limits",), "admit": ("limits",)}
+
+
 def _script(name: str):
     script = _scripts.get(name)
     if script is None:
         with _lock:
             script = _scripts.get(name)
             if script is None:
-                script = get_client().register_script((_LUA_DIR / f"{name}.lua").read_text())
+                parts = (*_PRELUDES.get(name, ()), name)
+                text = "\n".join((_LUA_DIR / f"{part}.lua").read_text() for part in parts)
+                script = get_client().register_script(text)
                 _scripts[name] = script
     return script
 
@@ -320,12 +330,30 @@ def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slo
     """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua). With `user_id` and `created`, an admitted
     request's record (hash user_id, product_id, quantity, created) and its pending entry are written in the
     same step."""
+    keys, args = _admit_call(product_id, request_id, quantity, factor, slot_ms, user_id, created)
+    return _script("admit")(keys=keys, args=args)[0]
+
+
+def admit_rate_limited(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int,
+                       user_id: int, created: float, rate_limits: RateRules) -> tuple[str, int, int]:
+    """`admit` (the record written too) with the request's rate limits (if any) counted first, in the same step:
+    one round trip for both. Returns (answer, retry_after_ms, index of the first full rule); answer 'rate_limited'
+    when a rule is full (nothing else done), 'not_loaded' (nothing counted), or one of `admit`'s."""
+    keys, args = _admit_call(product_id, request_id, quantity, factor, slot_ms, user_id, created)
+    limit_keys, limit_args = _rate_limit_keys_args(rate_limits)
+    answer, retry_after_ms, first_full = _script("admit")(
+        keys=keys + limit_keys, args=args + [len(rate_limits)] + limit_args
+    )
+    return answer, int(retry_after_ms), int(first_full) - 1
+
+
+def _admit_call(product_id, request_id, quantity, factor, slot_ms, user_id, created) -> tuple[list, list]:
     keys = [stock_key(product_id), admitted_key(product_id)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:
         keys += [request_key(request_id), PENDING_KEY]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
-    return _script("admit")(keys=keys, args=args)
+    return keys, args
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:
@@ -439,14 +467,19 @@ def user_set_inactive(*, user_id: int, inactive: bool) -> None:
 
 
 # --- rate limits --------------------------------------------------------------------------------------------
-def rate_limit_hit(rules: list[tuple[str, str, int, int]]) -> tuple[bool, int, int]:
-    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full. A window
-    starts with its first request and is timed by Redis (ratelimit.lua), not by this process' clock.
-    Returns (allowed, retry_after_ms, index of the first full rule)."""
+def _rate_limit_keys_args(rules: RateRules) -> tuple[list[str], list[int]]:
     keys, args = [], []
     for scope, ident, limit, window_s in rules:
         keys.append(f"seckill:rl:{scope}:{ident}:{window_s}")
         args.extend((limit, window_s * 1000))
+    return keys, args
+
+
+def rate_limit_hit(rules: RateRules) -> tuple[bool, int, int]:
+    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full. A window
+    starts with its first request and is timed by Redis (limits.lua), not by this process' clock.
+    Returns (allowed, retry_after_ms, index of the first full rule)."""
+    keys, args = _rate_limit_keys_args(rules)
     allowed, retry_after_ms, first_full = _script("ratelimit")(keys=keys, args=args)
     return bool(allowed), int(retry_after_ms), int(first_full) - 1
 

@@ -25,13 +25,14 @@ from django.utils import timezone
 
 from products.models import Product
 from products.selectors import product_get
-from seckill import redis_store
+from seckill import access, redis_store
 from seckill.errors import (
     AlreadyPurchased,
     Busy,
     InternalError,
     InvalidRequest,
     ProductNotFound,
+    RateLimited,
     SaleDisabled,
     SaleEnded,
     SaleNotStarted,
@@ -132,21 +133,24 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 
 def purchase_submit(
-    *, user_id: int, product_id: int, quantity: int, timeout: float, idempotency_key: str | None = None
+    *, user_id: int, product_id: int, quantity: int, timeout: float, idempotency_key: str | None = None,
+    rate_limits: redis_store.RateRules = (),
 ) -> Outcome:
     """Check a purchase request, hand it to the logic layer and wait up to `timeout` seconds for the decision.
 
     Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
     task goes on; GET result_url gives the decision later). With an `idempotency_key`, a buyer's repeated
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
-    Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, InvalidRequest, Busy before
-    anything is enqueued, and Unavailable when Redis or the broker cannot take the request (then nothing was
-    enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
+    `rate_limits` (access.rate_limit_rules) are counted in the admission's round trip, once the sale checks
+    have passed: a request they refuse raises RateLimited and is not admitted.
+    Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, InvalidRequest, Busy, RateLimited
+    before anything is enqueued, and Unavailable when Redis or the broker cannot take the request (then nothing
+    was enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
     """
     if idempotency_key is None:
         _sale_check(product_id=product_id, quantity=quantity)  # most requests end here, before any id is made
         fields = dict(request_id=uuid.uuid4().hex, product_id=product_id, user_id=user_id, quantity=quantity)
-        return _submit(fields, timeout)
+        return _submit(fields, timeout, rate_limits)
     request_id = uuid.uuid4().hex
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     if not IDEMPOTENCY_KEY.match(idempotency_key):
@@ -175,8 +179,8 @@ def purchase_submit(
             return _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
     try:
         _sale_check(product_id=product_id, quantity=quantity)
-        return _submit(fields, timeout)
-    except (Busy, Unavailable):  # "try again" answers: the key must let the retry through, not repeat them
+        return _submit(fields, timeout, rate_limits)
+    except (RateLimited, Unavailable):  # "try again" answers (Busy too): the key must let the retry through
         _release_key(user_id, idempotency_key, request_id)
         raise
     except SeckillError as error:  # refused before the broker: replays of the key must get this answer too
@@ -194,30 +198,31 @@ def _release_key(user_id: int, key: str, request_id: str) -> None:
         logger.warning("could not free Idempotency-Key of user %s", user_id)
 
 
-def purchase_precheck(*, product_id: int, quantity: int) -> None:
+def purchase_precheck(*, product_id: int, quantity: int) -> bool:
     """The refusals this process' cached sale state gives, with no I/O: ProductNotFound, SaleDisabled,
-    SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). A product not in the cache is
-    not checked here (finding out costs Redis and maybe the database: that comes after the rate limit, in
-    purchase_submit, which checks again)."""
+    SaleNotStarted, SaleEnded, SoldOut, InvalidRequest (quantity over the limit). Returns True if the product's
+    state is cached (and allows the request), False if not: then nothing was checked (finding out costs Redis
+    and maybe the database: the view rate-limits first, and purchase_submit checks again)."""
     cached = _sale_cache_fresh(product_id, time.monotonic())
     if cached is None:
-        return
+        return False
     if cached[1] is None:
         raise ProductNotFound()
     purchase_check(state=cached[1], quantity=quantity, now_ms=int(time.time() * 1000))
+    return True
 
 
 def _sale_check(*, product_id: int, quantity: int) -> None:
     purchase_check(state=sale_state_get(product_id=product_id), quantity=quantity, now_ms=int(time.time() * 1000))
 
 
-def _submit(fields: dict, timeout: float) -> Outcome:
-    """Admit a checked request, enqueue it and wait for its outcome."""
+def _submit(fields: dict, timeout: float, rate_limits: redis_store.RateRules = ()) -> Outcome:
+    """Admit a checked request (counting its rate limits), enqueue it and wait for its outcome."""
     from seckill.tasks import purchase_task  # tasks import this module
 
     request_id = fields["request_id"]
     try:
-        _admit(**fields)  # writes the request's record too: from here the sweeper knows the request
+        _admit(**fields, rate_limits=rate_limits)  # writes the record too: from here the sweeper knows the request
     except Unavailable:
         # Redis may have run the script and lost only its reply: then a pending record exists, and the sweeper
         # would enqueue a request we answer 503. Refuse it for good (best effort: Redis may be down).
@@ -254,9 +259,10 @@ def _submit(fields: dict, timeout: float) -> Outcome:
     return outcome
 
 
-def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int) -> None:
-    """Take one of the product's admission slots and record the request (one round trip). Raises SoldOut, Busy
-    (retry later), Unavailable."""
+def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int,
+           rate_limits: redis_store.RateRules = ()) -> None:
+    """Count the request's rate limits, take one of the product's admission slots and record the request (one
+    round trip). Raises RateLimited (nothing admitted), SoldOut, Busy (retry later), Unavailable."""
     gate = dict(
         product_id=product_id,
         request_id=request_id,
@@ -267,12 +273,14 @@ def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int) -> 
         created=time.time(),
     )
     try:
-        answer = redis_store.admit(**gate)
-        if answer == "not_loaded":
+        answer, retry_after_ms, breached = redis_store.admit_rate_limited(**gate, rate_limits=rate_limits)
+        if answer == "not_loaded":  # (nothing counted then)
             stock_gate_load(product_id=product_id)
-            answer = redis_store.admit(**gate)
+            answer, retry_after_ms, breached = redis_store.admit_rate_limited(**gate, rate_limits=rate_limits)
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc
+    if answer == "rate_limited":
+        access.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
     if answer == "sold_out":
         _sale_cache_mark_short(product_id, quantity)
         raise SoldOut()

@@ -214,6 +214,30 @@ def test_a_sold_out_flood_is_answered_before_the_rate_limit_and_does_not_spend_i
     assert keyed.json()["code"] == "rate_limited"
 
 
+def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(worker, make_buyers, make_product,
+                                                                         monkeypatch):
+    buyers = make_buyers(3)
+    product = make_product(stock_total=10)
+    services.sale_state_get(product_id=product.pk)  # this process knows the sale: the hot path
+    separate = []
+    real_hit = redis_store.rate_limit_hit
+    monkeypatch.setattr(redis_store, "rate_limit_hit", lambda rules: separate.append(rules) or real_hit(rules))
+    with override_settings(SECKILL_USER_RATE_RULES=[(2, 3600)], SECKILL_IP_RATE_RULES=[(1000, 3600)]):
+        sales = [api_client(user).post(BUY, {"product_id": product.pk}, format="json") for user in buyers]
+        again = [api_client(buyers[0]).post(BUY, {"product_id": product.pk}, format="json") for _ in range(2)]
+    assert [r.json()["code"] for r in sales] == ["success"] * 3
+    assert [r.json()["code"] for r in again] == ["already_purchased", "rate_limited"]
+    assert again[1].status_code == 429 and int(again[1]["Retry-After"]) >= 1
+    assert separate == []  # no round trip of its own
+    client = redis_store.get_client()
+    assert client.get(f"seckill:rl:user:{buyers[0].pk}:3600") == "2"  # counted, and the refusal not
+    assert client.get("seckill:rl:ip:127.0.0.1:3600") == "4"  # every admitted request counted once
+    # The refused request reached neither the gate nor the broker, and left no record.
+    assert redis_store.admitted_count(product.pk) == 0
+    assert redis_store.requests_pending_since(time.time() + 1, 10) == []
+    assert Order.objects.filter(product=product).count() == 3
+
+
 def test_temporary_ban_expires_and_bans_are_off_by_default(worker, make_buyers, make_product, settings):
     assert settings.SECKILL_BAN_AFTER_BREACHES == 0  # never a ban unless configured, and never a permanent one
     (user,) = make_buyers(1)

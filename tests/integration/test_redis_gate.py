@@ -228,6 +228,28 @@ def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypa
     assert wait_for(lambda: redis_store.rate_limit_hit(rules)[0], 3, 0.05)
 
 
+def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_over_them(clean_redis, settings):
+    settings.SECKILL_REQUEST_TTL = 600
+    rules = [("user", "79", 2, 60), ("ip", "10.0.0.9", 100, 1)]
+    gate = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, user_id=79, created=5.0, rate_limits=rules)
+    assert redis_store.admit_rate_limited(request_id="rl-0", **gate)[0] == "not_loaded"
+    assert clean_redis.get("seckill:rl:user:79:60") is None  # not loaded: nothing counted (the caller retries)
+    load(stock=5)
+    for rid in ("rl-1", "rl-2"):
+        assert redis_store.admit_rate_limited(request_id=rid, **gate) == ("admitted", 0, -1)
+    answer, retry_after_ms, breached = redis_store.admit_rate_limited(request_id="rl-3", **gate)
+    assert (answer, breached) == ("rate_limited", 0)
+    assert 0 < retry_after_ms <= 60_000
+    # Refused whole: not admitted, no record, nothing pending, and no rule counted it.
+    assert redis_store.admitted_count(PID) == 2
+    assert redis_store.request_get("rl-3") is None
+    assert [rid for rid, _ in redis_store.requests_pending_since(10, 10)] == ["rl-1", "rl-2"]
+    assert clean_redis.mget("seckill:rl:user:79:60", "seckill:rl:ip:10.0.0.9:1") == ["2", "2"]
+    # The same counters as the rate limit on its own: one count, whichever step makes it.
+    assert redis_store.rate_limit_hit(rules)[:3:2] == (False, 0)
+    assert redis_store.admit_rate_limited(request_id="rl-4", **dict(gate, rate_limits=[])) == ("admitted", 0, -1)
+
+
 def test_a_rate_limit_counter_without_expiry_gets_one():
     client = redis_store.get_client()
     client.set("seckill:rl:user:78:60", 5)  # full, and (not by our script) without expiry

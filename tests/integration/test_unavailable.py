@@ -96,13 +96,13 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     services.stock_gate_load(product_id=product.pk)
-    real_admit = redis_store.admit
+    real_admit = redis_store.admit_rate_limited
 
     def admit_then_lose_the_reply(**kwargs):
         real_admit(**kwargs)
         raise redis.TimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(redis_store, "admit", admit_then_lose_the_reply)
+    monkeypatch.setattr(redis_store, "admit_rate_limited", admit_then_lose_the_reply)
     sent = []
     monkeypatch.setattr(purchase_task, "apply_async", lambda **kwargs: sent.append(kwargs))
     with pytest.raises(services.Unavailable):
