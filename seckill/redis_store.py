@@ -2,9 +2,9 @@
 
 Redis is the gate, the database is the ledger. Per product (the braces keep one product's keys in one cluster slot):
     seckill:{<product_id>}:stock   units the gate may still sell
-    seckill:{<product_id>}:buyers  hash user_id -> request_id of that buyer's live reservation
+    seckill:{<product_id>}:buyers  hash user_id -> request_id of that buyer's sale
     seckill:{<product_id>}:meta    hash enabled, start, end (epoch ms), limit
-    seckill:{<product_id>}:decision:<request_id>  R reserved | S sold | the code it was refused with; final
+    seckill:{<product_id>}:decision:<request_id>  S sold | the code it was refused with; final
 Per purchase request:
     seckill:request:<request_id>   hash user_id, product_id, quantity, created, outcome (JSON once decided)
     seckill:pending                sorted set of request ids without an outcome yet, scored by creation time:
@@ -48,20 +48,15 @@ _client: redis.Redis | None = None
 _scripts: dict[str, "redis.commands.core.Script"] = {}
 
 
-class Reserve(str, enum.Enum):
-    """What reserve.lua says besides a refusal (a refusal is the outcome code it was refused with)."""
+class Sell(str, enum.Enum):
+    """What sell.lua says besides a refusal (a refusal is the outcome code it was refused with)."""
 
-    RESERVED = "reserved"
-    AGAIN = "again"  # this request id already reserved or sold: a redelivery, sell nothing more
+    SOLD = "sold"
+    AGAIN = "again"  # this request id is sold already: a redelivery, or its commit failed; sell nothing more
     NOT_LOADED = "not_loaded"
 
 
-class Release(enum.IntEnum):
-    """What release.lua did."""
-
-    NOTHING = 0  # never reserved, or already refused
-    GIVEN_BACK = 1
-    SOLD = 2  # the sale is confirmed: it keeps its units, and the refusal was not recorded
+SOLD = "S"  # a sold request's decision (refuse.lua returns it: the sale stands)
 
 
 class AdjustResult(enum.IntEnum):
@@ -144,44 +139,37 @@ def _ttl_ms() -> int:
     return settings.SECKILL_REQUEST_TTL * 1000
 
 
-def reserve(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[Reserve | str, int]:
-    """Returns (Reserve.RESERVED | Reserve.AGAIN | Reserve.NOT_LOADED | the refusal's outcome code, stock)."""
-    result, stock = _script("reserve")(
+def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tuple[Sell | str, int]:
+    """Decide the request in Redis: sell it (take its units, record the buyer) or refuse it, for good (sell.lua).
+    The last step of the transaction that writes its order. Returns (Sell.SOLD | Sell.AGAIN | Sell.NOT_LOADED |
+    the refusal's outcome code, stock left)."""
+    result, stock = _script("sell")(
         keys=[
             stock_key(product_id), buyers_key(product_id), meta_key(product_id), decision_key(product_id, request_id),
-            admitted_key(product_id),
         ],
         args=[request_id, user_id, quantity, _ttl_ms()],
     )
     try:
-        result = Reserve(result)
+        result = Sell(result)
     except ValueError:
         pass  # a refusal: the outcome code
     return result, int(stock)
 
 
-def release(*, product_id: int, user_id: int, request_id: str, quantity: int, code: str) -> Release:
-    """Refuse the request for good with `code`, giving back its units if it holds them; a sold request is left
-    as it is (Release.SOLD)."""
-    return Release(int(_script("release")(
-        keys=[stock_key(product_id), buyers_key(product_id), decision_key(product_id, request_id)],
-        args=[request_id, user_id, quantity, code, _ttl_ms()],
-    )))
+def refuse(*, product_id: int, request_id: str, code: str) -> str:
+    """Refuse the request for good with `code`, unless it is decided already (refuse.lua). Returns the decision
+    in force: SOLD (the sale stands) or the code it is refused with, `code` or an earlier refusal's."""
+    return _script("refuse")(keys=[decision_key(product_id, request_id)], args=[code, _ttl_ms()])
 
 
 def decision_get(*, product_id: int, request_id: str) -> str | None:
-    """R (reserved), S (sold), the refusal's code, or None: no task has decided this request yet."""
+    """SOLD, the refusal's code, or None: no task has decided this request yet."""
     return get_client().get(decision_key(product_id, request_id))
 
 
 def buyer_remember(*, product_id: int, user_id: int, request_id: str) -> None:
     """Record that the buyer holds a live order (made by `request_id`), unless the gate already knows one."""
     get_client().hsetnx(buyers_key(product_id), user_id, request_id)
-
-
-def confirm(*, product_id: int, request_id: str) -> bool:
-    """Turn the reservation into a sale; False if the request was given up meanwhile (write nothing then)."""
-    return bool(_script("confirm")(keys=[decision_key(product_id, request_id)], args=[_ttl_ms()]))
 
 
 def load_product(

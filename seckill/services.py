@@ -45,7 +45,7 @@ from seckill.errors import (
 )
 from seckill.models import Order
 from seckill.outcomes import Outcome
-from seckill.redis_store import AdjustResult, Reserve
+from seckill.redis_store import AdjustResult, Sell
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ PURCHASE_QUEUE = "celery"  # Celery's default queue carries the purchase tasks; 
 def purchase_check(*, state: redis_store.SaleState, quantity: int, now_ms: int) -> None:
     """The checks the access layer makes before the logic layer. Raises the matching SeckillError.
 
-    The logic layer checks all of them again atomically (reserve.lua); these only turn losers away early.
+    The logic layer checks all of them again atomically (sell.lua); these only turn losers away early.
     """
     if not state.enabled:
         raise SaleDisabled()
@@ -319,8 +319,10 @@ def _refuse_unsent(fields: dict) -> None:
     """A request we answer 503 must never sell later: its message may have reached the broker after all."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
-        if redis_store.release(**fields, code=Unavailable.code) is redis_store.Release.SOLD:
-            return  # the message reached a worker after all, which sold: the task records the sale
+        decision = redis_store.refuse(product_id=fields["product_id"], request_id=fields["request_id"],
+                                      code=Unavailable.code)
+        if decision != Unavailable.code:
+            return  # the message reached a worker after all, which decided it: the task records its outcome
         redis_store.request_set_outcome(
             request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
         )
@@ -332,12 +334,13 @@ def _refuse_unsent(fields: dict) -> None:
 def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
     """Decide one purchase and record the outcome. Safe to run twice, or at once, for the same request id.
 
-    Reserves in Redis (reserve.lua, which makes every decision final), then writes the order and the ledger's
-    stock in one transaction, confirming the sale in Redis just before it commits. A permanent failure of that
-    write refuses the request for good and gives the units back. Transient database or Redis errors propagate
-    for the task to retry; `purchase_abandon` compensates when the retries run out. Anything else is logged,
-    refused for good and answered `internal_error`. `record=False`: the caller records the outcome (the task,
-    whose result backend stores it with the result: seckill_site/result_backend.py).
+    Writes the order and the ledger's stock in one transaction whose last step decides the sale in Redis
+    (sell.lua, which makes every decision final): it commits only if Redis sold. A refusal by the ledger is made
+    final in Redis too. Transient database or Redis errors propagate for the task to retry; `purchase_abandon`
+    compensates when the retries run out. Anything else is logged and the request refused for good
+    (`internal_error`), unless Redis sold it: then the error propagates and the request stays pending for the
+    sweeper to run again. `record=False`: the caller records the outcome (the task, whose result backend stores
+    it with the result: seckill_site/result_backend.py).
     """
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     try:
@@ -346,8 +349,10 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
         raise
     except Exception:
         logger.exception("purchase %s failed", request_id)
-        redis_store.release(**fields, code=InternalError.code)
-        outcome = Outcome.from_error(InternalError(), **fields)
+        decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=InternalError.code)
+        if decision == redis_store.SOLD:  # sold in Redis, maybe not in the ledger: never given up
+            raise
+        outcome = Outcome.from_error(error_for_code(decision), **fields)
     if record:
         _record(outcome)
     return outcome
@@ -360,47 +365,56 @@ def _record(outcome: Outcome) -> None:
     )
 
 
+class _Refused(Exception):
+    """Redis refused the sale (sell.lua): its decision, final already."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class _NotLoaded(Exception):
+    """The product is not in Redis: nothing was decided."""
+
+
 def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    result, _ = redis_store.reserve(**fields)
-    if result is Reserve.NOT_LOADED:
-        try:
-            stock_gate_load(product_id=product_id)
-        except ProductNotFound as error:
-            return Outcome.from_error(error, **fields)
-        result, _ = redis_store.reserve(**fields)
-    if result not in (Reserve.RESERVED, Reserve.AGAIN):
-        return Outcome.from_error(error_for_code(result), **fields)
-
     try:
-        # A reservation made just now has no order yet; only a redelivery (AGAIN) may find one.
-        order_id = _order_write(**fields, maybe_written=result is Reserve.AGAIN)
-    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound, Unavailable) as error:
-        redis_store.release(**fields, code=error.code)
+        try:
+            order_id = _order_write(**fields)
+        except _NotLoaded:
+            stock_gate_load(product_id=product_id)
+            order_id = _order_write(**fields)
+    except _Refused as refusal:
+        return Outcome.from_error(error_for_code(refusal.code), **fields)
+    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:  # the ledger's: Redis not asked
+        decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=error.code)
+        if decision == redis_store.SOLD:
+            # Sold in Redis by an earlier run whose commit failed, and now refused by the ledger (its stock was
+            # changed meanwhile): the refusal is the answer; the units stay taken in Redis (undersold, never
+            # oversold).
+            logger.error("purchase %s: sold in Redis, refused by the ledger (%s)", request_id, error.code)
+            return Outcome.from_error(error, **fields)
         if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
             held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED)
             redis_store.buyer_remember(
                 product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
             )
-        return Outcome.from_error(error, **fields)
+        return Outcome.from_error(error_for_code(decision), **fields)  # (an earlier refusal's code, if any)
     return Outcome.success(order_id=order_id, **fields)
 
 
-def _order_write(
-    *, request_id: str, user_id: int, product_id: int, quantity: int, maybe_written: bool = True
-) -> int:
-    """Write the order and take the stock from the ledger, atomically; return the order's id (the existing
-    order's on a replay).
+def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int:
+    """Write the order and take the stock from the ledger, then decide the sale in Redis (sell.lua), in one
+    transaction: it commits only if Redis sold, now or before (a run whose commit failed). Returns the order's
+    id (the existing order's on a replay).
 
-    Two statements on the usual path, one on PostgreSQL (`_ledger_sell`); only when they sell nothing are the
-    reasons looked up.
-    Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (refusals), Unavailable (the request was
-    given up while this ran), or a transient database error.
+    One round trip to Redis, with the ledger's lock held (the product's row on PostgreSQL, the database on
+    SQLite): as long as the confirmation of a sale it replaces took. Two statements on the usual path, one on
+    PostgreSQL (`_ledger_sell`); only when they sell nothing are the reasons looked up.
+    Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (the ledger's refusals; Redis not asked),
+    _Refused (Redis' refusal, final), _NotLoaded, or a transient error.
     """
-    if maybe_written:
-        existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
-        if existing is not None:
-            return existing
     try:
         with transaction.atomic():
             order_id = _ledger_sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
@@ -414,17 +428,23 @@ def _order_write(
                 if not Product.objects.filter(pk=product_id).exists():
                     raise ProductNotFound()
                 raise SoldOut()
-            # Last step before the commit: a request given up meanwhile (purchase_abandon) must not sell.
-            if not redis_store.confirm(product_id=product_id, request_id=request_id):
-                raise Unavailable()
+            # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
+            result, _ = redis_store.sell(
+                request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity
+            )
+            if result is Sell.NOT_LOADED:
+                raise _NotLoaded()
+            if result not in (Sell.SOLD, Sell.AGAIN):
+                raise _Refused(result)
             return order_id
     except IntegrityError:
         existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
-        if existing is not None:  # a concurrent delivery of the same request wrote it first
+        if existing is not None:  # an earlier or concurrent delivery of the same request wrote it
             return existing
         if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
             raise AlreadyPurchased() from None
         raise
+
 
 
 _LEDGER_SQL: dict[str, tuple[str, str, str | None]] = {}
@@ -491,23 +511,24 @@ def _ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: in
 
 
 def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
-    """Give a request up (its task's retries are spent, or it waited too long): refuse it for good and give its
-    units back, unless the sale was confirmed, in which case it is a success. Records (unless `record=False`,
-    as in purchase_process) and returns the outcome.
+    """Give a request up (its task's retries are spent, or it waited too long): refuse it for good, unless it is
+    decided already: a sale is a success, an earlier refusal stands. Records (unless `record=False`, as in
+    purchase_process) and returns the outcome. A task still running for it can no longer sell (sell.lua finds
+    the refusal and its transaction rolls back).
 
-    A sale confirmed in Redis whose order is not in the ledger (yet) cannot be given up: its commit may be under
+    A sale decided in Redis whose order is not in the ledger (yet) cannot be given up: its commit may be under
     way, or it failed and must be written by running the request again (idempotent). Then nothing is recorded,
     the request stays pending for the sweeper (`purchase_requests_sweep` enqueues it again) and the outcome
     returned is `pending`."""
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    released = redis_store.release(**fields, code=Unavailable.code)  # never gives back a confirmed sale's units
+    decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=Unavailable.code)
     order = Order.objects.filter(request_id=request_id).first()
     if order is not None:
         outcome = Outcome.success(order_id=order.pk, **fields)
-    elif released is redis_store.Release.SOLD:
+    elif decision == redis_store.SOLD:
         return Outcome.pending(**fields)
     else:
-        outcome = Outcome.from_error(Unavailable(), **fields)
+        outcome = Outcome.from_error(error_for_code(decision), **fields)
     if record:
         _record(outcome)
     return outcome
@@ -520,8 +541,8 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
     The Redis transport can lose a message for good (a worker killed between pop and unacked bookkeeping) and
     brings an unacknowledged one back only after the visibility timeout (TRAPS.md). Running a request again is
     safe: the task is idempotent per request id and its decision final. While the purchase queue still holds
-    messages, a request may just be waiting in it, so only then are requests swept that a task already started
-    (reserved or sold: their message was taken). After `give_up_after_s` a request is abandoned instead
+    messages, a request may just be waiting in it, so only then are requests swept that a task already decided
+    (sold, or refused: their message was taken). After `give_up_after_s` a request is abandoned instead
     (`purchase_abandon`). Returns counts.
     """
     from seckill.tasks import purchase_task

@@ -10,7 +10,7 @@
 -- limit and a window in ms for each (as in ratelimit.lua), are counted here (limits.lua, which redis_store puts
 -- in front of this file) once the product is known to be loaded, before anything else: the access layer's
 -- rate limit and admission in one round trip.
--- A task refreshes its slot when it starts (reserve.lua), so a long queue does not expire the slots waiting in it.
+-- The slot is freed when the request's outcome is recorded (outcome.lua).
 -- returns {answer, retry_after_ms, rule}: answer 'admitted' | 'sold_out' (no stock left) | 'busy' (every slot
 -- taken) | 'not_loaded' (nothing counted) | 'rate_limited' (retry_after_ms, rule: the first full rule, 1-based)
 local stock_key, admitted_key = KEYS[1], KEYS[2]

@@ -327,8 +327,7 @@ def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_com
     assert redis_store.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
     assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
     if mid_commit:
-        assert redis_store.reserve(**fields)[0] == "reserved"
-        assert redis_store.confirm(product_id=product.pk, request_id=request_id)
+        assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
     assert services.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
     return fields
 

@@ -19,8 +19,7 @@ def write(user, product, quantity=1, request_id=None):
     services.stock_gate_load(product_id=product.pk)
     request_id = request_id or uuid.uuid4().hex
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
-    redis_store.reserve(**fields)  # what the task does first: confirm() needs the reservation
-    return services._order_write(**fields)
+    return services._order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
 
 
 def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
@@ -107,3 +106,21 @@ def test_the_sale_is_one_statement_on_postgresql_and_two_elsewhere(clean_redis, 
     assert Order.objects.get(pk=order_id).request_id == "one-stmt"
     assert nothing is None and not Order.objects.filter(request_id="none-left").exists()  # the WITH sold nothing
     assert Product.objects.get(pk=product.pk).stock_left == 0
+
+
+def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers, make_product):
+    """Redis decides last, inside the ledger's transaction: a request given up meanwhile (or refused before)
+    takes nothing from the ledger, and a sale takes from both."""
+    first, second = make_buyers(2)
+    product = make_product(stock_total=5)
+    services.stock_gate_load(product_id=product.pk)
+    assert redis_store.refuse(product_id=product.pk, request_id="given-up", code="unavailable") == "unavailable"
+    with pytest.raises(services._Refused) as refused:
+        services._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+    assert refused.value.code == "unavailable"
+    assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
+    assert redis_store.live_stock([product.pk]) == {product.pk: 5}
+    order_id = services._order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    assert Order.objects.get(pk=order_id).request_id == "sold"
+    assert Product.objects.get(pk=product.pk).stock_left == 4 and redis_store.live_stock([product.pk]) == {product.pk: 4}
+    assert redis_store.decision_get(product_id=product.pk, request_id="sold") == redis_store.SOLD

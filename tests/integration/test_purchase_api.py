@@ -216,7 +216,7 @@ def test_buy_returns_409_outside_the_sale(worker, make_buyers, make_product, win
 
 
 def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, make_buyers, make_product):
-    # The logic layer re-checks the window in Redis (reserve.lua), not only the access layer.
+    # The logic layer re-checks the window in Redis (sell.lua), not only the access layer.
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
     ended = timezone.now() - timedelta(seconds=1)

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from seckill import redis_store
-from seckill.redis_store import AdjustResult, Release, Reserve
+from seckill.redis_store import AdjustResult, Sell
 
 PID = 424242
 
@@ -24,8 +24,8 @@ def load(stock=5, *, enabled=True, start=-1, end=1, limit=1, buyers=()):
     )
 
 
-def reserve(user, request, qty=1):
-    return redis_store.reserve(product_id=PID, user_id=user, request_id=request, quantity=qty)
+def sell(user, request, qty=1):
+    return redis_store.sell(product_id=PID, user_id=user, request_id=request, quantity=qty)
 
 
 @pytest.fixture(autouse=True)
@@ -33,35 +33,36 @@ def _clean(clean_redis):
     yield
 
 
-def test_reserve_decrements_and_records_the_buyer(clean_redis):
+def test_sell_decrements_and_records_the_buyer_and_the_sale(clean_redis):
     load(stock=2)
-    assert reserve(1, "r1") == (Reserve.RESERVED, 1)
+    assert sell(1, "r1") == (Sell.SOLD, 1)
     assert clean_redis.hget(redis_store.buyers_key(PID), "1") == "r1"
+    assert redis_store.decision_get(product_id=PID, request_id="r1") == redis_store.SOLD
 
 
 def test_stock_never_goes_below_zero_and_the_last_unit_sells_once():
     load(stock=1, limit=3)
-    assert reserve(1, "r1")[0] is Reserve.RESERVED
-    assert reserve(2, "r2") == ("sold_out", 0)
+    assert sell(1, "r1")[0] is Sell.SOLD
+    assert sell(2, "r2") == ("sold_out", 0)
     assert redis_store.live_stock([PID]) == {PID: 0}
 
 
 def test_quantity_larger_than_the_stock_is_sold_out_without_a_decrement():
     load(stock=2, limit=3)
-    assert reserve(1, "r1", qty=3) == ("sold_out", 2)
+    assert sell(1, "r1", qty=3) == ("sold_out", 2)
 
 
 def test_same_request_id_replayed_does_not_sell_twice():
     load(stock=5)
-    assert reserve(1, "r1")[0] is Reserve.RESERVED
-    assert reserve(1, "r1") == (Reserve.AGAIN, 4)
+    assert sell(1, "r1")[0] is Sell.SOLD
+    assert sell(1, "r1") == (Sell.AGAIN, 4)
     assert redis_store.live_stock([PID]) == {PID: 4}
 
 
 def test_second_request_of_a_buyer_is_already_purchased():
     load(stock=5)
-    reserve(1, "r1")
-    assert reserve(1, "r2") == ("already_purchased", 4)
+    sell(1, "r1")
+    assert sell(1, "r2") == ("already_purchased", 4)
 
 
 @pytest.mark.parametrize(
@@ -74,79 +75,62 @@ def test_second_request_of_a_buyer_is_already_purchased():
 )
 def test_window_and_switch_are_checked(window, expected):
     load(stock=5, **window)
-    assert reserve(1, "r1")[0] == expected
+    assert sell(1, "r1")[0] == expected
     assert redis_store.live_stock([PID]) == {PID: 5}
 
 
 def test_quantity_over_the_limit_is_refused():
     load(stock=5, limit=2)
-    assert reserve(1, "r1", qty=3)[0] == "invalid_request"
+    assert sell(1, "r1", qty=3)[0] == "invalid_request"
 
 
-def test_unloaded_product_says_so():
-    assert reserve(1, "r1")[0] is Reserve.NOT_LOADED
+def test_unloaded_product_says_so_and_decides_nothing():
+    assert sell(1, "r1")[0] is Sell.NOT_LOADED
+    assert redis_store.decision_get(product_id=PID, request_id="r1") is None
 
 
-def release(user, request, qty=1, code="sold_out"):
-    return redis_store.release(product_id=PID, user_id=user, request_id=request, quantity=qty, code=code)
-
-
-def test_release_gives_back_once_and_only_for_the_holder():
-    load(stock=5, limit=2)
-    reserve(1, "r1", qty=2)
-    assert release(1, "other", qty=2) is Release.NOTHING
-    assert release(1, "r1", qty=2) is Release.GIVEN_BACK
-    assert release(1, "r1", qty=2) is Release.NOTHING
-    assert redis_store.live_stock([PID]) == {PID: 5}
-    assert reserve(1, "r3")[0] is Reserve.RESERVED  # the buyer may try again
+def refuse(request, code="sold_out"):
+    return redis_store.refuse(product_id=PID, request_id=request, code=code)
 
 
 def test_a_refusal_is_final_even_when_units_come_back():
     load(stock=1)
-    reserve(1, "r1")
-    assert reserve(2, "r2")[0] == "sold_out"
-    release(1, "r1", code="user_inactive")  # the winner's order failed: its unit comes back
-    assert redis_store.live_stock([PID]) == {PID: 1}
-    assert reserve(2, "r2")[0] == "sold_out"  # a late or duplicate delivery of r2 does not sell now
-    assert reserve(1, "r1")[0] == "user_inactive"
-    assert reserve(3, "r3")[0] is Reserve.RESERVED  # a new request does
+    assert sell(1, "r1")[0] is Sell.SOLD
+    assert sell(2, "r2")[0] == "sold_out"
+    redis_store.adjust_stock(product_id=PID, delta=1)  # a unit comes back (the admin added one)
+    assert sell(2, "r2")[0] == "sold_out"  # a late or duplicate delivery of r2 does not sell now
+    assert refuse("r2", code="unavailable") == "sold_out"  # nor does giving it up change its answer
+    assert sell(3, "r3")[0] is Sell.SOLD  # a new request does
 
 
 def test_a_request_refused_before_it_ran_never_sells():
-    # The access layer answered 503; the message reached the broker after all and runs late.
+    # The access layer answered 503 (or the sweeper gave it up); the message reached a worker after all.
     load(stock=3)
-    assert release(1, "r1", code="unavailable") is Release.NOTHING
-    assert reserve(1, "r1")[0] == "unavailable"
+    assert refuse("r1", code="unavailable") == "unavailable"
+    assert sell(1, "r1")[0] == "unavailable"
     assert redis_store.live_stock([PID]) == {PID: 3}
+    assert redis_store.get_client().hgetall(redis_store.buyers_key(PID)) == {}
 
 
-def test_a_confirmed_sale_keeps_its_units_whatever_release_is_asked():
+def test_a_sale_stands_whatever_refusal_is_asked():
     load(stock=3)
-    reserve(1, "r1")
-    assert redis_store.confirm(product_id=PID, request_id="r1")
-    assert release(1, "r1", code="unavailable") is Release.SOLD  # e.g. purchase_abandon racing the write
+    assert sell(1, "r1")[0] is Sell.SOLD
+    assert refuse("r1", code="unavailable") == redis_store.SOLD  # e.g. purchase_abandon racing the commit
     assert redis_store.live_stock([PID]) == {PID: 2}
-    assert reserve(1, "r1")[0] is Reserve.AGAIN
-
-
-def test_confirm_fails_once_the_request_was_given_up():
-    load(stock=3)
-    reserve(1, "r1")
-    release(1, "r1", code="unavailable")
-    assert not redis_store.confirm(product_id=PID, request_id="r1")
+    assert sell(1, "r1")[0] is Sell.AGAIN  # a re-run commits the order the sale stands for
 
 
 def test_load_never_overwrites_a_live_counter():
     load(stock=5)
-    reserve(1, "r1")
+    sell(1, "r1")
     assert load(stock=5) is False  # the database's figure lags: the live 4 stays
     assert redis_store.live_stock([PID]) == {PID: 4}
 
 
 def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
     assert load(stock=3, buyers=[(7, "old-request")]) is True
-    assert reserve(7, "new-request")[0] == "already_purchased"
-    assert reserve(7, "old-request")[0] is Reserve.AGAIN
+    assert sell(7, "new-request")[0] == "already_purchased"
+    assert sell(7, "old-request")[0] is Sell.AGAIN
 
 
 def test_adjust_applies_deltas_and_refuses_to_go_negative():
@@ -158,20 +142,20 @@ def test_adjust_applies_deltas_and_refuses_to_go_negative():
     assert redis_store.adjust_stock(product_id=PID, delta=1)[0] is AdjustResult.NOT_LOADED
 
 
-def test_concurrent_reservations_sell_exactly_the_stock():
+def test_concurrent_sales_sell_exactly_the_stock():
     load(stock=25)
     results, barrier = [], threading.Barrier(100)
 
     def buy(user):
         barrier.wait()
-        results.append(reserve(user, f"r{user}")[0])
+        results.append(sell(user, f"r{user}")[0])
 
     threads = [threading.Thread(target=buy, args=(u,)) for u in range(100)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results.count(Reserve.RESERVED) == 25
+    assert results.count(Sell.SOLD) == 25
     assert results.count("sold_out") == 75
     assert redis_store.live_stock([PID]) == {PID: 0}
     assert redis_store.get_client().hlen(redis_store.buyers_key(PID)) == 25
@@ -180,7 +164,7 @@ def test_concurrent_reservations_sell_exactly_the_stock():
 def test_scripts_survive_a_flushed_script_cache():
     load(stock=2)
     redis_store.get_client().script_flush()  # what a Redis restart does to the cache
-    assert reserve(1, "r1")[0] is Reserve.RESERVED
+    assert sell(1, "r1")[0] is Sell.SOLD
 
 
 def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, settings):

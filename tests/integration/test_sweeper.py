@@ -63,30 +63,30 @@ def test_sweeper_does_not_requeue_the_same_request_on_every_pass(worker, make_bu
     assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
 
 
-def test_sweeper_abandons_a_request_too_old_to_keep_and_gives_its_units_back(worker, make_buyers, make_product):
+def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     lose_a_message(user, product, "ancient-1", age_s=7200)
-    redis_store.reserve(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
 
     counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert counts["abandoned"] == 1
     response = api_client(user).get("/api/seckill/requests/ancient-1/")
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
+    fields = dict(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert services.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
     assert redis_store.live_stock([product.pk]) == {product.pk: 2}
-    assert Product.objects.get(pk=product.pk).stock_left == 2
+    assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
 
 def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_buyers, make_product):
-    # Too old to keep, but its sale was confirmed in Redis and never reached the ledger (a commit that failed, a
+    # Too old to keep, but its sale was decided in Redis and never reached the ledger (a commit that failed, a
     # worker killed mid-commit): giving it up would leave the units taken for nothing. It runs again instead.
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     lose_a_message(user, product, "mid-commit-1", age_s=7200)
     fields = dict(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.reserve(**fields)[0] == "reserved"
-    assert redis_store.confirm(product_id=product.pk, request_id="mid-commit-1")
+    assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
 
     assert services.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
     assert redis_store.request_get("mid-commit-1").outcome is None
@@ -111,7 +111,7 @@ def test_beat_schedules_a_registered_sweeper_on_its_own_queue():
 def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giving_up(
     clean_redis, transactional_db, make_buyers, make_product, monkeypatch
 ):
-    # The task's own commit kept failing after confirm.lua marked the sale: with its retries spent it must not
+    # The task's own commit kept failing after sell.lua marked the sale: with its retries spent it must not
     # answer unavailable (the units stay taken) nor store a "successful" pending result that the sale's success
     # could not overwrite later. It retries later instead. (Run in this process, as a worker would run it, with
     # the failure injected and the retry's message captured instead of sent.)
@@ -132,9 +132,8 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
     def run_out_of_retries(user, *, sold):
         fields = dict(request_id=f"commit-fails-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
         lose_a_message(user, product, fields["request_id"], age_s=1)
-        assert redis_store.reserve(**fields)[0] == "reserved"
         if sold:
-            assert redis_store.confirm(product_id=product.pk, request_id=fields["request_id"])
+            assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
         purchase_task.push_request(id=fields["request_id"], kwargs=fields, retries=MAX_RETRIES,
                                    called_directly=False, is_eager=False)
         try:
@@ -145,5 +144,5 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
     with pytest.raises(Retry):
         run_out_of_retries(users[0], sold=True)
     assert len(sent) == 1 and sent[0]["countdown"] > 1  # later, not in a tight loop
-    assert run_out_of_retries(users[1], sold=False)["code"] == "unavailable"  # reserved only: given up
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, the other is back
+    assert run_out_of_retries(users[1], sold=False)["code"] == "unavailable"  # undecided: given up
+    assert redis_store.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, no other

@@ -81,12 +81,35 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     assert_sold_once(product, user, 3)
 
 
-def test_retry_exhaustion_gives_the_reservation_back(worker, make_buyers, make_product):
+def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker, make_buyers, make_product,
+                                                                           monkeypatch):
+    """The sweeper gives a request up (another process) after the task's ledger statements, before Redis
+    decides: sell.lua finds the refusal, the transaction rolls back, and both stores keep their units."""
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.reserve(**fields)[0] is redis_store.Reserve.RESERVED  # reserved, DB write never made
-    outcome = services.purchase_abandon(**fields)
-    assert outcome.code == "unavailable"
+    services.stock_gate_load(product_id=product.pk)
+    abandoned = []
+
+    def sweeper():
+        try:
+            abandoned.append(services.purchase_abandon(**fields).code)
+        finally:
+            connections.close_all()
+
+    real_sell = redis_store.sell
+
+    def given_up_first(**kwargs):
+        thread = threading.Thread(target=sweeper)  # its own database connection: the order is not committed
+        thread.start()
+        thread.join(timeout=30)
+        return real_sell(**kwargs)
+
+    monkeypatch.setattr(redis_store, "sell", given_up_first)
+    outcome = services.purchase_process(**fields)
+    assert abandoned == ["unavailable"] and outcome.code == "unavailable"
+    assert redis_store.request_get("req-abandon") is None or \
+        redis_store.request_get("req-abandon").outcome["code"] == "unavailable"
     assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert Product.objects.get(pk=product.pk).stock_left == 2
     assert not Order.objects.exists()

@@ -115,5 +115,6 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     assert redis_store.admitted_count(product.pk) == 0  # the slot is free again
     (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(redis_store.request_key("*"))]
     assert redis_store.request_get(request_id).outcome["code"] == "unavailable"
-    assert redis_store.reserve(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)[0] \
-        == "unavailable"  # a delivery that somehow arrives sells nothing
+    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
+    assert services.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
+    assert redis_store.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
