@@ -156,10 +156,16 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
     return result, int(stock)
 
 
-def refuse(*, product_id: int, request_id: str, code: str) -> str:
+def refuse(*, product_id: int, request_id: str, user_id: int, quantity: int, code: str,
+           ledger_refused: bool = False) -> str:
     """Refuse the request for good with `code`, unless it is decided already (refuse.lua). Returns the decision
-    in force: SOLD (the sale stands) or the code it is refused with, `code` or an earlier refusal's."""
-    return _script("refuse")(keys=[decision_key(product_id, request_id)], args=[code, _ttl_ms()])
+    in force: SOLD (the sale stands) or the code it is refused with, `code` or an earlier refusal's.
+    `ledger_refused`: the ledger refused this request, so a sale Redis decided for it was never written (its
+    commit failed, then the ledger changed): it is undone (refused, its units and buyer entry given back)."""
+    return _script("refuse")(
+        keys=[decision_key(product_id, request_id), stock_key(product_id), buyers_key(product_id)],
+        args=[code, _ttl_ms(), request_id, user_id, quantity, "1" if ledger_refused else "0"],
+    )
 
 
 def decision_get(*, product_id: int, request_id: str) -> str | None:

@@ -1,7 +1,8 @@
 """The purchase path.
 
 Access layer (the web process):  `purchase_submit` checks the request, enqueues the task, waits on its result.
-Logic layer (the Celery worker): `purchase_process` decides the sale in Redis and writes the order to the ledger.
+Logic layer (the Celery worker): `purchase_process` writes the order to the ledger, Redis deciding the sale
+                                 last in the same transaction.
 Stock gate upkeep:              `stock_gate_load`, `stock_gate_change_total` keep Redis in step with the database.
 """
 from __future__ import annotations
@@ -165,8 +166,8 @@ def purchase_submit(
         outcome = _await_outcome(request_id=first, user_id=user_id, timeout=timeout)
         if outcome.code != Unavailable.code:
             return outcome
-        # The first request was given up and sold nothing (its refusal is final, its units back; a request that
-        # may still sell is never recorded `unavailable`): "try again" must let this retry through, not repeat
+        # The first request was given up and sold nothing (its refusal is final; a request that may still sell
+        # is never recorded `unavailable`): "try again" must let this retry through, not repeat
         # itself for the key's lifetime.
         _release_key(user_id, idempotency_key, first)
         try:
@@ -319,8 +320,7 @@ def _refuse_unsent(fields: dict) -> None:
     """A request we answer 503 must never sell later: its message may have reached the broker after all."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
-        decision = redis_store.refuse(product_id=fields["product_id"], request_id=fields["request_id"],
-                                      code=Unavailable.code)
+        decision = redis_store.refuse(**fields, code=Unavailable.code)
         if decision != Unavailable.code:
             return  # the message reached a worker after all, which decided it: the task records its outcome
         redis_store.request_set_outcome(
@@ -349,7 +349,7 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
         raise
     except Exception:
         logger.exception("purchase %s failed", request_id)
-        decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=InternalError.code)
+        decision = redis_store.refuse(**fields, code=InternalError.code)
         if decision == redis_store.SOLD:  # sold in Redis, maybe not in the ledger: never given up
             raise
         outcome = Outcome.from_error(error_for_code(decision), **fields)
@@ -388,13 +388,9 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
     except _Refused as refusal:
         return Outcome.from_error(error_for_code(refusal.code), **fields)
     except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:  # the ledger's: Redis not asked
-        decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=error.code)
-        if decision == redis_store.SOLD:
-            # Sold in Redis by an earlier run whose commit failed, and now refused by the ledger (its stock was
-            # changed meanwhile): the refusal is the answer; the units stay taken in Redis (undersold, never
-            # oversold).
-            logger.error("purchase %s: sold in Redis, refused by the ledger (%s)", request_id, error.code)
-            return Outcome.from_error(error, **fields)
+        # Final in Redis too. A sale Redis decided for this request (an earlier run's commit failed, then the
+        # ledger changed) is undone: its order was never written, its units and buyer entry go back.
+        decision = redis_store.refuse(**fields, code=error.code, ledger_refused=True)
         if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
             held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED)
             redis_store.buyer_remember(
@@ -444,7 +440,6 @@ def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: in
         if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
             raise AlreadyPurchased() from None
         raise
-
 
 
 _LEDGER_SQL: dict[str, tuple[str, str, str | None]] = {}
@@ -521,7 +516,7 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
     the request stays pending for the sweeper (`purchase_requests_sweep` enqueues it again) and the outcome
     returned is `pending`."""
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    decision = redis_store.refuse(product_id=product_id, request_id=request_id, code=Unavailable.code)
+    decision = redis_store.refuse(**fields, code=Unavailable.code)
     order = Order.objects.filter(request_id=request_id).first()
     if order is not None:
         outcome = Outcome.success(order_id=order.pk, **fields)

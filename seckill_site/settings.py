@@ -155,7 +155,7 @@ SECKILL_REQUEST_TTL = int(env("SECKILL_REQUEST_TTL", str(24 * 3600)))
 
 # A request with no outcome after this many seconds is enqueued again (its broker message may be lost) ...
 SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "30"))
-# ... and after this many it is abandoned: its reservation goes back and it is answered `unavailable`.
+# ... and after this many it is abandoned: refused for good (`unavailable`), unless Redis sold it (then it runs again).
 SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
 # How often beat runs that sweep.
 SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "10"))
@@ -177,8 +177,8 @@ SECKILL_TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in e
 SECKILL_ALLOWED_ORIGINS = frozenset(h.lower() for h in env_list("SECKILL_ALLOWED_ORIGINS", ""))
 # At most ceil(stock_left * factor) purchase requests per product in flight to the logic layer.
 SECKILL_ADMISSION_FACTOR = float(env("SECKILL_ADMISSION_FACTOR", "1.5"))
-# Seconds after which an admission slot frees itself if its task never finished (its worker died). A task
-# refreshes its slot when it starts, and the sweeper re-runs such requests, which frees their slots sooner.
+# Seconds after which an admission slot frees itself if its task never finished (its worker died); the sweeper
+# re-runs such requests, which frees their slots sooner (a slot is freed when the outcome is recorded).
 SECKILL_ADMISSION_SLOT_TTL = float(env("SECKILL_ADMISSION_SLOT_TTL", "300"))
 # Seconds a web process keeps a product's sale state (window, limit, sold out) without asking Redis.
 SECKILL_LOCAL_CACHE_TTL = float(env("SECKILL_LOCAL_CACHE_TTL", "1"))

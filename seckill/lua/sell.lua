@@ -27,10 +27,15 @@ stock = tonumber(stock)
 
 local decided = redis.call('GET', decision_key)
 if decided == 'S' then return {'again', stock} end
-if decided then return {decided, stock} end
+if decided and decided ~= 'R' then return {decided, stock} end
 
+-- Units already taken for this request: R (reserved by an earlier version of the logic layer), or a decision
+-- key that expired or was evicted while the buyer's entry names this request. It is a sale: say so again.
 local holder = redis.call('HGET', buyers_key, user_id)
-if holder == request_id then return {'again', stock} end
+if decided == 'R' or holder == request_id then
+  redis.call('SET', decision_key, 'S', 'PX', ttl)
+  return {'again', stock}
+end
 
 local function refuse(code)
   redis.call('SET', decision_key, code, 'PX', ttl)

@@ -139,3 +139,102 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     assert redis_store.get_client().hget(redis_store.buyers_key(product.pk), user.pk) == "first"
     assert redis_store.sell(request_id="third", user_id=user.pk, product_id=product.pk, quantity=1)[0] == "already_purchased"
     assert redis_store.live_stock([product.pk]) == {product.pk: 4}
+
+
+# --- ledger first, Redis last (sell.lua inside the order's transaction) --------------------------------------
+def losing_sells_reply(monkeypatch):
+    """sell.lua runs in Redis, then its reply is lost: the order's transaction rolls back, Redis keeps the sale."""
+    import redis
+
+    real_sell = redis_store.sell
+
+    def sell_then_lose_the_reply(**kwargs):
+        real_sell(**kwargs)
+        raise redis.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(redis_store, "sell", sell_then_lose_the_reply)
+
+
+def assert_stocks(product, left):
+    assert Product.objects.get(pk=product.pk).stock_left == left
+    assert redis_store.live_stock([product.pk]) == {product.pk: left}
+
+
+def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_buyers, make_product, monkeypatch):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    fields = dict(request_id="lost-sell-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    losing_sells_reply(monkeypatch)
+    with pytest.raises(services.TRANSIENT_ERRORS):
+        services.purchase_process(**fields)
+    assert not Order.objects.exists() and redis_store.live_stock([product.pk]) == {product.pk: 2}
+    monkeypatch.undo()
+    assert services.purchase_process(**fields).code == "success"  # the task's retry
+    assert Order.objects.get().request_id == "lost-sell-1"
+    assert_stocks(product, 2)  # orders == sold == stock taken
+
+
+def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, make_buyers, make_product,
+                                                                 monkeypatch):
+    # The reply was lost, then the buyer was deactivated: the retry's ledger refuses. The refusal is final (a
+    # later run, after the buyer is active again, answers it too) and Redis gives the unit and the buyer back.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    fields = dict(request_id="lost-sell-2", user_id=user.pk, product_id=product.pk, quantity=1)
+    losing_sells_reply(monkeypatch)
+    with pytest.raises(services.TRANSIENT_ERRORS):
+        services.purchase_process(**fields)
+    monkeypatch.undo()
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert services.purchase_process(**fields).code == "user_inactive"
+    assert_stocks(product, 3)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=True)
+    assert services.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
+    fresh = services.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert fresh.code == "success"  # the buyer is not held by the undone sale
+    assert_stocks(product, 2)
+
+
+def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(clean_redis, make_buyers, make_product,
+                                                                      monkeypatch):
+    # Redis sold, then something unexpected failed before the commit: not `internal_error` (the sale stands in
+    # Redis and must reach the ledger): the error propagates, nothing is recorded, and a re-run sells it once.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    fields = dict(request_id="bug-after-sell", user_id=user.pk, product_id=product.pk, quantity=1)
+    real_sell = redis_store.sell
+
+    def sell_then_fail(**kwargs):
+        real_sell(**kwargs)
+        raise ValueError("a bug after the sale")
+
+    monkeypatch.setattr(redis_store, "sell", sell_then_fail)
+    assert redis_store.admit(**fields, factor=10, slot_ms=60_000, created=1.0) == "admitted"
+    with pytest.raises(ValueError):
+        services.purchase_process(**fields)
+    assert redis_store.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
+    monkeypatch.undo()
+    assert services.purchase_process(**fields).code == "success"
+    assert redis_store.request_get("bug-after-sell").outcome["code"] == "success"
+    assert_stocks(product, 2)
+
+
+def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clean_redis, make_buyers, make_product):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    fields = dict(request_id="refused-first", user_id=user.pk, product_id=product.pk, quantity=1)
+    services.stock_gate_load(product_id=product.pk)
+    assert services.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
+    Product.objects.filter(pk=product.pk).update(stock_left=0)  # and the ledger has nothing left now
+    assert services.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
+    assert services.purchase_abandon(**fields).code == "unavailable"
+
+    other = dict(fields, request_id="refused-by-redis")
+    Product.objects.filter(pk=product.pk).update(stock_left=1)
+    assert redis_store.admit(**other, factor=10, slot_ms=60_000, created=1.0) == "admitted"
+    redis_store.get_client().hset(redis_store.meta_key(product.pk), "enabled", "0")  # disabled in the gate
+    assert services.purchase_process(**other).code == "sale_disabled"
+    assert services.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
+    services._refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
+    assert redis_store.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
+    assert not Order.objects.exists()

@@ -114,7 +114,8 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
     first, second = make_buyers(2)
     product = make_product(stock_total=5)
     services.stock_gate_load(product_id=product.pk)
-    assert redis_store.refuse(product_id=product.pk, request_id="given-up", code="unavailable") == "unavailable"
+    assert redis_store.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1,
+                              code="unavailable") == "unavailable"
     with pytest.raises(services._Refused) as refused:
         services._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
     assert refused.value.code == "unavailable"

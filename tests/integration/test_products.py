@@ -77,7 +77,7 @@ def test_staff_create_rejects_a_window_that_ends_before_it_starts(clean_redis, s
 
 def test_adding_stock_is_a_delta_on_the_live_counter_never_a_reset(clean_redis, make_product):
     product = make_product(stock_total=10)
-    redis_store.adjust_stock(product_id=product.pk, delta=-4)  # four reservations in flight, not yet in the ledger
+    redis_store.adjust_stock(product_id=product.pk, delta=-4)  # four sales in flight, not yet in the ledger
     services.product_update(product=product, stock_total=15)
     assert redis_store.live_stock([product.pk]) == {product.pk: 11}  # 6 unsold + 5 added, not the ledger's 15
     product.refresh_from_db()

@@ -180,7 +180,7 @@ def test_buy_returns_409_sold_out_from_the_gate_when_the_ledger_lags(worker, mak
     # The database still shows stock; the Redis gate, which runs ahead of it, is what decides.
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    redis_store.adjust_stock(product_id=product.pk, delta=-2)  # two reservations in flight, not yet written
+    redis_store.adjust_stock(product_id=product.pk, delta=-2)  # two sales in flight, not yet committed
     response = buy(user, product_id=product.pk)
     assert response.status_code == 409
     assert response.json()["code"] == "sold_out"
@@ -232,7 +232,7 @@ def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, ma
     assert redis_store.live_stock([product.pk]) == {product.pk: 5}
 
 
-def test_inactive_user_gets_403_and_stock_is_given_back(worker, make_buyers, make_product):
+def test_inactive_user_gets_403_and_no_stock_is_taken(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     user.is_active = False

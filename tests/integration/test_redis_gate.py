@@ -89,8 +89,9 @@ def test_unloaded_product_says_so_and_decides_nothing():
     assert redis_store.decision_get(product_id=PID, request_id="r1") is None
 
 
-def refuse(request, code="sold_out"):
-    return redis_store.refuse(product_id=PID, request_id=request, code=code)
+def refuse(request, code="sold_out", *, user=1, qty=1, ledger_refused=False):
+    return redis_store.refuse(product_id=PID, request_id=request, user_id=user, quantity=qty, code=code,
+                              ledger_refused=ledger_refused)
 
 
 def test_a_refusal_is_final_even_when_units_come_back():
@@ -99,7 +100,7 @@ def test_a_refusal_is_final_even_when_units_come_back():
     assert sell(2, "r2")[0] == "sold_out"
     redis_store.adjust_stock(product_id=PID, delta=1)  # a unit comes back (the admin added one)
     assert sell(2, "r2")[0] == "sold_out"  # a late or duplicate delivery of r2 does not sell now
-    assert refuse("r2", code="unavailable") == "sold_out"  # nor does giving it up change its answer
+    assert refuse("r2", code="unavailable", user=2) == "sold_out"  # nor does giving it up change its answer
     assert sell(3, "r3")[0] is Sell.SOLD  # a new request does
 
 
@@ -118,6 +119,46 @@ def test_a_sale_stands_whatever_refusal_is_asked():
     assert refuse("r1", code="unavailable") == redis_store.SOLD  # e.g. purchase_abandon racing the commit
     assert redis_store.live_stock([PID]) == {PID: 2}
     assert sell(1, "r1")[0] is Sell.AGAIN  # a re-run commits the order the sale stands for
+
+
+def test_a_sale_the_ledger_refused_is_undone_and_stays_refused():
+    # An earlier run's sell.lua reply was lost (its transaction rolled back, Redis kept S); then the ledger
+    # refused the request (the user was deactivated): the refusal is final, the units and the buyer come back.
+    load(stock=3, limit=2)
+    assert sell(1, "r1", qty=2)[0] is Sell.SOLD
+    assert refuse("r1", code="user_inactive", qty=2, ledger_refused=True) == "user_inactive"
+    assert redis_store.live_stock([PID]) == {PID: 3}
+    assert redis_store.get_client().hget(redis_store.buyers_key(PID), "1") is None
+    assert sell(1, "r1", qty=2)[0] == "user_inactive"  # a later run of it cannot sell: the answer never flips
+    assert refuse("r1", code="sold_out", qty=2, ledger_refused=True) == "user_inactive"  # nothing given twice
+    assert redis_store.live_stock([PID]) == {PID: 3}
+    assert sell(1, "r2")[0] is Sell.SOLD  # the buyer may buy with a new request
+
+
+def test_a_reservation_of_the_earlier_version_is_a_sale_or_given_back():
+    # Decisions written by reserve.lua (R: units taken, the order's transaction still to come) before this
+    # version: a run of the request sells it; a refusal gives its units and buyer back.
+    load(stock=5)
+    client = redis_store.get_client()
+    for user, rid in ((1, "old-1"), (2, "old-2")):
+        client.decrby(redis_store.stock_key(PID), 1)
+        client.hset(redis_store.buyers_key(PID), user, rid)
+        client.set(redis_store.decision_key(PID, rid), "R")
+    assert sell(1, "old-1") == (Sell.AGAIN, 3)  # no second unit taken
+    assert redis_store.decision_get(product_id=PID, request_id="old-1") == redis_store.SOLD
+    assert refuse("old-2", code="unavailable", user=2) == "unavailable"
+    assert redis_store.live_stock([PID]) == {PID: 4}
+    assert client.hget(redis_store.buyers_key(PID), "2") is None
+
+
+def test_a_buyer_entry_without_its_decision_is_a_sale():
+    # The decision key expired (or was evicted) while the buyer's entry names the request: selling it again
+    # takes nothing more and writes the decision back, so a refusal (abandon) cannot be recorded over it.
+    load(stock=5)
+    assert sell(1, "r1")[0] is Sell.SOLD
+    redis_store.get_client().delete(redis_store.decision_key(PID, "r1"))
+    assert sell(1, "r1") == (Sell.AGAIN, 4)
+    assert refuse("r1", code="unavailable") == redis_store.SOLD
 
 
 def test_load_never_overwrites_a_live_counter():

@@ -89,6 +89,7 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker
     product = make_product(stock_total=2)
     fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
     services.stock_gate_load(product_id=product.pk)
+    assert redis_store.admit(**fields, factor=10, slot_ms=60_000, created=1.0) == "admitted"  # its record
     abandoned = []
 
     def sweeper():
@@ -108,8 +109,7 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker
     monkeypatch.setattr(redis_store, "sell", given_up_first)
     outcome = services.purchase_process(**fields)
     assert abandoned == ["unavailable"] and outcome.code == "unavailable"
-    assert redis_store.request_get("req-abandon") is None or \
-        redis_store.request_get("req-abandon").outcome["code"] == "unavailable"
+    assert redis_store.request_get("req-abandon").outcome["code"] == "unavailable"
     assert redis_store.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2
     assert not Order.objects.exists()
