@@ -321,9 +321,9 @@ def admitted_key(product_id: int) -> str:
 
 def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int,
           user_id: int | None = None, created: float | None = None) -> str:
-    """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua). With `user_id` and `created`, an admitted
-    request's record (hash user_id, product_id, quantity, created) and its pending entry are written in the
-    same step."""
+    """'admitted', 'sold_out', 'busy' or 'not_loaded' (admit.lua). With `user_id` and `created`:
+    'already_purchased' for a buyer the gate knows bought the product, and an admitted request's record (hash
+    user_id, product_id, quantity, created) and its pending entry are written in the same step."""
     keys, args = _admit_call(product_id, request_id, quantity, factor, slot_ms, user_id, created)
     return _script("admit")(keys=keys, args=args)[0]
 
@@ -345,7 +345,7 @@ def _admit_call(product_id, request_id, quantity, factor, slot_ms, user_id, crea
     keys = [stock_key(product_id), admitted_key(product_id)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:
-        keys += [request_key(request_id), PENDING_KEY]
+        keys += [buyers_key(product_id), request_key(request_id), PENDING_KEY]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
     return keys, args
 

@@ -144,9 +144,9 @@ def purchase_submit(
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
     `rate_limits` (access.rate_limit_rules) are counted in the admission's round trip, once the sale checks
     have passed: a request they refuse raises RateLimited and is not admitted.
-    Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, InvalidRequest, Busy, RateLimited
-    before anything is enqueued, and Unavailable when Redis or the broker cannot take the request (then nothing
-    was enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
+    Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
+    Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
+    request (then nothing was enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
     """
     if idempotency_key is None:
         _sale_check(product_id=product_id, quantity=quantity)  # most requests end here, before any id is made
@@ -263,7 +263,8 @@ def _submit(fields: dict, timeout: float, rate_limits: redis_store.RateRules = (
 def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int,
            rate_limits: redis_store.RateRules = ()) -> None:
     """Count the request's rate limits, take one of the product's admission slots and record the request (one
-    round trip). Raises RateLimited (nothing admitted), SoldOut, Busy (retry later), Unavailable."""
+    round trip). Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's
+    sale), Busy (retry later), Unavailable."""
     gate = dict(
         product_id=product_id,
         request_id=request_id,
@@ -285,6 +286,8 @@ def _admit(*, product_id: int, request_id: str, quantity: int, user_id: int,
     if answer == "sold_out":
         _sale_cache_mark_short(product_id, quantity)
         raise SoldOut()
+    if answer == "already_purchased":
+        raise AlreadyPurchased()
     if answer == "busy":
         raise Busy(retry_after=1)
     if answer != "admitted":

@@ -457,3 +457,24 @@ def test_a_buyer_short_of_units_does_not_make_the_product_sold_out_for_others(wo
     with override_settings(SECKILL_LOCAL_CACHE_TTL=60):  # whatever the cache holds now, it holds
         bought = api_client(small).post(BUY, {"product_id": product.pk, "quantity": 1}, format="json")
     assert (bought.status_code, bought.json()["code"]) == (200, "success")
+
+
+def test_a_buyer_who_bought_is_answered_at_the_gate_without_the_broker_or_the_database(
+    worker, make_buyers, make_product, django_assert_num_queries
+):
+    # A double-click storm of a winner: the logic layer would refuse it after taking the ledger's lock.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    client = api_client(user)
+    assert client.post(BUY, {"product_id": product.pk}, format="json").json()["code"] == "success"
+    published_before = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    with override_settings(SECKILL_USER_RATE_RULES=[]), django_assert_num_queries(0):
+        again = [client.post(BUY, {"product_id": product.pk}, format="json") for _ in range(20)]
+    assert {(r.status_code, r.json()["code"]) for r in again} == {(409, "already_purchased")}
+    published_after = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    assert published_after == published_before
+    assert redis_store.admitted_count(product.pk) == 0 and redis_store.requests_pending_since(time.time() + 1, 10) == []
+    assert Order.objects.filter(product=product).count() == 1
+    # Another buyer still gets through.
+    (other,) = make_buyers(1, prefix="other")
+    assert api_client(other).post(BUY, {"product_id": product.pk}, format="json").json()["code"] == "success"

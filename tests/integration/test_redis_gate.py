@@ -281,3 +281,12 @@ def test_a_rate_limit_counter_without_expiry_gets_one():
     allowed, retry_after_ms, _ = redis_store.rate_limit_hit([("user", "78", 5, 60)])
     assert not allowed and retry_after_ms == 60_000
     assert 0 < client.pttl("seckill:rl:user:78:60") <= 60_000
+
+
+def test_admission_answers_a_buyer_the_gate_knows_already_purchased(clean_redis, settings):
+    settings.SECKILL_REQUEST_TTL = 600
+    load(stock=5, buyers=[(7, "bought-before")])
+    args = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, created=1.0)
+    assert redis_store.admit(request_id="again-1", user_id=7, **args) == "already_purchased"
+    assert redis_store.request_get("again-1") is None and redis_store.admitted_count(PID) == 0
+    assert redis_store.admit(request_id="new-1", user_id=8, **args) == "admitted"
