@@ -142,10 +142,14 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
 
 
 # --- ledger first, Redis last (sell.lua inside the order's transaction) --------------------------------------
-def losing_sells_reply(monkeypatch):
-    """sell.lua runs in Redis, then its reply is lost: the order's transaction rolls back, Redis keeps the sale."""
+def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
+    """A request whose sell.lua ran in Redis but whose reply was lost: the order's transaction rolled back, Redis
+    kept the sale. Returns (product, fields)."""
     import redis
 
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     real_sell = redis_store.sell
 
     def sell_then_lose_the_reply(**kwargs):
@@ -153,6 +157,11 @@ def losing_sells_reply(monkeypatch):
         raise redis.ConnectionError("Connection reset by peer")
 
     monkeypatch.setattr(redis_store, "sell", sell_then_lose_the_reply)
+    with pytest.raises(services.TRANSIENT_ERRORS):
+        services.purchase_process(**fields)
+    monkeypatch.undo()
+    assert not Order.objects.exists() and redis_store.live_stock([product.pk]) == {product.pk: 2}
+    return product, fields
 
 
 def assert_stocks(product, left):
@@ -161,14 +170,7 @@ def assert_stocks(product, left):
 
 
 def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_buyers, make_product, monkeypatch):
-    (user,) = make_buyers(1)
-    product = make_product(stock_total=3)
-    fields = dict(request_id="lost-sell-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    losing_sells_reply(monkeypatch)
-    with pytest.raises(services.TRANSIENT_ERRORS):
-        services.purchase_process(**fields)
-    assert not Order.objects.exists() and redis_store.live_stock([product.pk]) == {product.pk: 2}
-    monkeypatch.undo()
+    product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-1")
     assert services.purchase_process(**fields).code == "success"  # the task's retry
     assert Order.objects.get().request_id == "lost-sell-1"
     assert_stocks(product, 2)  # orders == sold == stock taken
@@ -178,13 +180,8 @@ def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, m
                                                                  monkeypatch):
     # The reply was lost, then the buyer was deactivated: the retry's ledger refuses. The refusal is final (a
     # later run, after the buyer is active again, answers it too) and Redis gives the unit and the buyer back.
-    (user,) = make_buyers(1)
-    product = make_product(stock_total=3)
-    fields = dict(request_id="lost-sell-2", user_id=user.pk, product_id=product.pk, quantity=1)
-    losing_sells_reply(monkeypatch)
-    with pytest.raises(services.TRANSIENT_ERRORS):
-        services.purchase_process(**fields)
-    monkeypatch.undo()
+    product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
+    user = get_user_model().objects.get(pk=fields["user_id"])
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
     assert services.purchase_process(**fields).code == "user_inactive"
     assert_stocks(product, 3)
