@@ -162,6 +162,8 @@ class System:
             try:
                 parent = psutil.Process(proc.pid)
                 out[name] = total([parent, *parent.children(recursive=True)])
+                if name == "worker":  # of which the consumer (the main process: broker, acks, pool hand-off)
+                    out["worker_consumer"] = total([parent])
             except psutil.Error:
                 out[name] = 0.0
         servers = []
