@@ -4,7 +4,8 @@ Redis is the gate, the database is the ledger. Per product (the braces keep one 
     seckill:{<product_id>}:stock   units the gate may still sell
     seckill:{<product_id>}:buyers  hash user_id -> request_id of that buyer's sale
     seckill:{<product_id>}:meta    hash enabled, start, end (epoch ms), limit
-    seckill:{<product_id>}:decision:<request_id>  S sold | the code it was refused with; final
+    seckill:{<product_id>}:decision:<request_id>  S sold | the code it was refused with; final (a sale the
+                                   ledger then refuses is undone: refuse.lua)
 Per purchase request:
     seckill:request:<request_id>   hash user_id, product_id, quantity, created, outcome (JSON once decided)
     seckill:pending                sorted set of request ids without an outcome yet, scored by creation time:

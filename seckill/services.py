@@ -146,7 +146,8 @@ def purchase_submit(
     have passed: a request they refuse raises RateLimited and is not admitted.
     Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
     Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
-    request (then nothing was enqueued and nothing will be sold for it). No database query on this path once the product is in Redis.
+    request (then nothing was enqueued and nothing will be sold for it). No database query on this path once
+    the product is in Redis.
     """
     if idempotency_key is None:
         _sale_check(product_id=product_id, quantity=quantity)  # most requests end here, before any id is made
@@ -167,8 +168,8 @@ def purchase_submit(
         if outcome.code != Unavailable.code:
             return outcome
         # The first request was given up and sold nothing (its refusal is final; a request that may still sell
-        # is never recorded `unavailable`): "try again" must let this retry through, not repeat
-        # itself for the key's lifetime.
+        # is never recorded `unavailable`): "try again" must let this retry through, not repeat itself for the
+        # key's lifetime.
         _release_key(user_id, idempotency_key, first)
         try:
             first = redis_store.idempotency_claim(
@@ -408,9 +409,9 @@ def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: in
     transaction: it commits only if Redis sold, now or before (a run whose commit failed). Returns the order's
     id (the existing order's on a replay).
 
-    One round trip to Redis, with the ledger's lock held (the product's row on PostgreSQL, the database on
-    SQLite): as long as the confirmation of a sale it replaces took. Two statements on the usual path, one on
-    PostgreSQL (`_ledger_sell`); only when they sell nothing are the reasons looked up.
+    One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
+    SQLite). Two statements on the usual path, one on PostgreSQL (`_ledger_sell`); only when they sell nothing
+    are the reasons looked up.
     Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (the ledger's refusals; Redis not asked),
     _Refused (Redis' refusal, final), _NotLoaded, or a transient error.
     """

@@ -12,8 +12,9 @@
 --   'not_loaded' the product is not in Redis (nothing decided)
 --   or the refusal's outcome code: sold_out, already_purchased, sale_not_started, sale_ended, sale_disabled,
 --   invalid_request (quantity over the per-user limit), or whatever code an earlier refusal recorded
--- A decision is final: a late or duplicate delivery of a refused request gets the same refusal, even if units
+-- A refusal is final: a late or duplicate delivery of a refused request gets the same refusal, even if units
 -- came back meanwhile; and a request refused while its task was running (refuse.lua: given up) cannot sell.
+-- A sale is final too, unless the ledger refuses the request (refuse.lua undoes it: its order never existed).
 -- The checks come before the decrement: the stock never goes below zero.
 local stock_key, buyers_key, meta_key, decision_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local request_id, user_id, qty, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
