@@ -271,7 +271,8 @@ def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_ov
     assert [rid for rid, _ in redis_store.requests_pending_since(10, 10)] == ["rl-1", "rl-2"]
     assert clean_redis.mget("seckill:rl:user:79:60", "seckill:rl:ip:10.0.0.9:1") == ["2", "2"]
     # The same counters as the rate limit on its own: one count, whichever step makes it.
-    assert redis_store.rate_limit_hit(rules)[:3:2] == (False, 0)
+    allowed, _, breached = redis_store.rate_limit_hit(rules)
+    assert (allowed, breached) == (False, 0)
     assert redis_store.admit_rate_limited(request_id="rl-4", **dict(gate, rate_limits=[])) == ("admitted", 0, -1)
 
 
