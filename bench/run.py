@@ -53,7 +53,7 @@ def parse_args():
     p.add_argument("--web-threads", type=int, default=32)
     p.add_argument("--worker-concurrency", type=int, default=2)
     p.add_argument("--worker-pool", default="prefork", choices=("prefork", "threads", "solo"))
-    p.add_argument("--prefetch", type=int, default=1, help="Celery worker prefetch multiplier")
+    p.add_argument("--prefetch", type=int, default=8, help="Celery worker prefetch multiplier (as settings)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     p.add_argument("--only", choices=SCENARIOS, action="append",

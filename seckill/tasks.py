@@ -17,6 +17,8 @@ MAX_RETRIES = 3
     # Celery writes the return value's repr for its success log line (and the pool's reply) on every task, log
     # level notwithstanding: the first 100 characters say which request it was.
     resultrepr_maxsize=100,
+    # Under load a pool process is given every purchase that waited for it as one job (worker_batches.py).
+    Strategy="seckill_site.worker_batches:batched",
 )
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
     """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""

@@ -202,7 +202,12 @@ CELERY_TIMEZONE = "UTC"
 # The task is idempotent per request id, so a redelivery never sells twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages a worker process holds (unacked) beyond the one it runs. More than 1 lets the worker hand a pool
+# process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed meanwhile
+# gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
+# At most this many purchase requests in one pool job (1: each on its own, as Celery does).
+SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))
 # Celery's Django fixup closes the database connection around every task unless this is set; it now closes it
 # every 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
 # database restart the first task of each worker process fails once on the dead connection (a purchase retries).

@@ -4,11 +4,13 @@ The Redis transport brings an unacknowledged message back only after the visibil
 for good (TRAPS.md); the sweeper (`purchase_requests_sweep`) enqueues requests without an outcome again.
 """
 import os
+import signal
 import threading
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.test import override_settings
 
 from products.models import Product
@@ -45,6 +47,30 @@ def submit_all(users, product):
             t.join(timeout=120)
     return results
 
+
+@contextmanager
+def ledger_held(product):
+    """The product's row locked (on SQLite, the database) by another connection: purchases wait inside their
+    transaction until the block ends or the yielded event is set."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                Product.objects.filter(pk=product.pk).update(name="locked by the test")
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield release
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redis_client, tmp_path):
@@ -86,3 +112,79 @@ def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redi
     assert Product.objects.get(pk=product.pk).stock_left == 0
     assert redis_store.live_stock([product.pk]) == {product.pk: 0}
     assert redis_client.hlen(redis_store.buyers_key(product.pk)) == STOCK
+
+
+def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, make_product, redis_client, tmp_path):
+    """The worker hands a pool process the purchases that waited for it as one job (worker_batches.py). A
+    process killed running such a job takes several requests with it: each must come back (Celery's
+    worker-lost path, per request) and sell once."""
+    buyers, stock = 40, 30
+    users = make_buyers(buyers)
+    product = make_product(stock_total=stock)
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    victim = WorkerProcess(f"batch-victim-{os.getpid()}@localhost", tmp_path / "batch-victim.log")
+
+    def active_by_process() -> Counter:
+        active = celery_app.control.inspect(destination=[victim.name], timeout=1).active() or {}
+        return Counter(task["worker_pid"] for task in active.get(victim.name, []))
+
+    try:
+        with ledger_held(product):
+            victim.start()
+            answers = submit_all(users[:2], product)  # one request per pool process, both stuck on the lock
+            assert wait_for(lambda: sum(active_by_process().values()) == 2, 20, interval=0.1)
+            answers.update(submit_all(users[2:], product))  # these wait in the worker for a free process
+            os.kill(next(iter(active_by_process())), signal.SIGKILL)
+            # The process that replaces it is given the waiting requests as one job, stuck on its first.
+            assert wait_for(lambda: max(active_by_process().values(), default=0) >= 2, 20, interval=0.1)
+            pid, held = active_by_process().most_common(1)[0]
+            os.kill(pid, signal.SIGKILL)
+        # No sweeper here: the worker gives back each request of the dead process' jobs itself, at once.
+        assert wait_for(lambda: redis_client.zcard(redis_store.PENDING_KEY) == 0, 60, interval=0.2), \
+            "requests left without an outcome"
+    finally:
+        victim.stop()
+        celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+
+    assert held >= 2
+    assert Counter(r.status_code for r in answers.values()) == {202: buyers}
+    codes = Counter()
+    for user in users:
+        response = api_client(user).get(answers[user.pk].json()["result_url"])
+        assert response.json()["request_id"] == answers[user.pk].json()["request_id"]
+        codes[response.json()["code"]] += 1
+    assert codes == {"success": stock, "sold_out": buyers - stock}
+    assert Order.objects.filter(product=product).count() == stock
+    assert Product.objects.get(pk=product.pk).stock_left == 0
+    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
+    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == stock
+
+
+def test_stopped_worker_gives_back_the_purchases_waiting_in_it(worker, make_buyers, make_product, redis_client,
+                                                              tmp_path):
+    """Requests a worker holds for its next batches (prefetched, not yet given to a process) go back to the
+    queue when it stops, not after the visibility timeout."""
+    buyers = 12
+    users = make_buyers(buyers)
+    product = make_product(stock_total=buyers)
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    victim = WorkerProcess(f"stop-victim-{os.getpid()}@localhost", tmp_path / "stop-victim.log")
+    try:
+        with ledger_held(product) as release:
+            victim.start()
+            answers = submit_all(users, product)
+            assert wait_for(lambda: redis_client.llen("celery") == 0, 20, interval=0.05)  # all in the worker
+            victim.proc.terminate()  # warm shutdown: it waits for the two running jobs
+            release.set()
+            victim.proc.wait(30)
+            victim.log.close()
+        assert redis_client.llen("celery") >= buyers - 2  # the waiting ones are back in the queue
+    finally:
+        if victim.proc and victim.proc.poll() is None:
+            victim.kill()
+        celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+
+    assert wait_for(lambda: redis_client.zcard(redis_store.PENDING_KEY) == 0, 60, interval=0.2)
+    codes = Counter(api_client(user).get(answers[user.pk].json()["result_url"]).json()["code"] for user in users)
+    assert codes == {"success": buyers}
+    assert Order.objects.filter(product=product).count() == buyers

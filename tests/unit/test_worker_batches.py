@@ -1,0 +1,168 @@
+"""The worker's purchase batches (seckill_site/worker_batches.py): one job per free pool process, each request's
+own outcome routed back to it, a failed job failing each of its requests. The pool is a stand-in that records
+jobs (the prefork pool itself runs in the integration tests: every purchase there goes through this path)."""
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.concurrency.solo import TaskPool as SoloPool
+from django.test import override_settings
+
+from seckill.tasks import purchase_task
+from seckill_site import worker_batches
+from seckill_site.celery import app as celery_app
+
+
+class FakeRequest:
+    def __init__(self, id, revoked=False):
+        self.id, self._revoked = id, revoked
+        self.type, self.request_dict, self.body = "seckill.purchase", {"id": id}, b"{}"
+        self.content_type, self.content_encoding = "application/json", "utf-8"
+        self.events = []
+
+    def revoked(self):
+        return self._revoked
+
+    def on_accepted(self, pid, time_accepted):
+        self.events.append(("accepted", pid))
+
+    def on_success(self, result):
+        self.events.append(("success", result))
+
+    def on_failure(self, exc_info, **kwargs):
+        self.events.append(("failure", exc_info))
+
+
+class FakeJob:
+    pass
+
+
+class FakePool:
+    """Records apply_async calls; the test plays the child by calling a job's callbacks."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def apply_async(self, target, args, accept_callback, callback, error_callback, correlation_id):
+        job = FakeJob()
+        job.target, job.args, job.accept, job.done, job.fail = target, args, accept_callback, callback, error_callback
+        job.ids = [j[1] for j in args[1]]
+        self.jobs.append(job)
+        return job
+
+
+def batcher(processes=2, batch_max=8):
+    return worker_batches.Batcher(FakePool(), celery_app, processes=processes, batch_max=batch_max)
+
+
+def test_an_idle_worker_sends_each_request_at_once():
+    b = batcher()
+    first, second = FakeRequest("a"), FakeRequest("b")
+    b.add(first)
+    b.add(second)
+    assert [job.ids for job in b.pool.jobs] == [["a"], ["b"]]
+    assert b.pool.jobs[0].target is worker_batches.run_batch
+
+
+def test_requests_that_wait_for_a_process_go_as_one_job_when_it_is_free():
+    b = batcher(processes=2, batch_max=3)
+    requests = [FakeRequest(str(i)) for i in range(7)]
+    for request in requests:
+        b.add(request)
+    assert [job.ids for job in b.pool.jobs] == [["0"], ["1"]]  # both processes busy: five wait
+    b.pool.jobs[0].done([(0, "r0", 0.1)])
+    assert [job.ids for job in b.pool.jobs[2:]] == [["2", "3", "4"]]  # at most batch_max in one job
+    b.pool.jobs[1].done([(0, "r1", 0.1)])
+    assert [job.ids for job in b.pool.jobs[3:]] == [["5", "6"]]
+    for job in b.pool.jobs[2:]:
+        job.done([(0, f"r{i}", 0.1) for i in job.ids])
+    assert b.in_flight == 0 and not b.waiting
+    assert [r.events for r in requests] == [[("success", (0, f"r{r.id}", 0.1))] for r in requests]
+
+
+def test_each_request_of_a_job_gets_its_own_result_and_acceptance():
+    b = batcher(processes=1)
+    requests = [FakeRequest(i) for i in "xyz"]
+    for request in requests:
+        b.add(request)
+    assert [job.ids for job in b.pool.jobs] == [["x"]]
+    b.pool.jobs[0].done([(0, "result-x", 0.1)])
+    job = b.pool.jobs[1]
+    assert job.ids == ["y", "z"]
+    job.accept(4242, 1.0)
+    job.done([(0, "result-y", 0.1), (1, "failure-z", 0.2)])  # z's task failed: its own Request decides
+    assert requests[0].events == [("success", (0, "result-x", 0.1))]
+    assert requests[1].events == [("accepted", 4242), ("success", (0, "result-y", 0.1))]
+    assert requests[2].events == [("accepted", 4242), ("success", (1, "failure-z", 0.2))]
+
+
+def test_a_failed_job_fails_each_of_its_requests_and_frees_its_process():
+    b = batcher(processes=1)
+    requests = [FakeRequest(i) for i in "abc"]
+    for request in requests:
+        b.add(request)
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    b.pool.jobs[1].fail("worker lost")  # the child died running b and c
+    assert requests[1].events == requests[2].events == [("failure", "worker lost")]
+    assert b.in_flight == 0
+    b.add(FakeRequest("d"))
+    assert b.pool.jobs[-1].ids == ["d"]
+
+
+def test_revoked_requests_are_not_sent():
+    b = batcher(processes=1)
+    b.add(FakeRequest("a"))
+    b.add(FakeRequest("gone", revoked=True))
+    b.add(FakeRequest("b"))
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    assert [job.ids for job in b.pool.jobs] == [["a"], ["b"]]
+    only_revoked = batcher(processes=1)
+    only_revoked.add(FakeRequest("gone", revoked=True))
+    assert only_revoked.pool.jobs == [] and only_revoked.in_flight == 0
+
+
+def test_the_child_traces_each_request_in_turn():
+    calls = []
+
+    def trace(*job):
+        calls.append(job)
+        return (0, job[1], 0.0)
+
+    jobs = [("seckill.purchase", "a", {}, b"", "application/json", "utf-8"),
+            ("seckill.purchase", "b", {}, b"", "application/json", "utf-8")]
+    assert worker_batches.run_batch(trace, jobs) == [(0, "a", 0.0), (0, "b", 0.0)]
+    assert calls == jobs
+
+
+class FakeConsumer:
+    def __init__(self, pool):
+        self.pool = pool
+
+
+def test_batching_only_for_the_prefork_pool_and_a_batch_size_over_one(monkeypatch):
+    seen = []
+    monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
+    prefork = PreforkPool.__new__(PreforkPool)
+    monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 2))
+
+    worker_batches.batched(purchase_task, celery_app, FakeConsumer(prefork))
+    assert isinstance(seen[-1], worker_batches._ConsumerView)
+    assert seen[-1].pool is prefork  # everything but on_task_request is the consumer's own
+    assert seen[-1].on_task_request.__self__.processes == 2
+
+    solo = FakeConsumer(SoloPool.__new__(SoloPool))
+    worker_batches.batched(purchase_task, celery_app, solo)
+    assert seen[-1] is solo
+    with override_settings(SECKILL_WORKER_BATCH_MAX=1):
+        consumer = FakeConsumer(prefork)
+        worker_batches.batched(purchase_task, celery_app, consumer)
+        assert seen[-1] is consumer
+
+
+def test_the_purchase_task_uses_the_batching_strategy():
+    assert purchase_task.Strategy == "seckill_site.worker_batches:batched"
+
+
+def test_a_stopping_pool_takes_nothing_and_nothing_stays_in_flight():
+    b = batcher(processes=1)
+    b.pool.apply_async = lambda *args, **kwargs: None  # billiard's answer once the pool is closing
+    b.add(FakeRequest("a"))
+    b.add(FakeRequest("b"))
+    assert b.in_flight == 0 and not b.waiting  # (their messages, unacknowledged, come back to the broker)
