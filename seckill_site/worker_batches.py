@@ -10,32 +10,50 @@ happens when requests would otherwise wait for a process anyway.
 Every request keeps its own life: the child runs each through Celery's own tracer (its result stored under its
 own task id, its retries, its signals), and the worker acknowledges, retries or rejects each message as Celery
 would (`Request.on_success`, `on_failure`). A child that dies fails the whole job: each request then takes
-Celery's worker-lost path (reject_on_worker_lost requeues it, unless its success was stored already).
+Celery's worker-lost path (reject_on_worker_lost requeues it, unless its success was stored already); one that
+is terminated to revoke a request revokes that one, and gives the others back the same way.
 
-Only for the prefork pool, tasks without time limits, and messages without an ETA or a rate limit (a retry's
-countdown): anything else takes Celery's default strategy unchanged. Batching needs the worker to hold more
+Only for the prefork pool run by the worker's event loop and tasks without time limits; messages with an ETA
+(a retry's countdown), a rate limit or a time limit of their own go to the pool one by one, as Celery sends
+them. Batching needs the worker to hold more
 messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from weakref import ref
 
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.exceptions import Terminated, WorkerLostError
+from celery.worker import state as worker_state
 from celery.worker.strategy import default as default_strategy
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
+
 
 def batched(task, app, consumer, **kwargs):
-    """A task's Strategy (Task.Strategy = "seckill_site.worker_batches:batched")."""
+    """A task's Strategy (Task.Strategy = "seckill_site.worker_batches:batched").
+
+    Only with the worker's event loop (the Redis and AMQP transports), where the pool's callbacks run in the
+    loop's thread: without it they run in the pool's result thread, which a full pool would block."""
     batch_max = settings.SECKILL_WORKER_BATCH_MAX
     pool = consumer.pool
-    if (batch_max < 2 or not isinstance(pool, PreforkPool) or task.time_limit or task.soft_time_limit
-            or app.conf.task_time_limit or app.conf.task_soft_time_limit):
+    if (batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or task.time_limit
+            or task.soft_time_limit or app.conf.task_time_limit or app.conf.task_soft_time_limit):
         return default_strategy(task, app, consumer, **kwargs)
-    batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max)
+    # A reconnect builds the strategies again. Requests still waiting in the old batcher belong to the lost
+    # connection (their messages come back from the broker): drop them, as Celery drops its waiting requests.
+    batchers = consumer.__dict__.setdefault("_seckill_batchers", {})
+    if task.name in batchers:
+        batchers[task.name].waiting.clear()
+    batcher = batchers[task.name] = Batcher(
+        pool, app, processes=pool.num_processes, batch_max=batch_max, one_by_one=consumer.on_task_request
+    )
     return default_strategy(task, app, _ConsumerView(consumer, batcher.add), **kwargs)
 
 
@@ -52,8 +70,9 @@ class _ConsumerView:
 
 
 class Batcher:
-    def __init__(self, pool, app, *, processes: int, batch_max: int):
+    def __init__(self, pool, app, *, processes: int, batch_max: int, one_by_one=None):
         self.pool = pool
+        self.one_by_one = one_by_one  # Celery's own hand-off, for a request with a time limit of its own
         self.trace = fast_trace_task if app.use_fast_trace_task else trace_task_ret
         self.processes = max(1, processes)
         self.batch_max = batch_max
@@ -62,6 +81,9 @@ class Batcher:
         self.lock = threading.Lock()  # the event loop calls in, but callbacks may come from the pool's threads
 
     def add(self, request) -> None:
+        if self.one_by_one is not None and any(request.time_limits):  # (a job has one limit, not one each)
+            self.one_by_one(request)
+            return
         with self.lock:
             self.waiting.append(request)
             batches = self._take()
@@ -85,38 +107,19 @@ class Batcher:
             self._send(batch)
 
     def _send(self, batch: list) -> None:
-        batch = [request for request in batch if not request.revoked()]  # (revoked() acks and reports them)
-        if not batch:
-            self._done()
-            return
-
-        def on_accepted(pid, time_accepted):
-            for request in batch:
-                request.on_accepted(pid, time_accepted)
-
-        def on_success(results):
-            try:
-                for request, result in zip(batch, results):
-                    request.on_success(result)
-            finally:
-                self._done()
-
-        def on_failure(exc_info, **kwargs):  # the job failed as a whole: the child died, or the pool stopped it
-            try:
-                for request in batch:
-                    request.on_failure(exc_info)
-            finally:
-                self._done()
-
         try:
+            batch = [request for request in batch if not _revoked(request)]
+            if not batch:
+                self._done()
+                return
             result = self.pool.apply_async(
                 run_batch,
                 args=(self.trace, [
                     (r.type, r.id, r.request_dict, r.body, r.content_type, r.content_encoding) for r in batch
                 ]),
-                accept_callback=on_accepted,
-                callback=on_success,
-                error_callback=on_failure,
+                accept_callback=lambda pid, time_accepted: _each(batch, "on_accepted", pid, time_accepted),
+                callback=lambda results: self._finished(batch, results),
+                error_callback=lambda exc_info, **kwargs: self._failed(batch, exc_info),
                 correlation_id=batch[0].id,
             )
         except BaseException:
@@ -127,6 +130,50 @@ class Batcher:
             return
         for request in batch:
             request._apply_result = ref(result)  # (revoke with terminate=True finds the job's process)
+
+    def _finished(self, batch: list, results: list) -> None:
+        try:
+            for request, result in zip(batch, results):
+                _each([request], "on_success", result)
+        finally:
+            self._done()
+
+    def _failed(self, batch: list, exc_info) -> None:
+        """The job failed as a whole: its process died, or was terminated to revoke one of its requests."""
+        try:
+            innocent, exc = exc_info, exc_info.exception
+            if isinstance(exc, ExceptionWithTraceback):
+                exc = exc.exc
+            if isinstance(exc, Terminated):  # the others are given back, as if the process died
+                try:
+                    raise WorkerLostError(f"Pool process terminated to revoke another request: {exc!r}")
+                except WorkerLostError:
+                    innocent = ExceptionInfo()
+            for request in batch:
+                revoked = request._already_revoked or request.id in worker_state.revoked
+                _each([request], "on_failure", exc_info if revoked else innocent)
+        finally:
+            self._done()
+
+
+def _revoked(request) -> bool:
+    """Celery's check (which acks and reports a revoked request); if that fails (the broker is down), the
+    request runs: a purchase is safe to run, and is decided once."""
+    try:
+        return request.revoked()
+    except Exception:
+        logger.exception("could not check whether %s was revoked", request.id)
+        return False
+
+
+def _each(requests: list, method: str, *args) -> None:
+    """Call a Request's handler for each request: one that raises (its ack or result store failed) must not
+    leave the others of its job unanswered, their messages held by the channel for good."""
+    for request in requests:
+        try:
+            getattr(request, method)(*args)
+        except Exception:
+            logger.exception("%s of %s failed", method, request.id)
 
 
 def run_batch(trace, jobs: list) -> list:

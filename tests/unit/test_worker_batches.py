@@ -1,8 +1,10 @@
 """The worker's purchase batches (seckill_site/worker_batches.py): one job per free pool process, each request's
 own outcome routed back to it, a failed job failing each of its requests. The pool is a stand-in that records
 jobs (the prefork pool itself runs in the integration tests: every purchase there goes through this path)."""
+from billiard.einfo import ExceptionInfo
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.concurrency.solo import TaskPool as SoloPool
+from celery.exceptions import Terminated, WorkerLostError
 from django.test import override_settings
 
 from seckill.tasks import purchase_task
@@ -11,6 +13,9 @@ from seckill_site.celery import app as celery_app
 
 
 class FakeRequest:
+    _already_revoked = False
+    time_limits = (None, None)
+
     def __init__(self, id, revoked=False):
         self.id, self._revoked = id, revoked
         self.type, self.request_dict, self.body = "seckill.purchase", {"id": id}, b"{}"
@@ -46,6 +51,14 @@ class FakePool:
         job.ids = [j[1] for j in args[1]]
         self.jobs.append(job)
         return job
+
+
+def raised(exc) -> ExceptionInfo:
+    """What billiard hands the error callback: the exception with its traceback."""
+    try:
+        raise exc
+    except type(exc):
+        return ExceptionInfo()
 
 
 def batcher(processes=2, batch_max=8):
@@ -99,8 +112,9 @@ def test_a_failed_job_fails_each_of_its_requests_and_frees_its_process():
     for request in requests:
         b.add(request)
     b.pool.jobs[0].done([(0, "ok", 0.1)])
-    b.pool.jobs[1].fail("worker lost")  # the child died running b and c
-    assert requests[1].events == requests[2].events == [("failure", "worker lost")]
+    lost = raised(WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."))
+    b.pool.jobs[1].fail(lost)  # the child died running b and c
+    assert requests[1].events == requests[2].events == [("failure", lost)]
     assert b.in_flight == 0
     b.add(FakeRequest("d"))
     assert b.pool.jobs[-1].ids == ["d"]
@@ -132,8 +146,11 @@ def test_the_child_traces_each_request_in_turn():
 
 
 class FakeConsumer:
-    def __init__(self, pool):
-        self.pool = pool
+    def __init__(self, pool, hub="the event loop"):
+        self.pool, self.hub = pool, hub
+
+    def on_task_request(self, request):
+        pass
 
 
 def test_batching_only_for_the_prefork_pool_and_a_batch_size_over_one(monkeypatch):
@@ -154,6 +171,25 @@ def test_batching_only_for_the_prefork_pool_and_a_batch_size_over_one(monkeypatc
         consumer = FakeConsumer(prefork)
         worker_batches.batched(purchase_task, celery_app, consumer)
         assert seen[-1] is consumer
+    no_event_loop = FakeConsumer(prefork, hub=None)  # callbacks would run in the pool's result thread
+    worker_batches.batched(purchase_task, celery_app, no_event_loop)
+    assert seen[-1] is no_event_loop
+
+
+def test_a_reconnect_drops_the_requests_waiting_for_the_lost_connection(monkeypatch):
+    seen = []
+    monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
+    monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 1))
+    consumer = FakeConsumer(PreforkPool.__new__(PreforkPool))
+    worker_batches.batched(purchase_task, celery_app, consumer)
+    old = seen[-1].on_task_request.__self__
+    old.pool = FakePool()
+    old.add(FakeRequest("running"))
+    old.add(FakeRequest("waiting"))
+    worker_batches.batched(purchase_task, celery_app, consumer)  # Celery rebuilds the strategies
+    assert not old.waiting
+    old.pool.jobs[0].done([(0, "ok", 0.1)])
+    assert len(old.pool.jobs) == 1  # nothing stale sent after the reconnect
 
 
 def test_the_purchase_task_uses_the_batching_strategy():
@@ -166,3 +202,61 @@ def test_a_stopping_pool_takes_nothing_and_nothing_stays_in_flight():
     b.add(FakeRequest("a"))
     b.add(FakeRequest("b"))
     assert b.in_flight == 0 and not b.waiting  # (their messages, unacknowledged, come back to the broker)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_handler_that_raises_does_not_strand_the_rest_of_its_job():
+    b = batcher(processes=1)
+    requests = [FakeRequest(i) for i in "abcd"]
+    for request in requests:
+        b.add(request)
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+
+    def ack_fails(result):
+        raise Boom("the broker went away")
+
+    requests[1].on_success = ack_fails
+    b.pool.jobs[1].done([(0, "b", 0.1), (0, "c", 0.1), (0, "d", 0.1)])
+    assert requests[2].events == [("success", (0, "c", 0.1))]
+    assert requests[3].events == [("success", (0, "d", 0.1))]
+    assert b.in_flight == 0
+
+
+def test_a_revoked_check_that_raises_still_sends_the_request_and_frees_nothing_twice():
+    b = batcher(processes=1)
+    request = FakeRequest("a")
+
+    def broker_down():
+        raise Boom("cannot reach the result backend")
+
+    request.revoked = broker_down
+    b.add(request)
+    assert [job.ids for job in b.pool.jobs] == [["a"]] and b.in_flight == 1
+
+
+def test_a_process_terminated_to_revoke_one_request_gives_the_others_back():
+    b = batcher(processes=1)
+    requests = [FakeRequest(i) for i in "abc"]
+    for request in requests:
+        b.add(request)
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    requests[2]._already_revoked = True  # revoke(terminate=True) of c killed the process running b and c
+    terminated = raised(Terminated(15))
+    b.pool.jobs[1].fail(terminated)
+    [(kind_b, info_b)], [(kind_c, info_c)] = requests[1].events, requests[2].events
+    assert kind_b == kind_c == "failure"
+    assert isinstance(info_b.exception.exc, WorkerLostError)  # requeued by Celery's worker-lost path
+    assert info_c is terminated  # revoked, as Celery would
+    assert b.in_flight == 0
+
+
+def test_a_request_with_its_own_time_limit_goes_one_by_one():
+    sent = []
+    b = worker_batches.Batcher(FakePool(), celery_app, processes=1, batch_max=8, one_by_one=sent.append)
+    limited = FakeRequest("limited")
+    limited.time_limits = (30, None)
+    b.add(limited)
+    assert sent == [limited] and b.pool.jobs == [] and b.in_flight == 0
