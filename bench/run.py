@@ -509,7 +509,8 @@ def meta(args, env) -> dict:
         "versions": {"django": django.get_version(), "celery": celery.__version__},
         "database": env["DATABASE_URL"].split(":", 1)[0],
         "buyers": args.buyers, "stock": args.stock, "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
-        "worker": f"celery {args.worker_pool} -c {args.worker_concurrency}",
+        "worker": f"celery {args.worker_pool} -c {args.worker_concurrency} --prefetch-multiplier {args.prefetch}, "
+                  f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 8')}",
         # The system's own defaults unless exported: production's settings, rate limits included.
         "rate_limits": {"user": env.get("SECKILL_USER_RATE_LIMIT", "default 5/s,60/m"),
                         "ip": env.get("SECKILL_IP_RATE_LIMIT", "default off")},

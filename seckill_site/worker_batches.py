@@ -78,7 +78,7 @@ class Batcher:
         self.batch_max = batch_max
         self.waiting: deque = deque()
         self.in_flight = 0
-        self.lock = threading.Lock()  # the event loop calls in, but callbacks may come from the pool's threads
+        self.lock = threading.Lock()  # (all calls come from the event loop's thread today: cheap insurance)
 
     def add(self, request) -> None:
         if self.one_by_one is not None and any(request.time_limits):  # (a job has one limit, not one each)
