@@ -38,7 +38,7 @@ def main() -> None:
         sys.exit("set DATABASE_URL to a PostgreSQL database")
     sales = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     connection.settings_dict["TEST"]["NAME"] = f"{connection.settings_dict['NAME']}_ledger_cost"
-    connection.creation.create_test_db(verbosity=0, keepdb=True)
+    connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
     user_model = get_user_model()
     Order.objects.all().delete()
     Product.objects.all().delete()

@@ -202,9 +202,9 @@ CELERY_TIMEZONE = "UTC"
 # The task is idempotent per request id, so a redelivery never sells twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# Messages a worker process holds (unacked) beyond the one it runs. More than 1 lets the worker hand a pool
-# process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed meanwhile
-# gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
+# A worker holds up to this many unacknowledged messages per pool process, those running included. More than 1
+# lets it hand a process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed
+# outright gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
 SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))

@@ -13,7 +13,8 @@ would (`Request.on_success`, `on_failure`). A child that dies fails the whole jo
 Celery's worker-lost path (reject_on_worker_lost requeues it, unless its success was stored already); one that
 is terminated to revoke a request revokes that one, and gives the others back the same way.
 
-Only for the prefork pool run by the worker's event loop and tasks without time limits; messages with an ETA
+Only for the prefork pool run by the worker's event loop, with no time limit (the task's, the app's or the
+worker's `--time-limit`: a job has one limit, not one per request); messages with an ETA
 (a retry's countdown), a rate limit or a time limit of their own go to the pool one by one, as Celery sends
 them. Batching needs the worker to hold more
 messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1.
@@ -42,18 +43,26 @@ def batched(task, app, consumer, **kwargs):
     Only with the worker's event loop (the Redis and AMQP transports), where the pool's callbacks run in the
     loop's thread: without it they run in the pool's result thread, which a full pool would block."""
     batch_max = settings.SECKILL_WORKER_BATCH_MAX
-    pool = consumer.pool
-    if (batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or task.time_limit
-            or task.soft_time_limit or app.conf.task_time_limit or app.conf.task_soft_time_limit):
+    pool, worker = consumer.pool, getattr(consumer, "controller", None)
+    time_limited = (task.time_limit or task.soft_time_limit or app.conf.task_time_limit
+                    or app.conf.task_soft_time_limit or getattr(worker, "time_limit", None)
+                    or getattr(worker, "soft_time_limit", None))  # (a job has one limit, not one per request)
+    if batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or time_limited:
         return default_strategy(task, app, consumer, **kwargs)
-    # A reconnect builds the strategies again. Requests still waiting in the old batcher belong to the lost
-    # connection (their messages come back from the broker): drop them, as Celery drops its waiting requests.
     batchers = consumer.__dict__.setdefault("_seckill_batchers", {})
-    if task.name in batchers:
-        batchers[task.name].waiting.clear()
-    batcher = batchers[task.name] = Batcher(
-        pool, app, processes=pool.num_processes, batch_max=batch_max, one_by_one=consumer.on_task_request
-    )
+    batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max,
+                      one_by_one=consumer.on_task_request)
+    previous = batchers.get(task.name)
+    batchers[task.name] = batcher
+    if previous is not None:
+        # The strategies are built again after a lost connection, and on a pool restart. A request still
+        # reserved is one of a live connection (a pool restart): it moves to the new batcher. The others belong
+        # to the lost connection (the consumer forgot them, their messages come back from the broker): dropped,
+        # as Celery drops its own waiting requests.
+        waiting = [request for request in previous.waiting if request in worker_state.reserved_requests]
+        previous.waiting.clear()
+        for request in waiting:
+            batcher.add(request)
     return default_strategy(task, app, _ConsumerView(consumer, batcher.add), **kwargs)
 
 
@@ -150,7 +159,7 @@ class Batcher:
                 except WorkerLostError:
                     innocent = ExceptionInfo()
             for request in batch:
-                revoked = request._already_revoked or request.id in worker_state.revoked
+                revoked = request._already_revoked or request._already_cancelled or request.id in worker_state.revoked
                 _each([request], "on_failure", exc_info if revoked else innocent)
         finally:
             self._done()

@@ -5,6 +5,7 @@ from billiard.einfo import ExceptionInfo
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.exceptions import Terminated, WorkerLostError
+from celery.worker import state as worker_state
 from django.test import override_settings
 
 from seckill.tasks import purchase_task
@@ -13,7 +14,7 @@ from seckill_site.celery import app as celery_app
 
 
 class FakeRequest:
-    _already_revoked = False
+    _already_revoked = _already_cancelled = False
     time_limits = (None, None)
 
     def __init__(self, id, revoked=False):
@@ -176,7 +177,9 @@ def test_batching_only_for_the_prefork_pool_and_a_batch_size_over_one(monkeypatc
     assert seen[-1] is no_event_loop
 
 
-def test_a_reconnect_drops_the_requests_waiting_for_the_lost_connection(monkeypatch):
+def test_rebuilt_strategies_keep_the_reserved_requests_and_drop_those_of_a_lost_connection(monkeypatch):
+    """update_strategies runs after a reconnect (the consumer has forgotten its reserved requests: their messages
+    come back from the broker) and on a pool restart (the connection lives: its requests must still run)."""
     seen = []
     monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
     monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 1))
@@ -184,12 +187,40 @@ def test_a_reconnect_drops_the_requests_waiting_for_the_lost_connection(monkeypa
     worker_batches.batched(purchase_task, celery_app, consumer)
     old = seen[-1].on_task_request.__self__
     old.pool = FakePool()
-    old.add(FakeRequest("running"))
-    old.add(FakeRequest("waiting"))
-    worker_batches.batched(purchase_task, celery_app, consumer)  # Celery rebuilds the strategies
+    lost, live = FakeRequest("of-the-lost-connection"), FakeRequest("still-reserved")
+    for request in (FakeRequest("running"), lost, live):
+        old.add(request)
+    worker_state.reserved_requests.add(live)
+    try:
+        monkeypatch.setattr(worker_batches, "Batcher", RecordingBatcher)
+        worker_batches.batched(purchase_task, celery_app, consumer)  # Celery rebuilds the strategies
+    finally:
+        worker_state.reserved_requests.discard(live)
+    new = seen[-1].on_task_request.__self__
     assert not old.waiting
+    assert new.added == [live]
     old.pool.jobs[0].done([(0, "ok", 0.1)])
-    assert len(old.pool.jobs) == 1  # nothing stale sent after the reconnect
+    assert len(old.pool.jobs) == 1  # the old batcher sends nothing more
+
+
+class RecordingBatcher(worker_batches.Batcher):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.added = []
+
+    def add(self, request):
+        self.added.append(request)
+
+
+def test_a_worker_time_limit_turns_batching_off(monkeypatch):
+    seen = []
+    monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
+    monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 2))
+    for limits in ({"time_limit": 30, "soft_time_limit": None}, {"time_limit": None, "soft_time_limit": 20}):
+        consumer = FakeConsumer(PreforkPool.__new__(PreforkPool))
+        consumer.controller = type("Worker", (), limits)()  # celery worker --time-limit / --soft-time-limit
+        worker_batches.batched(purchase_task, celery_app, consumer)
+        assert seen[-1] is consumer
 
 
 def test_the_purchase_task_uses_the_batching_strategy():
