@@ -48,6 +48,21 @@ def submit_all(users, product):
     return results
 
 
+def assert_sold_out_once(users, answers, product, redis_client):
+    """Every buyer's own request answered, the stock sold exactly, once per buyer, in the ledger and in Redis."""
+    stock = product.stock_total
+    codes = Counter()
+    for user in users:
+        response = api_client(user).get(answers[user.pk].json()["result_url"])
+        assert response.json()["request_id"] == answers[user.pk].json()["request_id"]
+        codes[response.json()["code"]] += 1
+    assert codes == {"success": stock, "sold_out": len(users) - stock}
+    assert Order.objects.filter(product=product).count() == stock
+    assert Product.objects.get(pk=product.pk).stock_left == 0
+    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
+    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == stock
+
+
 @contextmanager
 def ledger_held(product):
     """The product's row locked (on SQLite, the database) by another connection: purchases wait inside their
@@ -102,16 +117,7 @@ def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redi
         # The dead worker's unacked messages would come back in a later test after the visibility timeout.
         redis_client.delete("unacked", "unacked_index", "unacked_mutex")
 
-    codes = Counter()
-    for user in users:
-        response = api_client(user).get(answers[user.pk].json()["result_url"])
-        assert response.json()["request_id"] == answers[user.pk].json()["request_id"]
-        codes[response.json()["code"]] += 1
-    assert codes == {"success": STOCK, "sold_out": BUYERS - STOCK}
-    assert Order.objects.filter(product=product).count() == STOCK
-    assert Product.objects.get(pk=product.pk).stock_left == 0
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
-    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == STOCK
+    assert_sold_out_once(users, answers, product, redis_client)
 
 
 def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, make_product, redis_client, tmp_path):
@@ -148,16 +154,7 @@ def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, ma
 
     assert held >= 2
     assert Counter(r.status_code for r in answers.values()) == {202: buyers}
-    codes = Counter()
-    for user in users:
-        response = api_client(user).get(answers[user.pk].json()["result_url"])
-        assert response.json()["request_id"] == answers[user.pk].json()["request_id"]
-        codes[response.json()["code"]] += 1
-    assert codes == {"success": stock, "sold_out": buyers - stock}
-    assert Order.objects.filter(product=product).count() == stock
-    assert Product.objects.get(pk=product.pk).stock_left == 0
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
-    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == stock
+    assert_sold_out_once(users, answers, product, redis_client)
 
 
 def test_stopped_worker_gives_back_the_purchases_waiting_in_it(worker, make_buyers, make_product, redis_client,

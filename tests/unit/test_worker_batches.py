@@ -66,6 +66,17 @@ def batcher(processes=2, batch_max=8):
     return worker_batches.Batcher(FakePool(), celery_app, processes=processes, batch_max=batch_max)
 
 
+def second_job_of(ids: str):
+    """A one-process batcher given these requests, whose first job (the first request) is done: the others
+    went out together as the second job."""
+    b = batcher(processes=1)
+    requests = [FakeRequest(i) for i in ids]
+    for request in requests:
+        b.add(request)
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    return b, requests
+
+
 def test_an_idle_worker_sends_each_request_at_once():
     b = batcher()
     first, second = FakeRequest("a"), FakeRequest("b")
@@ -108,11 +119,7 @@ def test_each_request_of_a_job_gets_its_own_result_and_acceptance():
 
 
 def test_a_failed_job_fails_each_of_its_requests_and_frees_its_process():
-    b = batcher(processes=1)
-    requests = [FakeRequest(i) for i in "abc"]
-    for request in requests:
-        b.add(request)
-    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    b, requests = second_job_of("abc")
     lost = raised(WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."))
     b.pool.jobs[1].fail(lost)  # the child died running b and c
     assert requests[1].events == requests[2].events == [("failure", lost)]
@@ -240,11 +247,7 @@ class Boom(Exception):
 
 
 def test_a_handler_that_raises_does_not_strand_the_rest_of_its_job():
-    b = batcher(processes=1)
-    requests = [FakeRequest(i) for i in "abcd"]
-    for request in requests:
-        b.add(request)
-    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    b, requests = second_job_of("abcd")
 
     def ack_fails(result):
         raise Boom("the broker went away")
@@ -269,11 +272,7 @@ def test_a_revoked_check_that_raises_still_sends_the_request_and_frees_nothing_t
 
 
 def test_a_process_terminated_to_revoke_one_request_gives_the_others_back():
-    b = batcher(processes=1)
-    requests = [FakeRequest(i) for i in "abc"]
-    for request in requests:
-        b.add(request)
-    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    b, requests = second_job_of("abc")
     requests[2]._already_revoked = True  # revoke(terminate=True) of c killed the process running b and c
     terminated = raised(Terminated(15))
     b.pool.jobs[1].fail(terminated)
