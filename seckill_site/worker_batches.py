@@ -22,7 +22,6 @@ messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from weakref import ref
 
@@ -87,20 +86,17 @@ class Batcher:
         self.batch_max = batch_max
         self.waiting: deque = deque()
         self.in_flight = 0
-        self.lock = threading.Lock()  # (all calls come from the event loop's thread today: cheap insurance)
 
     def add(self, request) -> None:
         if self.one_by_one is not None and any(request.time_limits):  # (a job has one limit, not one each)
             self.one_by_one(request)
             return
-        with self.lock:
-            self.waiting.append(request)
-            batches = self._take()
-        for batch in batches:
+        self.waiting.append(request)
+        for batch in self._take():
             self._send(batch)
 
     def _take(self) -> list:
-        """Batches to send now: one per free process (called with the lock held)."""
+        """Batches to send now: one per free process. (Every call comes from the event loop's one thread.)"""
         batches = []
         while self.waiting and self.in_flight < self.processes:
             size = min(self.batch_max, len(self.waiting))
@@ -109,10 +105,8 @@ class Batcher:
         return batches
 
     def _done(self) -> None:
-        with self.lock:
-            self.in_flight -= 1
-            batches = self._take()
-        for batch in batches:
+        self.in_flight -= 1
+        for batch in self._take():
             self._send(batch)
 
     def _send(self, batch: list) -> None:

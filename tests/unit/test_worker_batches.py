@@ -230,10 +230,6 @@ def test_a_worker_time_limit_turns_batching_off(monkeypatch):
         assert seen[-1] is consumer
 
 
-def test_the_purchase_task_uses_the_batching_strategy():
-    assert purchase_task.Strategy == "seckill_site.worker_batches:batched"
-
-
 def test_a_stopping_pool_takes_nothing_and_nothing_stays_in_flight():
     b = batcher(processes=1)
     b.pool.apply_async = lambda *args, **kwargs: None  # billiard's answer once the pool is closing
