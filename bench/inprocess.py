@@ -43,7 +43,7 @@ def main() -> int:
     from django.core.management import call_command
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from products.services import product_create
+    from seckill.catalogue import product_create
     from seckill_site.wsgi import application
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()

@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from products.models import Product
-from seckill import services
+from seckill.ledger import ledger_sell
 from seckill.models import Order
 
 
@@ -60,7 +60,7 @@ def main() -> None:
         for start in range(0, len(buyers), group):
             with transaction.atomic():
                 for i, user in enumerate(buyers[start:start + group]):
-                    services._ledger_sell(request_id=f"{label}-{start}-{i}", user_id=user.pk,
+                    ledger_sell(request_id=f"{label}-{start}-{i}", user_id=user.pk,
                                           product_id=product.pk, quantity=1)
         n = len(buyers)
         print(f"{label:>22}: this process {(time.process_time() - cpu) / n * 1e6:4.0f} us, "

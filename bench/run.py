@@ -331,7 +331,7 @@ def burst(args, system, path, product_id, tokens) -> dict:
 
 # --- data and audit ---------------------------------------------------------------------------------------
 def make_product(stock: int, name: str):
-    from products.services import product_create
+    from seckill.catalogue import product_create
 
     return product_create(name=name, stock_total=stock, price="1.00", per_user_limit=1)
 
@@ -341,15 +341,15 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
     from django.db.models import Count
 
     from products.models import Product
-    from seckill import redis_store
     from seckill.models import Order
+    from seckill.redis_store import requests, sale
 
     product = Product.objects.get(pk=product_id)
     orders = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED)
     units = sum(orders.values_list("quantity", flat=True))
-    live = redis_store.live_stock([product_id])[product_id]
+    live = sale.live_stock([product_id])[product_id]
     doubles = orders.values("user_id").annotate(n=Count("id")).filter(n__gt=1).count()
-    pending = len(redis_store.requests_pending_since(time.time(), 100_000))
+    pending = len(requests.requests_pending_since(time.time(), 100_000))
     errors = []
     if units != product.stock_total - product.stock_left:
         errors.append(f"ledger: {units} units in orders, {product.stock_total - product.stock_left} taken")
@@ -364,10 +364,10 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
 
 
 def wait_until_settled(deadline_s=60):
-    from seckill import redis_store
+    from seckill.redis_store import requests
 
     end = time.monotonic() + deadline_s
-    while time.monotonic() < end and redis_store.requests_pending_since(time.time(), 1):
+    while time.monotonic() < end and requests.requests_pending_since(time.time(), 1):
         time.sleep(0.2)
 
 
@@ -384,11 +384,11 @@ def burst_scenario(args, system, tokens, report, product_ids) -> None:
 
 def sold_out_scenario(args, system, tokens_csv, report) -> None:
     """The sold-out flood versus the framework's floor, and the naive comparator's sold-out answer."""
-    from seckill import redis_store
+    from seckill.redis_store.client import get_client
 
     sold_out = make_product(0, "sold-out")
     body = json.dumps({"product_id": sold_out.pk})
-    lpush = lambda: redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    lpush = lambda: get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     before = lpush()
     report["scenarios"].update(wrk_side_by_side(args, system, {
         "sold_out": (f"{system.base}/api/seckill/", tokens_csv, "POST", body),

@@ -1,18 +1,14 @@
-"""Reads of products. The live `stock_left` comes from the Redis gate; the database figure is the fallback."""
+"""Reads of products, from the database. (The live stock of a sale is the sale's: seckill.catalogue.)"""
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-import redis
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from products.errors import ProductNotFound
 from products.models import Product
-from seckill import redis_store
-from seckill.errors import ProductNotFound
-
-logger = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1  # the largest primary key a database holds
 
@@ -26,6 +22,7 @@ class ProductStatus(models.TextChoices):
 
 
 def product_status(*, product: Product, stock_left: int, now: datetime | None = None) -> ProductStatus:
+    """The product's status given its stock left (the caller's figure: the ledger's, or the gate's)."""
     now = now or timezone.now()
     if not product.is_enabled:
         return ProductStatus.DISABLED
@@ -38,21 +35,8 @@ def product_status(*, product: Product, stock_left: int, now: datetime | None = 
     return ProductStatus.ACTIVE
 
 
-def product_attach_live_stock(products: list[Product]) -> list[Product]:
-    """Set `product.stock_left_live` on each: the gate's figure, or the ledger's where Redis has none."""
-    try:
-        live = redis_store.live_stock([p.pk for p in products])
-    except redis.RedisError:
-        logger.warning("Redis unreachable: showing the database's stock figures", exc_info=True)
-        live = {}
-    for product in products:
-        figure = live.get(product.pk)
-        product.stock_left_live = product.stock_left if figure is None else figure
-    return products
-
-
-def product_list() -> list[Product]:
-    return product_attach_live_stock(list(Product.objects.all()))
+def product_list() -> QuerySet[Product]:
+    return Product.objects.all()
 
 
 def product_get(*, product_id: int) -> Product:
@@ -60,7 +44,6 @@ def product_get(*, product_id: int) -> Product:
     if not 0 < product_id <= MAX_ID:
         raise ProductNotFound()
     try:
-        product = Product.objects.get(pk=product_id)
+        return Product.objects.get(pk=product_id)
     except Product.DoesNotExist:
         raise ProductNotFound() from None
-    return product

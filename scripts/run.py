@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import environ  # noqa: E402
+
 from seckill_site.local_redis import ensure_redis  # noqa: E402
 
 
@@ -15,19 +17,11 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
-def load_dotenv(path: Path) -> None:
-    """KEY=VALUE lines of .env into the environment (already exported variables win)."""
-    if not path.exists():
-        return
-    for line in path.read_text().splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            os.environ.setdefault(key.strip(), value.strip())
-
-
 def main() -> int:
-    load_dotenv(ROOT / ".env")
+    # .env the way the settings read it (exported variables win), once: the processes below inherit it.
+    dotenv = Path(os.environ.get("SECKILL_DOTENV", str(ROOT / ".env")))
+    if dotenv.is_file():
+        environ.Env.read_env(dotenv, parse_comments=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
     redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     embedded = ensure_redis(redis_url)
@@ -39,7 +33,8 @@ def main() -> int:
     manage("seed_demo")
     print("Web: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/", flush=True)
 
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile"], cwd=ROOT)
+    # --env /dev/null: honcho would read .env again, overriding exported values and cutting values at '#'.
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "--env", "/dev/null"], cwd=ROOT)
     try:
         return honcho.wait()
     except KeyboardInterrupt:  # honcho got the same Ctrl-C and stops web and worker itself

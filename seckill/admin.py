@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 
-from seckill import access
-from seckill.errors import SeckillError
+from products.models import Product
+from seckill import blacklist, catalogue
 from seckill.models import BlacklistEntry, Order
+from seckill_site.errors import SeckillError
 
 
 @admin.register(Order)
@@ -33,7 +34,7 @@ class BlacklistEntryForm(forms.ModelForm):
         data = super().clean()
         if data.get("kind") and data.get("value"):
             try:
-                data["value"] = access.blacklist_normalize(data["kind"], data["value"])
+                data["value"] = blacklist.blacklist_normalize(data["kind"], data["value"])
             except SeckillError as error:
                 raise forms.ValidationError({"value": (error.errors or {}).get("value", [error.detail])})
         return data
@@ -53,13 +54,61 @@ class BlacklistEntryAdmin(admin.ModelAdmin):
             ttl = max(1, int((obj.expires_at - timezone.now()).total_seconds()))
         if change and {"kind", "value"} & set(form.changed_data):
             old = BlacklistEntry.objects.get(pk=obj.pk)
-            access.blacklist_remove(kind=old.kind, value=old.value)
-        saved = access.blacklist_add(kind=obj.kind, value=obj.value, ttl_seconds=ttl, reason=obj.reason)
+            blacklist.blacklist_remove(kind=old.kind, value=old.value)
+        saved = blacklist.blacklist_add(kind=obj.kind, value=obj.value, ttl_seconds=ttl, reason=obj.reason)
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
-        access.blacklist_remove(kind=obj.kind, value=obj.value)
+        blacklist.blacklist_remove(kind=obj.kind, value=obj.value)
 
     def delete_queryset(self, request, queryset):
         for entry in queryset:
-            access.blacklist_remove(kind=entry.kind, value=entry.value)
+            blacklist.blacklist_remove(kind=entry.kind, value=entry.value)
+
+
+EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "name", "price", "stock_total", "stock_left", "live_stock_left", "status", "start_time", "end_time",
+        "is_enabled",
+    )
+    list_filter = ("is_enabled",)
+    search_fields = ("name",)
+    fields = (*EDITABLE, "stock_left", "live_stock_left", "created_at", "updated_at")
+    readonly_fields = ("stock_left", "live_stock_left", "created_at", "updated_at")
+
+    @admin.display(description="stock left (live)")
+    def live_stock_left(self, product: Product):
+        if product.pk is None:
+            return "-"
+        return catalogue.product_attach_live_stock([product])[0].stock_left_live
+
+    @admin.display(description="status")
+    def status(self, product: Product):
+        return catalogue.product_status_live(catalogue.product_attach_live_stock([product])[0]).label
+
+    def save_model(self, request, obj, form, change):
+        # The admin goes through the same catalogue services as the API: stock edits are deltas on the live counter.
+        try:
+            if change:
+                changes = {field: form.cleaned_data[field] for field in form.changed_data if field in EDITABLE}
+                saved = catalogue.product_update(product=Product.objects.get(pk=obj.pk), **changes)
+            else:
+                saved = catalogue.product_create(**{field: form.cleaned_data[field] for field in EDITABLE})
+        except SeckillError as error:
+            self.message_user(request, f"Not saved: {error.detail}", messages.ERROR)
+            if change:
+                obj.refresh_from_db()
+            return
+        obj.pk = saved.pk
+        obj.stock_left = saved.stock_left
+
+    def delete_model(self, request, obj):
+        catalogue.product_delete(product=obj)
+
+    def delete_queryset(self, request, queryset):
+        for product in queryset:
+            catalogue.product_delete(product=product)

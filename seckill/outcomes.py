@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 
 from django.urls import reverse
 
-from seckill.errors import SeckillError
+from seckill_site.errors import SeckillError
 from seckill.purchase_tokens import purchase_token_make
 
 SUCCESS = "success"

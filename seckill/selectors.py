@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from seckill import redis_store
-from seckill.errors import SeckillError
+from seckill.redis_store import requests as records
 from seckill.models import Order
 from seckill.outcomes import Outcome
+from seckill_site.errors import SeckillError
 
 
 class RequestNotFound(SeckillError):
@@ -19,7 +19,7 @@ def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
 
     Raises RequestNotFound for unknown, expired, or someone else's request ids (no hint which).
     """
-    record = redis_store.request_get(request_id)
+    record = records.request_get(request_id)
     if record is None or record.user_id != user_id:
         raise RequestNotFound()
     if record.outcome is not None:

@@ -1,5 +1,5 @@
 """Deactivating or deleting a user reaches every web process (the access layer reads no user from the database).
-Connected in SeckillConfig.ready(); the work is in seckill.access."""
+Connected in SeckillConfig.ready(); the work is in seckill.blacklist."""
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -18,7 +18,7 @@ def _on_user_deleted(sender, instance, **kwargs):
 
 
 def _publish(user_id: int, active: bool) -> None:
-    from seckill.access import user_activity_publish
+    from seckill.blacklist import user_activity_publish
 
     user_activity_publish(user_id=user_id, active=active)
 

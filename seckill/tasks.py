@@ -1,16 +1,18 @@
-"""Celery tasks: thin, take ids, safe to run twice. The logic is in `seckill.services`."""
+"""Celery tasks: thin, take ids, safe to run twice. The work is in the worker-side modules they call."""
 from celery import shared_task
 from django.conf import settings
 
-from seckill import services
-from seckill_site.result_backend import outcome_recorded_with_result
+from seckill import blacklist, process, sweep
+from seckill.errors import TRANSIENT_ERRORS
+from seckill.redis_store import guards as guard_store
+from seckill.result_backend import outcome_recorded_with_result
 
 MAX_RETRIES = 3
 
 
 @shared_task(
     bind=True,
-    name="seckill.purchase",
+    name="seckill.purchase",  # seckill.enqueue publishes it by this name
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
@@ -26,12 +28,12 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
     # On a worker whose result backend shares the gate's Redis, the outcome is recorded with the result.
     record = not outcome_recorded_with_result(self)
     try:
-        return services.purchase_process(**fields, record=record).as_dict()
-    except services.TRANSIENT_ERRORS as exc:
+        return process.purchase_process(**fields, record=record).as_dict()
+    except TRANSIENT_ERRORS as exc:
         if self.request.retries < MAX_RETRIES:
-            # Short countdowns only: far below the broker's visibility timeout (TRAPS.md).
+            # Short countdowns only: far below the broker's visibility timeout (docs/traps.md).
             raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
-        outcome = services.purchase_abandon(**fields, record=record)
+        outcome = process.purchase_abandon(**fields, record=record)
         if not outcome.is_final and not self.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
             # leaves the result in RETRY, so the sale's success can still be stored when it comes.
@@ -45,7 +47,7 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
 @shared_task(name="seckill.sweep_pending", acks_late=True, ignore_result=True)
 def sweep_pending_task() -> dict:
     """Run by beat every SECKILL_SWEEP_INTERVAL seconds: re-enqueue purchase requests whose message was lost."""
-    return services.purchase_requests_sweep(
+    return sweep.purchase_requests_sweep(
         older_than_s=settings.SECKILL_REDELIVER_AFTER, give_up_after_s=settings.SECKILL_GIVE_UP_AFTER
     )
 
@@ -53,7 +55,5 @@ def sweep_pending_task() -> dict:
 @shared_task(name="seckill.reconcile_blacklist", acks_late=True, ignore_result=True)
 def reconcile_blacklist_task() -> None:
     """Run by beat: rebuild Redis' blacklist from the database when they differ; drop lapsed bans."""
-    from seckill import access, redis_store
-
-    access.blacklist_reconcile()
-    redis_store.bans_prune()
+    blacklist.blacklist_reconcile()
+    guard_store.bans_prune()

@@ -51,9 +51,10 @@ for _scheme in ("redis", "rediss"):
     kombu.transport.TRANSPORT_ALIASES[_scheme] = "seckill_site.celery:RedisTransport"
     kombu.transport._transport_cache.pop(_scheme, None)
 
-# redis:// and rediss:// result backends store a purchase's result with its outcome record (result_backend.py).
+# redis:// and rediss:// result backends store a purchase's result with its outcome record: the sale's own
+# backend (seckill/result_backend.py), named here as Celery names its backends, by path (nothing is imported).
 for _scheme in ("redis", "rediss"):
-    celery_backends.BACKEND_ALIASES[_scheme] = "seckill_site.result_backend:OutcomeRedisBackend"
+    celery_backends.BACKEND_ALIASES[_scheme] = "seckill.result_backend:OutcomeRedisBackend"
 
 app = Celery("seckill_site")
 # Every Celery setting lives in Django settings as CELERY_<NAME>; celery_config reads them once into a dict.

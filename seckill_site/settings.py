@@ -1,6 +1,8 @@
 """Settings: everything from the environment, with a default that works on a laptop.
 
-Every variable read here is listed, with a one-line comment, in `.env.example`.
+Every variable read here is listed, with a one-line comment, in `.env.example`. A `.env` file beside manage.py
+(or the file SECKILL_DOTENV names; empty: none) is read here, with exported variables winning, so that
+manage.py, the web server, the worker, beat and the run command all see the same values.
 """
 import ipaddress
 import os
@@ -8,10 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import environ
 
-from seckill.rates import parse_rate_rules
+from seckill_site.rates import parse_rate_rules
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+_dotenv = os.environ.get("SECKILL_DOTENV", str(BASE_DIR / ".env"))
+if _dotenv and Path(_dotenv).is_file():
+    # https://django-environ.readthedocs.io/en/latest/api.html#environ.Env.read_env
+    environ.Env.read_env(_dotenv, parse_comments=True)
 
 
 def env(name: str, default: str) -> str:
@@ -81,7 +89,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        # Reuse connections: reopening one per request costs more than the request (TRAPS.md).
+        # Reuse connections: reopening one per request costs more than the request (docs/traps.md).
         conn_max_age=int(env("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
@@ -95,7 +103,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0 if DATABASES["default"]["NAME"] == ":memory:" else 60
-    # A worker in another process must see the test database, so it lives in a file (TRAPS.md).
+    # A worker in another process must see the test database, so it lives in a file (docs/traps.md).
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_SQLITE_NAME", str(BASE_DIR / ".test-db.sqlite3"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -128,13 +136,13 @@ SECKILL_REDIS_MAX_CONNECTIONS = int(env("SECKILL_REDIS_MAX_CONNECTIONS", "500"))
 REST_FRAMEWORK = {
     # Stateless JWT: the token is verified from its signature alone, no database query per request.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "seckill.authentication.FastJWTAuthentication",
+        "seckill_site.authentication.FastJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["seckill.parsers.SafeJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "seckill.negotiation.JSONOnlyNegotiation",
-    "EXCEPTION_HANDLER": "seckill.exception_handler.handle_exception",
+    "DEFAULT_PARSER_CLASSES": ["seckill_site.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "seckill_site.negotiation.JSONOnlyNegotiation",
+    "EXCEPTION_HANDLER": "seckill_site.exception_handler.handle_exception",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -225,7 +233,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_POOL_LIMIT = int(env("CELERY_BROKER_POOL_LIMIT", "100"))
 CELERY_REDIS_MAX_CONNECTIONS = SECKILL_REDIS_MAX_CONNECTIONS
-# Fail fast when the broker is down: the view answers 503 instead of hanging (TRAPS.md).
+# Fail fast when the broker is down: the view answers 503 instead of hanging (docs/traps.md).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -234,7 +242,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 # The result backend's pub/sub reconnect retries 20 times by default: a view waiting across a Redis outage hung
-# ~19 s and then failed. A short policy lets the wait end near its timeout (TRAPS.md).
+# ~19 s and then failed. A short policy lets the wait end near its timeout (docs/traps.md).
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
 }

@@ -3,19 +3,19 @@ from django.contrib import admin
 from django.urls import include, path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from products.apis import ServerTimeApi
+from seckill_site.views import ServerTimeApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
-    path("api/products/", include("products.urls")),
+    path("api/products/", include("seckill.product_urls")),
     path("api/", include("seckill.urls")),
 ]
 
 if settings.SECKILL_BENCH_ENDPOINTS:  # the benchmark's comparators (bench/views.py); never in production
     urlpatterns.append(path("bench/", include("bench.urls")))
 
-handler404 = "seckill_site.errors.not_found"
-handler500 = "seckill_site.errors.internal_error"
+handler404 = "seckill_site.error_pages.not_found"
+handler500 = "seckill_site.error_pages.internal_error"

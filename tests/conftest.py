@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from seckill_site.celery import app as celery_app
+from seckill.redis_store.client import get_client
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CONCURRENCY = 2
@@ -29,9 +30,7 @@ WORKER_CONCURRENCY = 2
 # --- Redis ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def redis_client():
-    from seckill import redis_store
-
-    client = redis_store.get_client()
+    client = get_client()
     assert client.connection_pool.connection_kwargs.get("db") == int(os.environ.get("TEST_REDIS_DB", "15"))
     yield client
     client.flushdb()  # the test database number is ours alone: leave it empty
@@ -234,7 +233,7 @@ def make_buyers():
 
 @pytest.fixture
 def make_product():
-    from products.services import product_create
+    from seckill.catalogue import product_create
 
     def make(**overrides):
         fields = dict(name="Flash item", stock_total=10, price="5.00", per_user_limit=1)

@@ -12,6 +12,7 @@ if not redis_answers(_base):
     _base = os.environ.get("TEST_EMBEDDED_REDIS_URL", "redis://127.0.0.1:6399/0")
     ensure_redis(_base)
 os.environ["REDIS_URL"] = with_db(_base, int(os.environ.get("TEST_REDIS_DB", "15")))
+os.environ["SECKILL_DOTENV"] = ""  # a developer's .env must not reach the tests (nor the workers they start)
 os.environ.pop("CELERY_BROKER_URL", None)
 os.environ.pop("CELERY_RESULT_BACKEND", None)
 

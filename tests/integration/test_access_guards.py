@@ -9,11 +9,16 @@ from django.db import connections
 from django.test import override_settings
 
 from products.models import Product
-from seckill import access, redis_store, services
 from seckill.errors import Blacklisted, UserInactive
 from seckill.models import BlacklistEntry, Order
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, wait_for
+from seckill import admission, blacklist, process, sale_cache, sweep
+from seckill.redis_store import sale as gate
+from seckill.redis_store import requests as records
+from seckill.redis_store import guards as guard_store
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.worker
 
@@ -22,14 +27,14 @@ BUY = "/api/seckill/"
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    services.sale_cache_clear()
+    sale_cache.sale_cache_clear()
     yield
-    services.sale_cache_clear()
+    sale_cache.sale_cache_clear()
 
 
 
 def broker_queue_length():
-    return services.purchase_queue_length()
+    return sweep.purchase_queue_length()
 
 
 # --- sold-out shedding ------------------------------------------------------------------------------------
@@ -41,7 +46,7 @@ def test_sold_out_product_sheds_5000_requests_without_broker_or_database(
     assert api_client(buyers[0]).post(BUY, {"product_id": product.pk}, format="json").status_code == 200
     celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
     clients = [api_client(b) for b in buyers[1:]]
-    published_before = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    published_before = get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
 
     codes = set()
     with override_settings(SECKILL_USER_RATE_RULES=[]), django_assert_num_queries(0):
@@ -51,7 +56,7 @@ def test_sold_out_product_sheds_5000_requests_without_broker_or_database(
 
     assert codes == {(409, "sold_out")}
     assert broker_queue_length() == 0
-    published_after = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    published_after = get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     assert published_after == published_before  # not one message reached the broker
     assert Order.objects.count() == 1
 
@@ -84,13 +89,13 @@ def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buye
     busy = [a for a in answers if a[0] == 429]
     assert len(admitted) == 15
     assert len(busy) == 285 and {a[1] for a in busy} == {"busy"} and {a[2] for a in busy} == {"1"}
-    assert redis_store.admitted_count(product.pk) == 15
+    assert gate.admitted_count(product.pk) == 15
     # All 15 messages wait in the queue, but for the up to 2 a parked worker may hold (prefetch 1 x concurrency 2).
     assert broker_queue_length() >= 15 - 2
 
     # The worker comes back: every admitted request is decided and every slot given back.
     celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
-    assert wait_for(lambda: redis_store.admitted_count(product.pk) == 0, 20)
+    assert wait_for(lambda: gate.admitted_count(product.pk) == 0, 20)
     assert Order.objects.filter(product=product).count() == 10
     assert Product.objects.get(pk=product.pk).stock_left == 0
 
@@ -98,21 +103,21 @@ def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buye
 def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_buyers, make_product):
     (user, other) = make_buyers(2)
     product = make_product(stock_total=1)  # bound: ceil(1 * 1.5) = 2
-    redis_store.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=500)
-    redis_store.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=500)  # workers died
+    gate.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=500)[0]
+    gate.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=500)[0]  # workers died
     with override_settings(SECKILL_ADMISSION_SLOT_TTL=0.5):
         assert api_client(user).post(BUY, {"product_id": product.pk}, format="json").status_code == 429
         assert wait_for(
             lambda: api_client(other).post(BUY, {"product_id": product.pk}, format="json").status_code == 200, 5, 0.1
         )
-    assert redis_store.admitted_count(product.pk) == 0
+    assert gate.admitted_count(product.pk) == 0
 
 
 # --- blacklists -------------------------------------------------------------------------------------------
 def refused_as(user_id, ip="127.0.0.1"):
     """What the access layer of this process says of a buyer right now (no purchase is attempted)."""
     try:
-        access.blacklist_check(user_id=user_id, ip=ip)
+        blacklist.blacklist_check(user_id=user_id, ip=ip)
     except (Blacklisted, UserInactive) as error:
         return error.code
     return None
@@ -147,7 +152,7 @@ def test_blacklisted_address_range_gets_403(worker, make_buyers, make_product):
 def test_blacklist_survives_redis_losing_it(worker, make_buyers):
     (user,) = make_buyers(1)
     call_command("blacklist", "add", "user", str(user.pk))
-    redis_store.get_client().delete(redis_store.BLACKLIST_VERSION_KEY, redis_store.blacklist_key("user"))
+    get_client().delete(keys.BLACKLIST_VERSION, keys.blacklist("user"))
     assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 2)  # rebuilt from the database
 
 
@@ -182,7 +187,7 @@ def busy_product(make_product):
     `busy` by the admission gate, without selling. (A sold-out product is answered before the rate limit.)"""
     product = make_product(stock_total=1)  # bound: 2 in flight
     for rid in ("held-1", "held-2"):
-        assert redis_store.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000) \
+        assert gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0] \
             == "admitted"
     return product
 
@@ -201,7 +206,7 @@ def test_rate_limit_answers_429_with_retry_after(worker, make_buyers, make_produ
 def test_a_sold_out_flood_is_answered_before_the_rate_limit_and_does_not_spend_it(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     sold_out, busy = make_product(stock_total=0), busy_product(make_product)
-    services.sale_state_get(product_id=sold_out.pk)  # this process knows it (a flood's first request did)
+    sale_cache.sale_state_get(product_id=sold_out.pk)  # this process knows it (a flood's first request did)
     client = api_client(user)
     with override_settings(SECKILL_USER_RATE_RULES=[(3, 3600)]):
         flood = [client.post(BUY, {"product_id": sold_out.pk}, format="json") for _ in range(10)]
@@ -218,10 +223,10 @@ def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(worker,
                                                                          monkeypatch):
     buyers = make_buyers(3)
     product = make_product(stock_total=10)
-    services.sale_state_get(product_id=product.pk)  # this process knows the sale: the hot path
+    sale_cache.sale_state_get(product_id=product.pk)  # this process knows the sale: the hot path
     separate = []
-    real_hit = redis_store.rate_limit_hit
-    monkeypatch.setattr(redis_store, "rate_limit_hit", lambda rules: separate.append(rules) or real_hit(rules))
+    real_hit = guard_store.rate_limit_hit
+    monkeypatch.setattr(guard_store, "rate_limit_hit", lambda rules: separate.append(rules) or real_hit(rules))
     with override_settings(SECKILL_USER_RATE_RULES=[(2, 3600)], SECKILL_IP_RATE_RULES=[(1000, 3600)]):
         sales = [api_client(user).post(BUY, {"product_id": product.pk}, format="json") for user in buyers]
         again = [api_client(buyers[0]).post(BUY, {"product_id": product.pk}, format="json") for _ in range(2)]
@@ -229,12 +234,12 @@ def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(worker,
     assert [r.json()["code"] for r in again] == ["already_purchased", "rate_limited"]
     assert again[1].status_code == 429 and int(again[1]["Retry-After"]) >= 1
     assert separate == []  # no round trip of its own
-    client = redis_store.get_client()
+    client = get_client()
     assert client.get(f"seckill:rl:user:{buyers[0].pk}:3600") == "2"  # counted, and the refusal not
     assert client.get("seckill:rl:ip:127.0.0.1:3600") == "4"  # every admitted request counted once
     # The refused request reached neither the gate nor the broker, and left no record.
-    assert redis_store.admitted_count(product.pk) == 0
-    assert redis_store.requests_pending_since(time.time() + 1, 10) == []
+    assert gate.admitted_count(product.pk) == 0
+    assert records.requests_pending_since(time.time() + 1, 10) == []
     assert Order.objects.filter(product=product).count() == 3
 
 
@@ -294,8 +299,8 @@ def test_idempotency_key_replays_a_refusal_too(worker, make_buyers, make_product
     client = api_client(user)
     first = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     assert first.json()["code"] == "sold_out"
-    services.sale_cache_clear()
-    redis_store.adjust_stock(product_id=product.pk, delta=+1)  # stock came back
+    sale_cache.sale_cache_clear()
+    gate.adjust_stock(product_id=product.pk, delta=+1)  # stock came back
     Product.objects.filter(pk=product.pk).update(stock_total=1, stock_left=1)
     replay = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     assert (replay.status_code, replay.json()["code"]) == (409, "sold_out")  # the first answer, not a sale
@@ -309,12 +314,12 @@ def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, 
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)  # bound: 2 in flight
     for rid in ("held-1", "held-2"):
-        redis_store.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)
+        gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0]
     client = api_client(user)
     first = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
     assert (first.status_code, first.json()["code"]) == (429, "busy")
     for rid in ("held-1", "held-2"):
-        redis_store.admission_release(product_id=product.pk, request_id=rid)
+        gate.admission_release(product_id=product.pk, request_id=rid)
     again = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
     assert (again.status_code, again.json()["code"]) == (200, "success")
 
@@ -324,11 +329,11 @@ def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_com
     the sweeper gave up): recorded `unavailable`. With `mid_commit`, the logic layer tried to give it up while
     its sale was being committed (the decision is sold, the order not yet visible): then it stays pending."""
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
-    assert redis_store.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time()) == "admitted"
+    assert records.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
+    assert gate.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
     if mid_commit:
-        assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
-    assert services.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
+        assert gate.sell(**fields)[0] is gate.Sell.SOLD
+    assert process.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
     return fields
 
 
@@ -353,18 +358,18 @@ def test_a_request_mid_commit_is_not_given_up_and_keeps_its_key(worker, make_buy
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
-    assert redis_store.request_get("committing-1").outcome is None
-    assert "committing-1" in {rid for rid, _ in redis_store.requests_pending_since(time.time(), 100)}
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert records.request_get("committing-1").outcome is None
+    assert "committing-1" in {rid for rid, _ in records.requests_pending_since(time.time(), 100)}
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
 
     settings.SECKILL_RESULT_TIMEOUT = 0.3
     retry = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="mid-commit")
     assert (retry.status_code, retry.json()["code"], retry.json()["request_id"]) == (202, "pending", "committing-1")
-    assert redis_store.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
+    assert records.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
 
     # The access layer's own 503 path (publish failed, the message got through and sold) records nothing either.
-    services._refuse_unsent(fields)
-    assert redis_store.request_get("committing-1").outcome is None
+    admission.purchase_refuse_unsent(fields)
+    assert records.request_get("committing-1").outcome is None
 
 
 def test_unknown_product_ids_are_rate_limited(worker, make_buyers, make_product):
@@ -382,28 +387,28 @@ def test_unknown_product_ids_are_rate_limited(worker, make_buyers, make_product)
 def test_a_temporary_ban_never_shortens_a_permanent_entry(worker, make_buyers):
     (user,) = make_buyers(1)
     call_command("blacklist", "add", "user", str(user.pk))
-    redis_store.ban_set(kind="user", value=str(user.pk), expires_ms=int(time.time() * 1000) + 200)
+    guard_store.ban_set(kind="user", value=str(user.pk), expires_ms=int(time.time() * 1000) + 200)
     time.sleep(0.3)  # the ban's own lapse, which is what is tested: not synchronisation
     assert wait_for(lambda: refused_as(user.pk) == "blacklisted", 1)
-    users, _, _ = redis_store.blacklist_read()
+    users, _, _ = guard_store.blacklist_read()
     assert users[str(user.pk)] == 0
 
 
 def test_reconcile_repairs_a_mirror_that_missed_a_change_or_came_back_stale(worker, make_buyers):
     alice, bob = make_buyers(2)
     call_command("blacklist", "add", "user", str(alice.pk))
-    access.blacklist_reconcile()
-    version = redis_store.blacklist_version()[0]
+    blacklist.blacklist_reconcile()
+    version = guard_store.blacklist_version()[0]
     # A Redis restored from an older snapshot: Alice's entry gone, the version as it was.
-    redis_store.get_client().hdel(redis_store.blacklist_key("user"), alice.pk)
+    get_client().hdel(keys.blacklist("user"), alice.pk)
     # A change whose publication failed: Bob in the database only.
     BlacklistEntry.objects.create(kind="user", value=str(bob.pk))
-    redis_store.get_client().set(redis_store.BLACKLIST_VERSION_KEY, version)
+    get_client().set(keys.BLACKLIST_VERSION, version)
 
-    assert access.blacklist_reconcile() is True
-    users, _, _ = redis_store.blacklist_read()
+    assert blacklist.blacklist_reconcile() is True
+    users, _, _ = guard_store.blacklist_read()
     assert {str(alice.pk), str(bob.pk)} <= set(users)
-    assert access.blacklist_reconcile() is False  # nothing to do the second time
+    assert blacklist.blacklist_reconcile() is False  # nothing to do the second time
     assert wait_for(lambda: refused_as(bob.pk) == "blacklisted", 1)
 
 
@@ -467,13 +472,13 @@ def test_a_buyer_who_bought_is_answered_at_the_gate_without_the_broker_or_the_da
     product = make_product(stock_total=5)
     client = api_client(user)
     assert client.post(BUY, {"product_id": product.pk}, format="json").json()["code"] == "success"
-    published_before = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    published_before = get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     with override_settings(SECKILL_USER_RATE_RULES=[]), django_assert_num_queries(0):
         again = [client.post(BUY, {"product_id": product.pk}, format="json") for _ in range(20)]
     assert {(r.status_code, r.json()["code"]) for r in again} == {(409, "already_purchased")}
-    published_after = redis_store.get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    published_after = get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     assert published_after == published_before
-    assert redis_store.admitted_count(product.pk) == 0 and redis_store.requests_pending_since(time.time() + 1, 10) == []
+    assert gate.admitted_count(product.pk) == 0 and records.requests_pending_since(time.time() + 1, 10) == []
     assert Order.objects.filter(product=product).count() == 1
     # Another buyer still gets through.
     (other,) = make_buyers(1, prefix="other")

@@ -4,9 +4,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.models import Order
 from tests.conftest import in_the_future
+from seckill import process
+from seckill.redis_store import sale as gate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,17 +37,17 @@ def test_admin_creates_a_product_and_loads_it_into_redis(clean_redis, admin_clie
     assert response.status_code == 302, response.content[:2000]
     product = Product.objects.get(name="Admin item")
     assert (product.stock_total, product.stock_left) == (8, 8)
-    assert redis_store.live_stock([product.pk]) == {product.pk: 8}
+    assert gate.live_stock([product.pk]) == {product.pk: 8}
 
 
 def test_admin_stock_edit_is_a_delta_and_the_list_shows_live_stock(clean_redis, admin_client, make_product):
     product = make_product(name="Admin item", stock_total=8)
-    redis_store.adjust_stock(product_id=product.pk, delta=-3)  # three sold in the gate, not yet in the ledger
+    gate.adjust_stock(product_id=product.pk, delta=-3)  # three sold in the gate, not yet in the ledger
 
     response = admin_client.post(f"/admin/products/product/{product.pk}/change/", form(stock_total="10"))
 
     assert response.status_code == 302
-    assert redis_store.live_stock([product.pk]) == {product.pk: 7}
+    assert gate.live_stock([product.pk]) == {product.pk: 7}
     assert Product.objects.get(pk=product.pk).stock_total == 10
     listing = admin_client.get("/admin/products/product/")
     assert listing.status_code == 200
@@ -55,11 +56,11 @@ def test_admin_stock_edit_is_a_delta_and_the_list_shows_live_stock(clean_redis, 
 
 def test_admin_refuses_to_remove_sold_units(clean_redis, admin_client, make_product):
     product = make_product(name="Admin item", stock_total=8)
-    redis_store.adjust_stock(product_id=product.pk, delta=-6)
+    gate.adjust_stock(product_id=product.pk, delta=-6)
     response = admin_client.post(f"/admin/products/product/{product.pk}/change/", form(stock_total="1"), follow=True)
     assert b"Not saved" in response.content
     assert Product.objects.get(pk=product.pk).stock_total == 8
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
 
 
 def test_admin_delete_removes_the_redis_keys(clean_redis, admin_client, make_product):
@@ -67,15 +68,15 @@ def test_admin_delete_removes_the_redis_keys(clean_redis, admin_client, make_pro
     response = admin_client.post(f"/admin/products/product/{product.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Product.objects.filter(pk=product.pk).exists()
-    assert redis_store.live_stock([product.pk]) == {product.pk: None}
+    assert gate.live_stock([product.pk]) == {product.pk: None}
 
 
 def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_client, make_buyers, make_product):
     # Request ids long enough that they cannot turn up by chance in the page (a CSRF token, say).
     alice, bob = make_buyers(2, prefix="shopper")
     first, second = make_product(name="First"), make_product(name="Second")
-    services.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
-    services.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
+    process.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
+    process.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
     assert Order.objects.count() == 2
 
     found = admin_client.get("/admin/seckill/order/", {"q": alice.username})

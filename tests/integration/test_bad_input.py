@@ -2,9 +2,9 @@
 import pytest
 
 from products.models import Product
-from seckill import redis_store
 from seckill.models import Order
 from tests.conftest import api_client
+from seckill.redis_store import sale as gate
 
 pytestmark = pytest.mark.worker
 
@@ -51,7 +51,7 @@ def test_malformed_purchase_request_is_a_clear_4xx(worker, make_buyers, make_pro
     assert "detail" in response.json()
     assert not Order.objects.exists()
     assert Product.objects.get(pk=product.pk).stock_left == 3
-    assert redis_store.live_stock([product.pk]) == {product.pk: 3}
+    assert gate.live_stock([product.pk]) == {product.pk: 3}
 
 
 def test_malformed_idempotency_key_is_a_400(worker, make_buyers, make_product):

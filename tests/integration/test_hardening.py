@@ -5,13 +5,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 
-from products import services as product_services
 from products.models import Product
-from seckill import redis_store, services
 from seckill.errors import StockConflict
 from seckill.models import Order
 from seckill.tasks import MAX_RETRIES, purchase_task
 from tests.conftest import api_client
+from seckill import admission, catalogue, errors, process, stock_gate
+from seckill.redis_store import sale as gate
+from seckill.redis_store import requests as records
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +28,7 @@ def test_duplicate_deliveries_racing_for_the_last_units_give_nothing_back(clean_
     def deliver(user, barrier):
         try:
             barrier.wait(timeout=10)
-            outcome = services.purchase_process(
+            outcome = process.purchase_process(
                 request_id=f"dup-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=2
             )
             with lock:
@@ -45,8 +48,8 @@ def test_duplicate_deliveries_racing_for_the_last_units_give_nothing_back(clean_
     assert [o.code for o in outcomes] == ["success"] * 20
     assert Order.objects.filter(product=product).count() == 10
     assert Product.objects.get(pk=product.pk).stock_left == 0
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
-    assert redis_store.get_client().hlen(redis_store.buyers_key(product.pk)) == 10
+    assert gate.live_stock([product.pk]) == {product.pk: 0}
+    assert get_client().hlen(keys.buyers(product.pk)) == 10
 
 
 def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_buyers, make_product, monkeypatch):
@@ -58,7 +61,7 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
         calls.append(fields)
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(services, "_order_write", flaky_write)
+    monkeypatch.setattr(process, "_order_write", flaky_write)
     fields = dict(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
 
     # apply() runs the task here, its retries too (without their countdown): this tests the task's control flow,
@@ -68,8 +71,8 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
     assert len(calls) == MAX_RETRIES + 1
     assert result["code"] == "unavailable"
     monkeypatch.undo()
-    assert services.purchase_process(**fields).code == "unavailable"  # final: a late delivery sells nothing
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert process.purchase_process(**fields).code == "unavailable"  # final: a late delivery sells nothing
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
 
@@ -80,14 +83,14 @@ def test_an_unexpected_error_is_answered_and_refused_for_good(clean_redis, make_
     def broken_write(**fields):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(services, "_order_write", broken_write)
+    monkeypatch.setattr(process, "_order_write", broken_write)
     fields = dict(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    outcome = services.purchase_process(**fields)
+    outcome = process.purchase_process(**fields)
 
     assert outcome.code == "internal_error"
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
     monkeypatch.undo()
-    assert services.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
+    assert process.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
     assert not Order.objects.exists()
 
 
@@ -95,20 +98,20 @@ def test_abandoning_a_request_whose_sale_was_confirmed_keeps_the_sale(clean_redi
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="kept-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert services.purchase_process(**fields).code == "success"
-    assert services.purchase_abandon(**fields).code == "success"
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert process.purchase_process(**fields).code == "success"
+    assert process.purchase_abandon(**fields).code == "success"
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1
 
 
 def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
     product = make_product(stock_total=10)
     stale = Product.objects.get(pk=product.pk)
-    product_services.product_update(product=product, stock_total=15)
+    catalogue.product_update(product=product, stock_total=15)
     with pytest.raises(StockConflict):
-        product_services.product_update(product=stale, stock_total=15)
+        catalogue.product_update(product=stale, stock_total=15)
     assert Product.objects.get(pk=product.pk).stock_total == 15
-    assert redis_store.live_stock([product.pk]) == {product.pk: 15}
+    assert gate.live_stock([product.pk]) == {product.pk: 15}
 
 
 @pytest.mark.parametrize("url", ["/api/seckill/", "/api/auth/token/", "/api/products/"])
@@ -130,15 +133,15 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     # After Redis lost its buyers (or a stale hash), the ledger refuses a second order: the gate learns it.
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
-    assert services.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code == "success"
-    redis_store.get_client().hdel(redis_store.buyers_key(product.pk), user.pk)
+    assert process.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code == "success"
+    get_client().hdel(keys.buyers(product.pk), user.pk)
 
-    second = services.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+    second = process.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
 
     assert second.code == "already_purchased"
-    assert redis_store.get_client().hget(redis_store.buyers_key(product.pk), user.pk) == "first"
-    assert redis_store.sell(request_id="third", user_id=user.pk, product_id=product.pk, quantity=1)[0] == "already_purchased"
-    assert redis_store.live_stock([product.pk]) == {product.pk: 4}
+    assert get_client().hget(keys.buyers(product.pk), user.pk) == "first"
+    assert gate.sell(request_id="third", user_id=user.pk, product_id=product.pk, quantity=1)[0] == "already_purchased"
+    assert gate.live_stock([product.pk]) == {product.pk: 4}
 
 
 # --- ledger first, Redis last (sell.lua inside the order's transaction) --------------------------------------
@@ -150,28 +153,28 @@ def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
-    real_sell = redis_store.sell
+    real_sell = gate.sell
 
     def sell_then_lose_the_reply(**kwargs):
         real_sell(**kwargs)
         raise redis.ConnectionError("Connection reset by peer")
 
-    monkeypatch.setattr(redis_store, "sell", sell_then_lose_the_reply)
-    with pytest.raises(services.TRANSIENT_ERRORS):
-        services.purchase_process(**fields)
+    monkeypatch.setattr(gate, "sell", sell_then_lose_the_reply)
+    with pytest.raises(errors.TRANSIENT_ERRORS):
+        process.purchase_process(**fields)
     monkeypatch.undo()
-    assert not Order.objects.exists() and redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert not Order.objects.exists() and gate.live_stock([product.pk]) == {product.pk: 2}
     return product, fields
 
 
 def assert_stocks(product, left):
     assert Product.objects.get(pk=product.pk).stock_left == left
-    assert redis_store.live_stock([product.pk]) == {product.pk: left}
+    assert gate.live_stock([product.pk]) == {product.pk: left}
 
 
 def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_buyers, make_product, monkeypatch):
     product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-1")
-    assert services.purchase_process(**fields).code == "success"  # the task's retry
+    assert process.purchase_process(**fields).code == "success"  # the task's retry
     assert Order.objects.get().request_id == "lost-sell-1"
     assert_stocks(product, 2)  # orders == sold == stock taken
 
@@ -183,11 +186,11 @@ def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, m
     product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
     user = get_user_model().objects.get(pk=fields["user_id"])
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
-    assert services.purchase_process(**fields).code == "user_inactive"
+    assert process.purchase_process(**fields).code == "user_inactive"
     assert_stocks(product, 3)
     get_user_model().objects.filter(pk=user.pk).update(is_active=True)
-    assert services.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
-    fresh = services.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert process.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
+    fresh = process.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
     assert fresh.code == "success"  # the buyer is not held by the undone sale
     assert_stocks(product, 2)
 
@@ -199,20 +202,20 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(clean_red
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     fields = dict(request_id="bug-after-sell", user_id=user.pk, product_id=product.pk, quantity=1)
-    real_sell = redis_store.sell
+    real_sell = gate.sell
 
     def sell_then_fail(**kwargs):
         real_sell(**kwargs)
         raise ValueError("a bug after the sale")
 
-    monkeypatch.setattr(redis_store, "sell", sell_then_fail)
-    assert redis_store.admit(**fields, factor=10, slot_ms=60_000, created=1.0) == "admitted"
+    monkeypatch.setattr(gate, "sell", sell_then_fail)
+    assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     with pytest.raises(ValueError):
-        services.purchase_process(**fields)
-    assert redis_store.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
+        process.purchase_process(**fields)
+    assert records.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
     monkeypatch.undo()
-    assert services.purchase_process(**fields).code == "success"
-    assert redis_store.request_get("bug-after-sell").outcome["code"] == "success"
+    assert process.purchase_process(**fields).code == "success"
+    assert records.request_get("bug-after-sell").outcome["code"] == "success"
     assert_stocks(product, 2)
 
 
@@ -220,18 +223,18 @@ def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clea
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)
     fields = dict(request_id="refused-first", user_id=user.pk, product_id=product.pk, quantity=1)
-    services.stock_gate_load(product_id=product.pk)
-    assert services.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
+    stock_gate.stock_gate_load(product_id=product.pk)
+    assert process.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
     Product.objects.filter(pk=product.pk).update(stock_left=0)  # and the ledger has nothing left now
-    assert services.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
-    assert services.purchase_abandon(**fields).code == "unavailable"
+    assert process.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
+    assert process.purchase_abandon(**fields).code == "unavailable"
 
     other = dict(fields, request_id="refused-by-redis")
     Product.objects.filter(pk=product.pk).update(stock_left=1)
-    assert redis_store.admit(**other, factor=10, slot_ms=60_000, created=1.0) == "admitted"
-    redis_store.get_client().hset(redis_store.meta_key(product.pk), "enabled", "0")  # disabled in the gate
-    assert services.purchase_process(**other).code == "sale_disabled"
-    assert services.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
-    services._refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
-    assert redis_store.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
+    assert gate.admit(**other, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    get_client().hset(keys.meta(product.pk), "enabled", "0")  # disabled in the gate
+    assert process.purchase_process(**other).code == "sale_disabled"
+    assert process.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
+    admission.purchase_refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
+    assert records.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
     assert not Order.objects.exists()

@@ -1,4 +1,4 @@
-"""The logic layer's write to the ledger (services._order_write, plain SQL on the usual path) keeps the ORM's
+"""The logic layer's write to the ledger (process._order_write, plain SQL on the usual path) keeps the ORM's
 rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
 import uuid
 from decimal import Decimal
@@ -8,18 +8,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.errors import AlreadyPurchased, SoldOut, UserInactive
 from seckill.models import Order
+from seckill import ledger, process, stock_gate
+from seckill.redis_store import sale as gate
+from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def write(user, product, quantity=1, request_id=None):
-    services.stock_gate_load(product_id=product.pk)
+    stock_gate.stock_gate_load(product_id=product.pk)
     request_id = request_id or uuid.uuid4().hex
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
-    return services._order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
+    return process._order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
 
 
 def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
@@ -66,7 +68,7 @@ def test_a_second_order_of_a_buyer_rolls_the_stock_back(clean_redis, make_buyers
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
     write(user, product)
-    redis_store.get_client().delete(*redis_store.get_client().keys("seckill:*"))  # the gate forgot the buyer
+    get_client().delete(*get_client().keys("seckill:*"))  # the gate forgot the buyer
     with pytest.raises(AlreadyPurchased):
         write(user, product)
     assert Product.objects.get(pk=product.pk).stock_left == 4 and Order.objects.count() == 1
@@ -83,9 +85,9 @@ def test_a_replay_returns_the_same_order(clean_redis, make_buyers, make_product)
 def test_the_write_is_part_of_the_callers_transaction(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
-    services.stock_gate_load(product_id=product.pk)
+    stock_gate.stock_gate_load(product_id=product.pk)
     with transaction.atomic():
-        order_id = services._ledger_sell(request_id="tx-1", user_id=user.pk, product_id=product.pk, quantity=1)
+        order_id = ledger.ledger_sell(request_id="tx-1", user_id=user.pk, product_id=product.pk, quantity=1)
         assert order_id is not None
         transaction.set_rollback(True)
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
@@ -98,9 +100,9 @@ def test_the_sale_is_one_statement_on_postgresql_and_two_elsewhere(clean_redis, 
     users = make_buyers(2)
     product = make_product(stock_total=1)
     with transaction.atomic(), CaptureQueriesContext(connection) as sold:
-        order_id = services._ledger_sell(request_id="one-stmt", user_id=users[0].pk, product_id=product.pk, quantity=1)
+        order_id = ledger.ledger_sell(request_id="one-stmt", user_id=users[0].pk, product_id=product.pk, quantity=1)
     with transaction.atomic():
-        nothing = services._ledger_sell(request_id="none-left", user_id=users[1].pk, product_id=product.pk, quantity=1)
+        nothing = ledger.ledger_sell(request_id="none-left", user_id=users[1].pk, product_id=product.pk, quantity=1)
     expected = 1 if connection.vendor == "postgresql" else 2
     assert len([q for q in sold.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]) == expected
     assert Order.objects.get(pk=order_id).request_id == "one-stmt"
@@ -113,15 +115,15 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
     takes nothing from the ledger, and a sale takes from both."""
     first, second = make_buyers(2)
     product = make_product(stock_total=5)
-    services.stock_gate_load(product_id=product.pk)
-    assert redis_store.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1,
+    stock_gate.stock_gate_load(product_id=product.pk)
+    assert gate.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1,
                               code="unavailable") == "unavailable"
-    with pytest.raises(services._Refused) as refused:
-        services._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+    with pytest.raises(process._Refused) as refused:
+        process._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
     assert refused.value.code == "unavailable"
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
-    assert redis_store.live_stock([product.pk]) == {product.pk: 5}
-    order_id = services._order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    assert gate.live_stock([product.pk]) == {product.pk: 5}
+    order_id = process._order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
     assert Order.objects.get(pk=order_id).request_id == "sold"
-    assert Product.objects.get(pk=product.pk).stock_left == 4 and redis_store.live_stock([product.pk]) == {product.pk: 4}
-    assert redis_store.decision_get(product_id=product.pk, request_id="sold") == redis_store.SOLD
+    assert Product.objects.get(pk=product.pk).stock_left == 4 and gate.live_stock([product.pk]) == {product.pk: 4}
+    assert gate.decision_get(product_id=product.pk, request_id="sold") == gate.SOLD

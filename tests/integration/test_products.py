@@ -8,10 +8,11 @@ from django.core.management import call_command
 
 from products import services
 from products.models import Product
-from seckill import redis_store
 from seckill.errors import StockConflict
 from seckill.models import Order
 from tests.conftest import api_client, in_the_future, in_the_past
+from seckill import catalogue
+from seckill.redis_store import sale as gate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,12 +29,13 @@ def test_product_list_and_detail_are_public_with_live_stock_and_status(clean_red
     ended = make_product(name="Gone", start_time=in_the_past(2), end_time=in_the_past(1))
     disabled = make_product(name="Off", is_enabled=False)
     sold_out = make_product(name="Empty", stock_total=1)
-    redis_store.adjust_stock(product_id=active.pk, delta=-1)  # a live sale, ahead of the ledger
-    redis_store.adjust_stock(product_id=sold_out.pk, delta=-1)
+    gate.adjust_stock(product_id=active.pk, delta=-1)  # a live sale, ahead of the ledger
+    gate.adjust_stock(product_id=sold_out.pk, delta=-1)
 
     listing = api_client().get("/api/products/")
     assert listing.status_code == 200
-    by_id = {p["id"]: p for p in listing.json()}
+    assert listing.json()["count"] == 5
+    by_id = {p["id"]: p for p in listing.json()["results"]}
     assert by_id[active.pk]["stock_left"] == 2 and by_id[active.pk]["status"] == "active"
     assert by_id[upcoming.pk]["status"] == "upcoming"
     assert by_id[ended.pk]["status"] == "ended"
@@ -61,7 +63,7 @@ def test_only_staff_may_create_or_edit(clean_redis, make_buyers, staff, make_pro
     created = api_client(staff).post("/api/products/", {**body, "per_user_limit": 2}, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["stock_left"] == 5
-    assert redis_store.live_stock([created.json()["id"]]) == {created.json()["id"]: 5}
+    assert gate.live_stock([created.json()["id"]]) == {created.json()["id"]: 5}
 
     edited = api_client(staff).patch(f"/api/products/{product.pk}/", {"name": "Renamed"}, format="json")
     assert edited.status_code == 200 and edited.json()["name"] == "Renamed"
@@ -77,21 +79,21 @@ def test_staff_create_rejects_a_window_that_ends_before_it_starts(clean_redis, s
 
 def test_adding_stock_is_a_delta_on_the_live_counter_never_a_reset(clean_redis, make_product):
     product = make_product(stock_total=10)
-    redis_store.adjust_stock(product_id=product.pk, delta=-4)  # four sales in flight, not yet in the ledger
-    services.product_update(product=product, stock_total=15)
-    assert redis_store.live_stock([product.pk]) == {product.pk: 11}  # 6 unsold + 5 added, not the ledger's 15
+    gate.adjust_stock(product_id=product.pk, delta=-4)  # four sales in flight, not yet in the ledger
+    catalogue.product_update(product=product, stock_total=15)
+    assert gate.live_stock([product.pk]) == {product.pk: 11}  # 6 unsold + 5 added, not the ledger's 15
     product.refresh_from_db()
     assert (product.stock_total, product.stock_left) == (15, 15)
 
 
 def test_removing_stock_takes_only_unsold_units(clean_redis, make_product):
     product = make_product(stock_total=10)
-    redis_store.adjust_stock(product_id=product.pk, delta=-7)  # 3 unsold in the gate
+    gate.adjust_stock(product_id=product.pk, delta=-7)  # 3 unsold in the gate
     with pytest.raises(StockConflict):
-        services.product_update(product=product, stock_total=6)  # would remove 4
-    assert redis_store.live_stock([product.pk]) == {product.pk: 3}
-    services.product_update(product=Product.objects.get(pk=product.pk), stock_total=7)
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
+        catalogue.product_update(product=product, stock_total=6)  # would remove 4
+    assert gate.live_stock([product.pk]) == {product.pk: 3}
+    catalogue.product_update(product=Product.objects.get(pk=product.pk), stock_total=7)
+    assert gate.live_stock([product.pk]) == {product.pk: 0}
     assert Product.objects.get(pk=product.pk).stock_total == 7
 
 
@@ -107,12 +109,12 @@ def test_gate_lost_by_redis_reloads_from_the_ledger_with_its_buyers(worker, make
     buyer, other = make_buyers(2)
     product = make_product(stock_total=3)
     assert api_client(buyer).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 200
-    redis_store.forget_product(product.pk)  # what a Redis restart without persistence does
+    gate.forget_product(product.pk)  # what a Redis restart without persistence does
 
     again = api_client(buyer).post("/api/seckill/", {"product_id": product.pk}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "already_purchased"
     assert api_client(other).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 200
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Order.objects.count() == 2
 
 
@@ -123,7 +125,7 @@ def test_create_product_command_prints_the_product_as_json(clean_redis):
     data = json.loads(out.getvalue())
     assert data["name"] == "Cmd" and data["stock_left"] == 7 and data["per_user_limit"] == 2
     assert data["status"] == "active"
-    assert redis_store.live_stock([data["id"]]) == {data["id"]: 7}
+    assert gate.live_stock([data["id"]]) == {data["id"]: 7}
 
 
 def test_create_product_command_accepts_a_window(clean_redis):
@@ -131,3 +133,10 @@ def test_create_product_command_accepts_a_window(clean_redis):
     call_command("create_product", "--name", "Later", "--stock", "1", "--starts", "2099-01-01T10:00:00Z",
                  "--ends", "2099-01-01T11:00:00+00:00", stdout=out)
     assert json.loads(out.getvalue())["status"] == "upcoming"
+
+
+def test_product_list_is_paginated_by_limit_and_offset(clean_redis, make_product):
+    ids = [make_product(name=f"P{i}").pk for i in range(3)]
+    page = api_client().get("/api/products/", {"limit": 2, "offset": 1}).json()
+    assert page["count"] == 3 and [p["id"] for p in page["results"]] == ids[1:]
+    assert page["next"] is None and page["previous"] is not None

@@ -9,12 +9,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from products.models import Product
-from seckill import redis_store
 from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_verify
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, in_the_future, in_the_past
+from seckill.redis_store import sale as gate
 
 BUY = "/api/seckill/"
 
@@ -45,7 +45,7 @@ def test_buy_returns_200_with_order_and_verifiable_purchase_token(worker, make_b
     claim = purchase_token_verify(body["purchase_token"])
     assert (claim.order_id, claim.user_id, claim.product_id) == (order.pk, user.pk, product.pk)
     assert Product.objects.get(pk=product.pk).stock_left == 2
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
 
 
 def test_quantity_defaults_to_one_and_can_be_up_to_the_limit(worker, make_buyers, make_product):
@@ -180,7 +180,7 @@ def test_buy_returns_409_sold_out_from_the_gate_when_the_ledger_lags(worker, mak
     # The database still shows stock; the Redis gate, which runs ahead of it, is what decides.
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    redis_store.adjust_stock(product_id=product.pk, delta=-2)  # two sales in flight, not yet committed
+    gate.adjust_stock(product_id=product.pk, delta=-2)  # two sales in flight, not yet committed
     response = buy(user, product_id=product.pk)
     assert response.status_code == 409
     assert response.json()["code"] == "sold_out"
@@ -220,7 +220,7 @@ def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, ma
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
     ended = timezone.now() - timedelta(seconds=1)
-    redis_store.load_product(
+    gate.load_product(
         product_id=product.pk, stock_left=5, enabled=True, start_time=ended - timedelta(hours=1),
         end_time=ended, per_user_limit=1,
     )
@@ -229,7 +229,7 @@ def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, ma
     ).get(timeout=10)
     assert result["code"] == "sale_ended"
     assert not Order.objects.exists()
-    assert redis_store.live_stock([product.pk]) == {product.pk: 5}
+    assert gate.live_stock([product.pk]) == {product.pk: 5}
 
 
 def test_inactive_user_gets_403_and_no_stock_is_taken(worker, make_buyers, make_product):
@@ -240,7 +240,7 @@ def test_inactive_user_gets_403_and_no_stock_is_taken(worker, make_buyers, make_
     response = buy(user, product_id=product.pk)
     assert response.status_code == 403
     assert response.json()["code"] == "user_inactive"
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2
 
 
@@ -265,7 +265,22 @@ def test_orders_endpoints_show_only_the_callers_orders(worker, make_buyers, make
 
     listing = api_client(alice).get("/api/orders/")
     assert listing.status_code == 200
-    assert [o["id"] for o in listing.json()] == [alice_order]
+    assert [o["id"] for o in listing.json()["results"]] == [alice_order]
     assert api_client(alice).get(f"/api/orders/{alice_order}/").status_code == 200
     assert api_client(alice).get(f"/api/orders/{bob_order}/").status_code == 404
     assert api_client().get("/api/orders/").status_code == 401
+
+
+def test_orders_list_is_paginated_by_cursor_newest_first(transactional_db, make_buyers, make_product):
+    (alice,) = make_buyers(1)
+    products = [make_product(stock_total=1) for _ in range(5)]
+    ids = [Order.objects.create(request_id=f"page-{p.pk}", user=alice, product=p, quantity=1, unit_price=1).pk
+           for p in products]
+    client = api_client(alice)
+    first = client.get("/api/orders/", {"page_size": 2}).json()
+    assert [o["id"] for o in first["results"]] == ids[::-1][:2] and first["previous"] is None
+    # An order arriving between two pages does not shift the next page (it would, with offsets).
+    newest = make_product(stock_total=1)
+    Order.objects.create(request_id="page-new", user=alice, product=newest, quantity=1, unit_price=1)
+    second = client.get(first["next"]).json()
+    assert [o["id"] for o in second["results"]] == ids[::-1][2:4]

@@ -11,9 +11,10 @@ from django.db import connections
 from django.db.models import Count
 
 from products.models import Product
-from seckill import redis_store
 from seckill.models import Order
 from tests.conftest import api_client
+from seckill.redis_store import sale as gate
+from seckill.redis_store import keys
 
 pytestmark = pytest.mark.worker
 
@@ -94,5 +95,5 @@ def test_burst_sells_exactly_the_stock_once_per_buyer(worker, make_buyers, make_
     assert set(Order.objects.filter(product=product).values_list("user_id", flat=True)) == winners
     assert not Order.objects.values("user", "product").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert Product.objects.get(pk=product.pk).stock_left == 0
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
-    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == STOCK
+    assert gate.live_stock([product.pk]) == {product.pk: 0}
+    assert redis_client.hlen(keys.buyers(product.pk)) == STOCK

@@ -4,16 +4,20 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from seckill.redis_store import sale as gate
+from seckill.redis_store.sale import AdjustResult, Sell
+from seckill.redis_store import requests as records
+from seckill.redis_store import guards as guard_store
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
-from seckill import redis_store
-from seckill.redis_store import AdjustResult, Sell
 
 PID = 424242
 
 
 def load(stock=5, *, enabled=True, start=-1, end=1, limit=1, buyers=()):
     now = timezone.now()
-    return redis_store.load_product(
+    return gate.load_product(
         product_id=PID,
         stock_left=stock,
         enabled=enabled,
@@ -25,7 +29,7 @@ def load(stock=5, *, enabled=True, start=-1, end=1, limit=1, buyers=()):
 
 
 def sell(user, request, qty=1):
-    return redis_store.sell(product_id=PID, user_id=user, request_id=request, quantity=qty)
+    return gate.sell(product_id=PID, user_id=user, request_id=request, quantity=qty)
 
 
 @pytest.fixture(autouse=True)
@@ -36,15 +40,15 @@ def _clean(clean_redis):
 def test_sell_decrements_and_records_the_buyer_and_the_sale(clean_redis):
     load(stock=2)
     assert sell(1, "r1") == (Sell.SOLD, 1)
-    assert clean_redis.hget(redis_store.buyers_key(PID), "1") == "r1"
-    assert redis_store.decision_get(product_id=PID, request_id="r1") == redis_store.SOLD
+    assert clean_redis.hget(keys.buyers(PID), "1") == "r1"
+    assert gate.decision_get(product_id=PID, request_id="r1") == gate.SOLD
 
 
 def test_stock_never_goes_below_zero_and_the_last_unit_sells_once():
     load(stock=1, limit=3)
     assert sell(1, "r1")[0] is Sell.SOLD
     assert sell(2, "r2") == ("sold_out", 0)
-    assert redis_store.live_stock([PID]) == {PID: 0}
+    assert gate.live_stock([PID]) == {PID: 0}
 
 
 def test_quantity_larger_than_the_stock_is_sold_out_without_a_decrement():
@@ -56,7 +60,7 @@ def test_same_request_id_replayed_does_not_sell_twice():
     load(stock=5)
     assert sell(1, "r1")[0] is Sell.SOLD
     assert sell(1, "r1") == (Sell.AGAIN, 4)
-    assert redis_store.live_stock([PID]) == {PID: 4}
+    assert gate.live_stock([PID]) == {PID: 4}
 
 
 def test_second_request_of_a_buyer_is_already_purchased():
@@ -76,7 +80,7 @@ def test_second_request_of_a_buyer_is_already_purchased():
 def test_window_and_switch_are_checked(window, expected):
     load(stock=5, **window)
     assert sell(1, "r1")[0] == expected
-    assert redis_store.live_stock([PID]) == {PID: 5}
+    assert gate.live_stock([PID]) == {PID: 5}
 
 
 def test_quantity_over_the_limit_is_refused():
@@ -86,11 +90,11 @@ def test_quantity_over_the_limit_is_refused():
 
 def test_unloaded_product_says_so_and_decides_nothing():
     assert sell(1, "r1")[0] is Sell.NOT_LOADED
-    assert redis_store.decision_get(product_id=PID, request_id="r1") is None
+    assert gate.decision_get(product_id=PID, request_id="r1") is None
 
 
 def refuse(request, code="sold_out", *, user=1, qty=1, ledger_refused=False):
-    return redis_store.refuse(product_id=PID, request_id=request, user_id=user, quantity=qty, code=code,
+    return gate.refuse(product_id=PID, request_id=request, user_id=user, quantity=qty, code=code,
                               ledger_refused=ledger_refused)
 
 
@@ -98,7 +102,7 @@ def test_a_refusal_is_final_even_when_units_come_back():
     load(stock=1)
     assert sell(1, "r1")[0] is Sell.SOLD
     assert sell(2, "r2")[0] == "sold_out"
-    redis_store.adjust_stock(product_id=PID, delta=1)  # a unit comes back (the admin added one)
+    gate.adjust_stock(product_id=PID, delta=1)  # a unit comes back (the admin added one)
     assert sell(2, "r2")[0] == "sold_out"  # a late or duplicate delivery of r2 does not sell now
     assert refuse("r2", code="unavailable", user=2) == "sold_out"  # nor does giving it up change its answer
     assert sell(3, "r3")[0] is Sell.SOLD  # a new request does
@@ -109,15 +113,15 @@ def test_a_request_refused_before_it_ran_never_sells():
     load(stock=3)
     assert refuse("r1", code="unavailable") == "unavailable"
     assert sell(1, "r1")[0] == "unavailable"
-    assert redis_store.live_stock([PID]) == {PID: 3}
-    assert redis_store.get_client().hgetall(redis_store.buyers_key(PID)) == {}
+    assert gate.live_stock([PID]) == {PID: 3}
+    assert get_client().hgetall(keys.buyers(PID)) == {}
 
 
 def test_a_sale_stands_whatever_refusal_is_asked():
     load(stock=3)
     assert sell(1, "r1")[0] is Sell.SOLD
-    assert refuse("r1", code="unavailable") == redis_store.SOLD  # e.g. purchase_abandon racing the commit
-    assert redis_store.live_stock([PID]) == {PID: 2}
+    assert refuse("r1", code="unavailable") == gate.SOLD  # e.g. purchase_abandon racing the commit
+    assert gate.live_stock([PID]) == {PID: 2}
     assert sell(1, "r1")[0] is Sell.AGAIN  # a re-run commits the order the sale stands for
 
 
@@ -127,11 +131,11 @@ def test_a_sale_the_ledger_refused_is_undone_and_stays_refused():
     load(stock=3, limit=2)
     assert sell(1, "r1", qty=2)[0] is Sell.SOLD
     assert refuse("r1", code="user_inactive", qty=2, ledger_refused=True) == "user_inactive"
-    assert redis_store.live_stock([PID]) == {PID: 3}
-    assert redis_store.get_client().hget(redis_store.buyers_key(PID), "1") is None
+    assert gate.live_stock([PID]) == {PID: 3}
+    assert get_client().hget(keys.buyers(PID), "1") is None
     assert sell(1, "r1", qty=2)[0] == "user_inactive"  # a later run of it cannot sell: the answer never flips
     assert refuse("r1", code="sold_out", qty=2, ledger_refused=True) == "user_inactive"  # nothing given twice
-    assert redis_store.live_stock([PID]) == {PID: 3}
+    assert gate.live_stock([PID]) == {PID: 3}
     assert sell(1, "r2")[0] is Sell.SOLD  # the buyer may buy with a new request
 
 
@@ -139,16 +143,16 @@ def test_a_reservation_of_the_earlier_version_is_a_sale_or_given_back():
     # Decisions written by reserve.lua (R: units taken, the order's transaction still to come) before this
     # version: a run of the request sells it; a refusal gives its units and buyer back.
     load(stock=5)
-    client = redis_store.get_client()
+    client = get_client()
     for user, rid in ((1, "old-1"), (2, "old-2")):
-        client.decrby(redis_store.stock_key(PID), 1)
-        client.hset(redis_store.buyers_key(PID), user, rid)
-        client.set(redis_store.decision_key(PID, rid), "R")
+        client.decrby(keys.stock(PID), 1)
+        client.hset(keys.buyers(PID), user, rid)
+        client.set(keys.decision(PID, rid), "R")
     assert sell(1, "old-1") == (Sell.AGAIN, 3)  # no second unit taken
-    assert redis_store.decision_get(product_id=PID, request_id="old-1") == redis_store.SOLD
+    assert gate.decision_get(product_id=PID, request_id="old-1") == gate.SOLD
     assert refuse("old-2", code="unavailable", user=2) == "unavailable"
-    assert redis_store.live_stock([PID]) == {PID: 4}
-    assert client.hget(redis_store.buyers_key(PID), "2") is None
+    assert gate.live_stock([PID]) == {PID: 4}
+    assert client.hget(keys.buyers(PID), "2") is None
 
 
 def test_a_buyer_entry_without_its_decision_is_a_sale():
@@ -156,16 +160,16 @@ def test_a_buyer_entry_without_its_decision_is_a_sale():
     # takes nothing more and writes the decision back, so a refusal (abandon) cannot be recorded over it.
     load(stock=5)
     assert sell(1, "r1")[0] is Sell.SOLD
-    redis_store.get_client().delete(redis_store.decision_key(PID, "r1"))
+    get_client().delete(keys.decision(PID, "r1"))
     assert sell(1, "r1") == (Sell.AGAIN, 4)
-    assert refuse("r1", code="unavailable") == redis_store.SOLD
+    assert refuse("r1", code="unavailable") == gate.SOLD
 
 
 def test_load_never_overwrites_a_live_counter():
     load(stock=5)
     sell(1, "r1")
     assert load(stock=5) is False  # the database's figure lags: the live 4 stays
-    assert redis_store.live_stock([PID]) == {PID: 4}
+    assert gate.live_stock([PID]) == {PID: 4}
 
 
 def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
@@ -176,11 +180,11 @@ def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
 
 def test_adjust_applies_deltas_and_refuses_to_go_negative():
     load(stock=3)
-    assert redis_store.adjust_stock(product_id=PID, delta=2) == (AdjustResult.APPLIED, 5)
-    assert redis_store.adjust_stock(product_id=PID, delta=-6) == (AdjustResult.INSUFFICIENT, 5)
-    assert redis_store.adjust_stock(product_id=PID, delta=-5) == (AdjustResult.APPLIED, 0)
-    redis_store.forget_product(PID)
-    assert redis_store.adjust_stock(product_id=PID, delta=1)[0] is AdjustResult.NOT_LOADED
+    assert gate.adjust_stock(product_id=PID, delta=2) == (AdjustResult.APPLIED, 5)
+    assert gate.adjust_stock(product_id=PID, delta=-6) == (AdjustResult.INSUFFICIENT, 5)
+    assert gate.adjust_stock(product_id=PID, delta=-5) == (AdjustResult.APPLIED, 0)
+    gate.forget_product(PID)
+    assert gate.adjust_stock(product_id=PID, delta=1)[0] is AdjustResult.NOT_LOADED
 
 
 def test_concurrent_sales_sell_exactly_the_stock():
@@ -198,13 +202,13 @@ def test_concurrent_sales_sell_exactly_the_stock():
         t.join()
     assert results.count(Sell.SOLD) == 25
     assert results.count("sold_out") == 75
-    assert redis_store.live_stock([PID]) == {PID: 0}
-    assert redis_store.get_client().hlen(redis_store.buyers_key(PID)) == 25
+    assert gate.live_stock([PID]) == {PID: 0}
+    assert get_client().hlen(keys.buyers(PID)) == 25
 
 
 def test_scripts_survive_a_flushed_script_cache():
     load(stock=2)
-    redis_store.get_client().script_flush()  # what a Redis restart does to the cache
+    get_client().script_flush()  # what a Redis restart does to the cache
     assert sell(1, "r1")[0] is Sell.SOLD
 
 
@@ -212,15 +216,15 @@ def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, se
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=1)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1234.5)
-    assert redis_store.admit(request_id="adm-1", **args) == "admitted"
-    record = redis_store.request_get("adm-1")
+    assert gate.admit(request_id="adm-1", **args)[0] == "admitted"
+    record = records.request_get("adm-1")
     assert (record.user_id, record.product_id, record.quantity, record.created, record.outcome) == (
         7, PID, 1, 1234.5, None)
-    assert 0 < clean_redis.ttl(redis_store.request_key("adm-1")) <= 600
-    assert redis_store.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]  # the sweeper sees it
-    assert redis_store.admit(request_id="adm-2", **args) == "busy"  # one slot for one unit
-    assert redis_store.request_get("adm-2") is None
-    assert redis_store.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]
+    assert 0 < clean_redis.ttl(keys.request("adm-1")) <= 600
+    assert records.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]  # the sweeper sees it
+    assert gate.admit(request_id="adm-2", **args)[0] == "busy"  # one slot for one unit
+    assert records.request_get("adm-2") is None
+    assert records.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]
 
 
 def test_recording_an_outcome_ends_pending_and_frees_the_slot(clean_redis, settings):
@@ -228,58 +232,58 @@ def test_recording_an_outcome_ends_pending_and_frees_the_slot(clean_redis, setti
     load(stock=2)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1.0)
     for rid in ("out-1", "out-2"):
-        assert redis_store.admit(request_id=rid, **args) == "admitted"
-    redis_store.request_set_outcome(request_id="out-1", outcome={"code": "success"}, admitted_for=PID)
-    redis_store.request_set_outcome(request_id="out-2", outcome={"code": "unavailable"})  # slot kept
-    assert redis_store.request_get("out-1").outcome == {"code": "success"}
-    assert redis_store.requests_pending_since(10, 10) == []
-    assert redis_store.admitted_count(PID) == 1
-    assert 0 < clean_redis.ttl(redis_store.request_key("out-1")) <= 600
+        assert gate.admit(request_id=rid, **args)[0] == "admitted"
+    records.request_set_outcome(request_id="out-1", outcome={"code": "success"}, admitted_for=PID)
+    records.request_set_outcome(request_id="out-2", outcome={"code": "unavailable"})  # slot kept
+    assert records.request_get("out-1").outcome == {"code": "success"}
+    assert records.requests_pending_since(10, 10) == []
+    assert gate.admitted_count(PID) == 1
+    assert 0 < clean_redis.ttl(keys.request("out-1")) <= 600
 
 
 # --- rate limits (ratelimit.lua) ---------------------------------------------------------------------------
 def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypatch):
     rules = [("user", "77", 2, 1)]  # 2 per second
-    assert redis_store.rate_limit_hit(rules)[0]
+    assert guard_store.rate_limit_hit(rules)[0]
     # Another web host whose clock is an hour off shares the same count.
-    monkeypatch.setattr(redis_store.time, "time", lambda: 1_800_000_000.0 + 3600)
-    assert redis_store.rate_limit_hit(rules)[0]
-    allowed, retry_after_ms, breached = redis_store.rate_limit_hit(rules)
+    monkeypatch.setattr(guard_store.time, "time", lambda: 1_800_000_000.0 + 3600)
+    assert guard_store.rate_limit_hit(rules)[0]
+    allowed, retry_after_ms, breached = guard_store.rate_limit_hit(rules)
     assert (allowed, breached) == (False, 0)
     assert 0 < retry_after_ms <= 1000  # what is left of the window, by Redis' clock
     # The window ends with its key's expiry: allowed again (a poll with a deadline, not a sleep).
     from tests.conftest import wait_for
 
-    assert wait_for(lambda: redis_store.rate_limit_hit(rules)[0], 3, 0.05)
+    assert wait_for(lambda: guard_store.rate_limit_hit(rules)[0], 3, 0.05)
 
 
 def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_over_them(clean_redis, settings):
     settings.SECKILL_REQUEST_TTL = 600
     rules = [("user", "79", 2, 60), ("ip", "10.0.0.9", 100, 1)]
-    gate = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, user_id=79, created=5.0, rate_limits=rules)
-    assert redis_store.admit_rate_limited(request_id="rl-0", **gate)[0] == "not_loaded"
+    call = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, user_id=79, created=5.0, rate_limits=rules)
+    assert gate.admit(request_id="rl-0", **call)[0] == "not_loaded"
     assert clean_redis.get("seckill:rl:user:79:60") is None  # not loaded: nothing counted (the caller retries)
     load(stock=5)
     for rid in ("rl-1", "rl-2"):
-        assert redis_store.admit_rate_limited(request_id=rid, **gate) == ("admitted", 0, -1)
-    answer, retry_after_ms, breached = redis_store.admit_rate_limited(request_id="rl-3", **gate)
+        assert gate.admit(request_id=rid, **call) == ("admitted", 0, -1)
+    answer, retry_after_ms, breached = gate.admit(request_id="rl-3", **call)
     assert (answer, breached) == ("rate_limited", 0)
     assert 0 < retry_after_ms <= 60_000
     # Refused whole: not admitted, no record, nothing pending, and no rule counted it.
-    assert redis_store.admitted_count(PID) == 2
-    assert redis_store.request_get("rl-3") is None
-    assert [rid for rid, _ in redis_store.requests_pending_since(10, 10)] == ["rl-1", "rl-2"]
+    assert gate.admitted_count(PID) == 2
+    assert records.request_get("rl-3") is None
+    assert [rid for rid, _ in records.requests_pending_since(10, 10)] == ["rl-1", "rl-2"]
     assert clean_redis.mget("seckill:rl:user:79:60", "seckill:rl:ip:10.0.0.9:1") == ["2", "2"]
     # The same counters as the rate limit on its own: one count, whichever step makes it.
-    allowed, _, breached = redis_store.rate_limit_hit(rules)
+    allowed, _, breached = guard_store.rate_limit_hit(rules)
     assert (allowed, breached) == (False, 0)
-    assert redis_store.admit_rate_limited(request_id="rl-4", **dict(gate, rate_limits=[])) == ("admitted", 0, -1)
+    assert gate.admit(request_id="rl-4", **dict(call, rate_limits=[])) == ("admitted", 0, -1)
 
 
 def test_a_rate_limit_counter_without_expiry_gets_one():
-    client = redis_store.get_client()
+    client = get_client()
     client.set("seckill:rl:user:78:60", 5)  # full, and (not by our script) without expiry
-    allowed, retry_after_ms, _ = redis_store.rate_limit_hit([("user", "78", 5, 60)])
+    allowed, retry_after_ms, _ = guard_store.rate_limit_hit([("user", "78", 5, 60)])
     assert not allowed and retry_after_ms == 60_000
     assert 0 < client.pttl("seckill:rl:user:78:60") <= 60_000
 
@@ -288,6 +292,6 @@ def test_admission_answers_a_buyer_the_gate_knows_already_purchased(clean_redis,
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=5, buyers=[(7, "bought-before")])
     args = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, created=1.0)
-    assert redis_store.admit(request_id="again-1", user_id=7, **args) == "already_purchased"
-    assert redis_store.request_get("again-1") is None and redis_store.admitted_count(PID) == 0
-    assert redis_store.admit(request_id="new-1", user_id=8, **args) == "admitted"
+    assert gate.admit(request_id="again-1", user_id=7, **args)[0] == "already_purchased"
+    assert records.request_get("again-1") is None and gate.admitted_count(PID) == 0
+    assert gate.admit(request_id="new-1", user_id=8, **args)[0] == "admitted"

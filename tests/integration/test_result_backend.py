@@ -1,5 +1,5 @@
 """The result backend that stores a purchase's Celery result and its request record in one step
-(seckill_site/result_backend.py), against the real Redis and, end to end, the real worker."""
+(seckill/result_backend.py), against the real Redis and, end to end, the real worker."""
 import json
 import time
 import uuid
@@ -10,15 +10,16 @@ from celery import states
 from celery.app.task import Context
 from django.conf import settings
 
-from seckill import redis_store
+from seckill import result_backend
 from seckill.outcomes import Outcome
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from seckill_site.local_redis import with_db
-from seckill_site.result_backend import (
-    OutcomeRedisBackend,
-    outcome_recorded_with_result,
-)
+from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.redis_store.client import get_client
+from seckill.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
 
 
 @pytest.fixture
@@ -32,9 +33,9 @@ def backend(clean_redis):
 def admitted_request(product_id=7, user_id=3):
     """A request as the access layer leaves it: record, pending entry, admission slot (admit.lua)."""
     request_id = f"gate-test-{uuid.uuid4().hex}"
-    redis_store.get_client().set(redis_store.stock_key(product_id), 10)
-    assert redis_store.admit(product_id=product_id, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
-                             user_id=user_id, created=time.time()) == "admitted"
+    get_client().set(keys.stock(product_id), 10)
+    assert gate.admit(product_id=product_id, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
+                             user_id=user_id, created=time.time())[0] == "admitted"
     return request_id
 
 
@@ -49,7 +50,7 @@ def setex_calls(client) -> int:
 
 
 def pending_ids(client):
-    return {member for member, _ in client.zrange(redis_store.PENDING_KEY, 0, -1, withscores=True)}
+    return {member for member, _ in client.zrange(keys.PENDING, 0, -1, withscores=True)}
 
 
 def test_the_projects_backend_shares_the_gate_database(backend):
@@ -60,7 +61,7 @@ def test_the_projects_backend_shares_the_gate_database(backend):
 def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_redis):
     request_id = admitted_request()
     outcome = success_of(request_id)
-    pubsub = redis_store.get_client().pubsub()
+    pubsub = get_client().pubsub()
     pubsub.subscribe(backend.get_key_for_task(request_id))
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
 
@@ -70,9 +71,9 @@ def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_
 
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert backend.get_task_meta(request_id)["result"] == outcome
-    assert redis_store.request_get(request_id).outcome == outcome
+    assert records.request_get(request_id).outcome == outcome
     assert request_id not in pending_ids(clean_redis)
-    assert redis_store.admitted_count(7) == 0
+    assert gate.admitted_count(7) == 0
     message = pubsub.get_message(timeout=2)  # the waiting view is woken, as by Celery's own store
     pubsub.close()
     assert message and json.loads(message["data"])["result"] == outcome
@@ -91,11 +92,11 @@ def test_a_success_overwrites_an_earlier_retry_state(backend):
     request_id = admitted_request()
     backend.store_result(request_id, RuntimeError("transient"), states.RETRY, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["status"] == states.RETRY
-    assert redis_store.request_get(request_id).outcome is None  # a retry decides nothing
+    assert records.request_get(request_id).outcome is None  # a retry decides nothing
 
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
-    assert redis_store.request_get(request_id).outcome["code"] == "success"
+    assert records.request_get(request_id).outcome["code"] == "success"
 
 
 def test_a_pending_outcome_is_stored_but_not_recorded(backend):
@@ -105,8 +106,8 @@ def test_a_pending_outcome_is_stored_but_not_recorded(backend):
     pending = Outcome.pending(request_id=request_id, product_id=7, user_id=3, quantity=1).as_dict()
     backend.store_result(request_id, pending, states.SUCCESS, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["result"]["code"] == "pending"
-    assert redis_store.request_get(request_id).outcome is None
-    assert request_id in pending_ids(redis_store.get_client())
+    assert records.request_get(request_id).outcome is None
+    assert request_id in pending_ids(get_client())
 
 
 def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis):
@@ -115,13 +116,13 @@ def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis):
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="bench.noop"))
     assert setex_calls(clean_redis) > setex_before  # what the purchase tests count is there to be counted
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
-    assert redis_store.request_get(request_id).outcome is None
-    assert redis_store.admitted_count(7) == 1
+    assert records.request_get(request_id).outcome is None
+    assert gate.admitted_count(7) == 1
 
 
 def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
     request_id = admitted_request()
-    real, calls = redis_store.request_set_outcome, []
+    real, calls = records.request_set_outcome, []
 
     def flaky(**kwargs):
         calls.append(kwargs["request_id"])
@@ -129,10 +130,10 @@ def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
             raise redis.ConnectionError("connection reset")
         return real(**kwargs)
 
-    monkeypatch.setattr(redis_store, "request_set_outcome", flaky)
+    monkeypatch.setattr(result_backend, "request_set_outcome", flaky)
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
     assert len(calls) == 2
-    assert redis_store.request_get(request_id).outcome["code"] == "success"
+    assert records.request_get(request_id).outcome["code"] == "success"
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
 
 
@@ -142,15 +143,15 @@ def test_a_redis_outage_fails_the_store_as_celerys_own_would(backend, monkeypatc
     def down(**kwargs):
         raise redis.ConnectionError("connection refused")
 
-    monkeypatch.setattr(redis_store, "request_set_outcome", down)
+    monkeypatch.setattr(result_backend, "request_set_outcome", down)
     with pytest.raises(redis.ConnectionError):
         backend.store_result(request_id, success_of(request_id), states.SUCCESS,
                              request=Context(task="seckill.purchase"))
-    assert request_id in pending_ids(redis_store.get_client())  # left to the sweeper
+    assert request_id in pending_ids(get_client())  # left to the sweeper
 
 
 def test_a_backend_on_another_database_leaves_the_record_to_the_task():
-    gate_db = redis_store.get_client().connection_pool.connection_kwargs["db"]
+    gate_db = get_client().connection_pool.connection_kwargs["db"]
     other = OutcomeRedisBackend(app=celery_app, url=with_db(settings.REDIS_URL, (gate_db + 1) % 16))
     assert not other.records_outcomes
 
@@ -179,16 +180,16 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     request_id = f"gate-test-{uuid.uuid4().hex}"
-    assert redis_store.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
-                             user_id=user.pk, created=time.time()) == "admitted"
+    assert gate.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
+                             user_id=user.pk, created=time.time())[0] == "admitted"
 
-    setex_before = setex_calls(redis_store.get_client())
+    setex_before = setex_calls(get_client())
     result = purchase_task.apply_async(
         kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
     ).get(timeout=10)
 
     assert result["code"] == "success"
-    assert setex_calls(redis_store.get_client()) == setex_before  # stored by outcome.lua, not Celery's pipeline
-    assert redis_store.request_get(request_id).outcome == result
-    assert request_id not in pending_ids(redis_store.get_client())
-    assert redis_store.admitted_count(product.pk) == 0
+    assert setex_calls(get_client()) == setex_before  # stored by outcome.lua, not Celery's pipeline
+    assert records.request_get(request_id).outcome == result
+    assert request_id not in pending_ids(get_client())
+    assert gate.admitted_count(product.pk) == 0

@@ -4,11 +4,15 @@ import time
 import pytest
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.models import Order
 from seckill.tasks import sweep_pending_task
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client
+from seckill import process, stock_gate, sweep
+from seckill.redis_store import sale as gate
+from seckill.redis_store import requests as records
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.worker
 
@@ -16,9 +20,9 @@ pytestmark = pytest.mark.worker
 def lose_a_message(user, product, request_id, age_s):
     """A request the access layer admitted and recorded, whose message never reached (or vanished from) the
     broker."""
-    services.stock_gate_load(product_id=product.pk)
-    answer = redis_store.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10, slot_ms=600_000,
-                               user_id=user.pk, created=time.time() - age_s)
+    stock_gate.stock_gate_load(product_id=product.pk)
+    answer = gate.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10, slot_ms=600_000,
+                               user_id=user.pk, created=time.time() - age_s)[0]
     assert answer == "admitted"
 
 
@@ -38,20 +42,20 @@ def test_sweeper_enqueues_a_lost_request_again_and_it_is_answered(worker, make_b
     client = api_client(user)
     assert client.get("/api/seckill/requests/lost-1/").status_code == 202
 
-    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+    counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert counts["requeued"] == 1
     final = poll(client, "/api/seckill/requests/lost-1/")
     assert final.status_code == 200 and final.json()["code"] == "success"
     assert Order.objects.get(request_id="lost-1").user_id == user.pk
-    assert redis_store.requests_pending_since(time.time(), 10) == []
+    assert records.requests_pending_since(time.time(), 10) == []
 
 
 def test_sweeper_leaves_young_requests_alone(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     lose_a_message(user, product, "young-1", age_s=1)
-    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
+    assert sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
 
 
 def test_sweeper_does_not_requeue_the_same_request_on_every_pass(worker, make_buyers, make_product):
@@ -59,8 +63,8 @@ def test_sweeper_does_not_requeue_the_same_request_on_every_pass(worker, make_bu
     product = make_product(stock_total=2)
     celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
     lose_a_message(user, product, "backlog-1", age_s=60)
-    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 1
-    assert services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
+    assert sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 1
+    assert sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)["requeued"] == 0
 
 
 def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, make_buyers, make_product):
@@ -68,14 +72,14 @@ def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, m
     product = make_product(stock_total=2)
     lose_a_message(user, product, "ancient-1", age_s=7200)
 
-    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+    counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert counts["abandoned"] == 1
     response = api_client(user).get("/api/seckill/requests/ancient-1/")
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
     fields = dict(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert services.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert process.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
 
@@ -86,19 +90,19 @@ def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_bu
     product = make_product(stock_total=2)
     lose_a_message(user, product, "mid-commit-1", age_s=7200)
     fields = dict(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
+    assert gate.sell(**fields)[0] is gate.Sell.SOLD
 
-    assert services.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
-    assert redis_store.request_get("mid-commit-1").outcome is None
-    redis_store.get_client().expire(redis_store.request_key("mid-commit-1"), 100)  # its day nearly over
-    counts = services.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
+    assert process.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
+    assert records.request_get("mid-commit-1").outcome is None
+    get_client().expire(keys.request("mid-commit-1"), 100)  # its day nearly over
+    counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert (counts["abandoned"], counts["requeued"]) == (0, 1)
-    assert redis_store.get_client().ttl(redis_store.request_key("mid-commit-1")) > 86_400 - 60  # record kept
+    assert get_client().ttl(keys.request("mid-commit-1")) > 86_400 - 60  # record kept
     final = poll(api_client(user), "/api/seckill/requests/mid-commit-1/")
     assert final.status_code == 200 and final.json()["code"] == "success"
     assert Order.objects.get(request_id="mid-commit-1").user_id == user.pk
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1  # orders == sold == stock taken
 
 
@@ -124,7 +128,7 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
         raise db.OperationalError("the database went away")
 
     sent = []
-    monkeypatch.setattr(services, "purchase_process", failing_commit)
+    monkeypatch.setattr(process, "purchase_process", failing_commit)
     monkeypatch.setattr(purchase_task, "apply_async", lambda *args, **options: sent.append(options))
     users = make_buyers(2)
     product = make_product(stock_total=2)
@@ -133,7 +137,7 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
         fields = dict(request_id=f"commit-fails-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
         lose_a_message(user, product, fields["request_id"], age_s=1)
         if sold:
-            assert redis_store.sell(**fields)[0] is redis_store.Sell.SOLD
+            assert gate.sell(**fields)[0] is gate.Sell.SOLD
         purchase_task.push_request(id=fields["request_id"], kwargs=fields, retries=MAX_RETRIES,
                                    called_directly=False, is_eager=False)
         try:
@@ -145,4 +149,4 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
         run_out_of_retries(users[0], sold=True)
     assert len(sent) == 1 and sent[0]["countdown"] > 1  # later, not in a tight loop
     assert run_out_of_retries(users[1], sold=False)["code"] == "unavailable"  # undecided: given up
-    assert redis_store.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, no other
+    assert gate.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, no other

@@ -5,9 +5,13 @@ import pytest
 from django.db import connections
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.models import Order
 from seckill.tasks import purchase_task
+from seckill import process, stock_gate
+from seckill.redis_store import sale as gate
+from seckill.redis_store import requests as records
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.worker
 
@@ -23,7 +27,7 @@ def assert_sold_once(product, user, stock_total):
     assert Order.objects.filter(product=product).count() == 1
     assert Order.objects.get(product=product).user_id == user.pk
     assert Product.objects.get(pk=product.pk).stock_left == stock_total - 1
-    assert redis_store.live_stock([product.pk]) == {product.pk: stock_total - 1}
+    assert gate.live_stock([product.pk]) == {product.pk: stock_total - 1}
 
 
 def test_replaying_the_same_task_sells_once(worker, make_buyers, make_product):
@@ -47,7 +51,7 @@ def test_two_deliveries_of_one_request_at_once_sell_once(worker, make_buyers, ma
         try:
             barrier.wait(timeout=10)
             outcomes.append(
-                services.purchase_process(request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+                process.purchase_process(request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
             )
         finally:
             connections.close_all()
@@ -66,7 +70,7 @@ def test_two_deliveries_of_one_request_at_once_sell_once(worker, make_buyers, ma
         assert len(order_ids) == 1
     assert Order.objects.filter(product=product).count() == 20
     assert Product.objects.get(pk=product.pk).stock_left == 80
-    assert redis_store.live_stock([product.pk]) == {product.pk: 80}
+    assert gate.live_stock([product.pk]) == {product.pk: 80}
 
 
 def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buyers, make_product):
@@ -74,8 +78,8 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     fields = dict(request_id="req-crash", user_id=user.pk, product_id=product.pk, quantity=1)
-    first = services.purchase_process(**fields)
-    redis_store.get_client().hdel(redis_store.request_key("req-crash"), "outcome")  # the outcome was never recorded
+    first = process.purchase_process(**fields)
+    get_client().hdel(keys.request("req-crash"), "outcome")  # the outcome was never recorded
     again = send("req-crash", user, product).get(timeout=10)
     assert again["code"] == "success" and again["order_id"] == first.order_id
     assert_sold_once(product, user, 3)
@@ -88,17 +92,17 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
-    services.stock_gate_load(product_id=product.pk)
-    assert redis_store.admit(**fields, factor=10, slot_ms=60_000, created=1.0) == "admitted"  # its record
+    stock_gate.stock_gate_load(product_id=product.pk)
+    assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"  # its record
     abandoned = []
 
     def sweeper():
         try:
-            abandoned.append(services.purchase_abandon(**fields).code)
+            abandoned.append(process.purchase_abandon(**fields).code)
         finally:
             connections.close_all()
 
-    real_sell = redis_store.sell
+    real_sell = gate.sell
 
     def given_up_first(**kwargs):
         thread = threading.Thread(target=sweeper)  # its own database connection: the order is not committed
@@ -106,10 +110,10 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker
         thread.join(timeout=30)
         return real_sell(**kwargs)
 
-    monkeypatch.setattr(redis_store, "sell", given_up_first)
-    outcome = services.purchase_process(**fields)
+    monkeypatch.setattr(gate, "sell", given_up_first)
+    outcome = process.purchase_process(**fields)
     assert abandoned == ["unavailable"] and outcome.code == "unavailable"
-    assert redis_store.request_get("req-abandon").outcome["code"] == "unavailable"
-    assert redis_store.live_stock([product.pk]) == {product.pk: 2}
+    assert records.request_get("req-abandon").outcome["code"] == "unavailable"
+    assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2
     assert not Order.objects.exists()

@@ -8,10 +8,16 @@ import redis
 from django.conf import settings
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.tasks import purchase_task
 from seckill.models import Order
 from tests.conftest import free_port, http, token_for
+from seckill import process, stock_gate, submit, sweep
+from seckill_site.celery import app as celery_app
+from seckill_site.errors import Unavailable
+from seckill.redis_store import sale as gate
+from seckill.redis_store import requests as records
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +37,7 @@ def test_buy_returns_503_when_redis_is_down_and_sells_nothing(web, clean_redis, 
     assert Product.objects.get(pk=product.pk).stock_left == 3
     # The rest of the site still answers, with the ledger's figures.
     status, listing = http("GET", f"{base}/api/products/")
-    assert status == 200 and listing[0]["stock_left"] == 3
+    assert status == 200 and listing["results"][0]["stock_left"] == 3
 
 
 def test_buy_returns_503_when_only_the_broker_is_down_and_never_sells_later(web, worker, make_buyers, make_product):
@@ -43,14 +49,14 @@ def test_buy_returns_503_when_only_the_broker_is_down_and_never_sells_later(web,
 
     assert (status, body["code"]) == (503, "unavailable")
     # Suppose the message reached a broker after all, or the sweeper finds the request: it still sells nothing.
-    (request_id,) = [key.rsplit(":", 1)[1] for key in redis_store.get_client().scan_iter("seckill:request:*")]
-    assert services.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600)["requeued"] == 0
+    (request_id,) = [key.rsplit(":", 1)[1] for key in get_client().scan_iter("seckill:request:*")]
+    assert sweep.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600)["requeued"] == 0
     late = purchase_task.apply_async(
         kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
     ).get(timeout=10)
     assert late["code"] == "unavailable"
     assert not Order.objects.exists()
-    assert redis_store.live_stock([product.pk]) == {product.pk: 3}
+    assert gate.live_stock([product.pk]) == {product.pk: 3}
 
 
 def test_a_redis_outage_during_the_wait_answers_pending_near_the_timeout(web, make_buyers, make_product, tmp_path):
@@ -95,26 +101,26 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     503, so the request must be refused for good, and the sweeper must not enqueue it."""
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    services.stock_gate_load(product_id=product.pk)
-    real_admit = redis_store.admit_rate_limited
+    stock_gate.stock_gate_load(product_id=product.pk)
+    real_admit = gate.admit
 
     def admit_then_lose_the_reply(**kwargs):
         real_admit(**kwargs)
         raise redis.TimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(redis_store, "admit_rate_limited", admit_then_lose_the_reply)
+    monkeypatch.setattr(gate, "admit", admit_then_lose_the_reply)
     sent = []
-    monkeypatch.setattr(purchase_task, "apply_async", lambda **kwargs: sent.append(kwargs))
-    with pytest.raises(services.Unavailable):
-        services.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
+    monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
+    with pytest.raises(Unavailable):
+        submit.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
     assert sent == []  # nothing was published
 
-    monkeypatch.setattr(services, "purchase_queue_length", lambda: 0)
-    counts = services.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
+    monkeypatch.setattr(sweep, "purchase_queue_length", lambda: 0)
+    counts = sweep.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
     assert counts["requeued"] == 0 and sent == []
-    assert redis_store.admitted_count(product.pk) == 0  # the slot is free again
-    (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(redis_store.request_key("*"))]
-    assert redis_store.request_get(request_id).outcome["code"] == "unavailable"
+    assert gate.admitted_count(product.pk) == 0  # the slot is free again
+    (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request("*"))]
+    assert records.request_get(request_id).outcome["code"] == "unavailable"
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
-    assert services.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
-    assert redis_store.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
+    assert process.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
+    assert gate.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()

@@ -14,10 +14,12 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from products.models import Product
-from seckill import redis_store, services
 from seckill.models import Order
 from seckill_site.celery import app as celery_app
 from tests.conftest import WorkerProcess, api_client, wait_for
+from seckill import sweep
+from seckill.redis_store import sale as gate
+from seckill.redis_store import keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
@@ -59,8 +61,8 @@ def assert_sold_out_once(users, answers, product, redis_client):
     assert codes == {"success": stock, "sold_out": len(users) - stock}
     assert Order.objects.filter(product=product).count() == stock
     assert Product.objects.get(pk=product.pk).stock_left == 0
-    assert redis_store.live_stock([product.pk]) == {product.pk: 0}
-    assert redis_client.hlen(redis_store.buyers_key(product.pk)) == stock
+    assert gate.live_stock([product.pk]) == {product.pk: 0}
+    assert redis_client.hlen(keys.buyers(product.pk)) == stock
 
 
 @contextmanager
@@ -107,8 +109,8 @@ def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redi
         assert wait_for(lambda: redis_client.llen("celery") == 0, 60)
 
         def all_answered():
-            services.purchase_requests_sweep(older_than_s=0.5, give_up_after_s=3600)
-            return redis_client.zcard(redis_store.PENDING_KEY) == 0
+            sweep.purchase_requests_sweep(older_than_s=0.5, give_up_after_s=3600)
+            return redis_client.zcard(keys.PENDING) == 0
 
         assert wait_for(all_answered, 30, interval=0.5), "requests left without an outcome"
     finally:
@@ -146,7 +148,7 @@ def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, ma
             pid, held = active_by_process().most_common(1)[0]
             os.kill(pid, signal.SIGKILL)
         # No sweeper here: the worker gives back each request of the dead process' jobs itself, at once.
-        assert wait_for(lambda: redis_client.zcard(redis_store.PENDING_KEY) == 0, 60, interval=0.2), \
+        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2), \
             "requests left without an outcome"
     finally:
         victim.stop()
@@ -181,7 +183,7 @@ def test_stopped_worker_gives_back_the_purchases_waiting_in_it(worker, make_buye
             victim.kill()
         celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
 
-    assert wait_for(lambda: redis_client.zcard(redis_store.PENDING_KEY) == 0, 60, interval=0.2)
+    assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2)
     codes = Counter(api_client(user).get(answers[user.pk].json()["result_url"]).json()["code"] for user in users)
     assert codes == {"success": buyers}
     assert Order.objects.filter(product=product).count() == buyers

@@ -3,9 +3,9 @@ import ipaddress
 import pytest
 from django.test import override_settings
 
-from seckill.access import client_ip, origin_check, rate_limit_subject
+from seckill.guards import client_ip, origin_check, rate_limit_subject
 from seckill.errors import ForbiddenOrigin
-from seckill.rates import parse_rate_rules
+from seckill_site.rates import parse_rate_rules
 
 
 @pytest.mark.parametrize(

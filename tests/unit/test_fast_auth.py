@@ -17,7 +17,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from seckill.authentication import FastJWTAuthentication, _fast_path_key, fast_verify
+from seckill_site.authentication import FastJWTAuthentication, _fast_path_key, fast_verify
 
 KEY = settings.SECRET_KEY.encode()
 
@@ -172,7 +172,7 @@ def test_fast_path_is_off_when_simplejwt_is_set_up_otherwise(setting, value):
     with mock.patch.object(api_settings, setting, value):
         assert _fast_path_key() is None
         raw = str(AccessToken.for_user(User(3))).encode()
-        with mock.patch("seckill.authentication.fast_verify", side_effect=AssertionError("fast path used")), \
+        with mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("fast path used")), \
                 mock.patch("rest_framework_simplejwt.backends.TokenBackend.decode", return_value=good_payload()):
             user, _ = authenticate(raw)  # simplejwt's path
         assert user.id == "7"

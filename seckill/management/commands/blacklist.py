@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from seckill import access
-from seckill.errors import SeckillError
+from seckill import blacklist
 from seckill.models import BlacklistEntry
+from seckill_site.errors import SeckillError
 
 
 class Command(BaseCommand):
@@ -30,9 +30,9 @@ class Command(BaseCommand):
             raise CommandError("--ttl must be 1 or more seconds")
         try:
             if action == "add":
-                entry = access.blacklist_add(kind=kind, value=value, ttl_seconds=ttl, reason=reason)
+                entry = blacklist.blacklist_add(kind=kind, value=value, ttl_seconds=ttl, reason=reason)
                 self.stdout.write(f"added {entry.kind} {entry.value}")
-            elif access.blacklist_remove(kind=kind, value=value):
+            elif blacklist.blacklist_remove(kind=kind, value=value):
                 self.stdout.write(f"removed {kind} {value}")
             else:
                 raise CommandError(f"no {kind} {value} on the blacklist")

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from products import services
+from seckill import catalogue
 from products.models import Product
 
 
@@ -23,10 +23,10 @@ class Command(BaseCommand):
             staff.save()
         product = Product.objects.filter(name="Demo flash-sale product").first()
         if product is None:
-            product = services.product_create(name="Demo flash-sale product", stock_total=100, price="9.99")
+            product = catalogue.product_create(name="Demo flash-sale product", stock_total=100, price="9.99")
         elif product.end_time <= timezone.now():  # a demo from an earlier day: open its window again
             now = timezone.now()
-            product = services.product_update(product=product, start_time=now, end_time=now + timedelta(hours=1))
+            product = catalogue.product_update(product=product, start_time=now, end_time=now + timedelta(hours=1))
         self.stdout.write(
             json.dumps(
                 {

@@ -5,9 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 from django.utils import timezone
 
-from products import selectors, services
-from products.apis import ProductOutputSerializer
-from seckill.errors import SeckillError
+from seckill import catalogue
+from seckill.product_apis import ProductOutputSerializer
+from seckill_site.errors import SeckillError
 
 
 def _moment(value: str | None, option: str):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         except InvalidOperation:
             raise CommandError(f"--price: not a number: {opts['price']!r}") from None
         try:
-            product = services.product_create(
+            product = catalogue.product_create(
                 name=opts["name"],
                 stock_total=opts["stock"],
                 price=price,
@@ -52,5 +52,5 @@ class Command(BaseCommand):
             )
         except SeckillError as error:
             raise CommandError(f"{error.detail} {error.errors or ''}".strip()) from None
-        product = selectors.product_attach_live_stock([product])[0]
+        product = catalogue.product_attach_live_stock([product])[0]
         self.stdout.write(json.dumps(ProductOutputSerializer(product).data))

@@ -1,4 +1,4 @@
-"""One table from machine code to HTTP status, and the one DRF exception handler.
+"""The one DRF exception handler, answering with the status table of seckill_site.errors.
 
 Every error body is JSON with `code` and `detail` (plus `errors` for field errors). Anything unmapped is a
 logged 500 with code `internal_error`, never swallowed.
@@ -15,37 +15,9 @@ from rest_framework.utils import encoders
 from rest_framework.views import exception_handler as drf_exception_handler, set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from seckill.errors import SeckillError
+from seckill_site.errors import SeckillError, http_status_for
 
 logger = logging.getLogger(__name__)
-
-HTTP_STATUS_BY_CODE: dict[str, int] = {
-    "success": status.HTTP_200_OK,
-    "pending": status.HTTP_202_ACCEPTED,
-    "invalid_request": status.HTTP_400_BAD_REQUEST,
-    "not_authenticated": status.HTTP_401_UNAUTHORIZED,
-    "authentication_failed": status.HTTP_401_UNAUTHORIZED,
-    "permission_denied": status.HTTP_403_FORBIDDEN,
-    "blacklisted": status.HTTP_403_FORBIDDEN,
-    "forbidden_origin": status.HTTP_403_FORBIDDEN,
-    "user_inactive": status.HTTP_403_FORBIDDEN,
-    "not_found": status.HTTP_404_NOT_FOUND,
-    "product_not_found": status.HTTP_404_NOT_FOUND,
-    "method_not_allowed": status.HTTP_405_METHOD_NOT_ALLOWED,
-    "not_acceptable": status.HTTP_406_NOT_ACCEPTABLE,
-    "sold_out": status.HTTP_409_CONFLICT,
-    "already_purchased": status.HTTP_409_CONFLICT,
-    "sale_not_started": status.HTTP_409_CONFLICT,
-    "sale_ended": status.HTTP_409_CONFLICT,
-    "sale_disabled": status.HTTP_409_CONFLICT,
-    "stock_conflict": status.HTTP_409_CONFLICT,
-    "payload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
-    "busy": status.HTTP_429_TOO_MANY_REQUESTS,
-    "internal_error": status.HTTP_500_INTERNAL_SERVER_ERROR,
-    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
-}
 
 # DRF's own exceptions, by class, to our codes (the most specific class first).
 _DRF_CODES: list[tuple[type[Exception], str]] = [
@@ -62,10 +34,6 @@ _DRF_CODES: list[tuple[type[Exception], str]] = [
     (exceptions.UnsupportedMediaType, "unsupported_media_type"),
     (exceptions.Throttled, "rate_limited"),
 ]
-
-
-def http_status_for(code: str) -> int:
-    return HTTP_STATUS_BY_CODE[code]
 
 
 def error_body(code: str, detail: str, errors=None) -> dict:

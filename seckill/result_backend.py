@@ -10,7 +10,9 @@ record's script (outcome.lua), which does all of it in one. Celery still builds 
 another database, is stored by Celery's own code, and then the task records the outcome itself
 (`outcome_recorded_with_result`).
 
-Registered for redis:// and rediss:// result backends in seckill_site/celery.py.
+Registered for redis:// and rediss:// result backends in seckill_site/celery.py. Measured against Celery's own
+store, alternated (`bench/run.py --only accepted`, the result backend on another database for Celery's):
+accepted/no-op 0.873 and 0.932 with this store, 0.787 and 0.787 without (BENCHMARKS.md, 2026-12-05).
 """
 from functools import cached_property
 
@@ -21,6 +23,10 @@ from celery.app.task import (
 from celery.backends.redis import RedisBackend
 from kombu.utils.encoding import bytes_to_str
 
+from seckill.outcomes import PENDING
+from seckill.redis_store.client import get_client
+from seckill.redis_store.requests import request_set_outcome
+
 # Tasks whose successful return value is an Outcome dict (request_id, product_id, ...) to be recorded.
 OUTCOME_TASKS = frozenset({"seckill.purchase"})
 _SAME_DATABASE = ("host", "port", "db", "path", "username", "password")
@@ -30,9 +36,7 @@ class OutcomeRedisBackend(RedisBackend):
     @cached_property
     def records_outcomes(self) -> bool:
         """True when outcome.lua can store this backend's results: the gate's Redis database, JSON results."""
-        from seckill import redis_store
-
-        gate = redis_store.get_client().connection_pool.connection_kwargs
+        gate = get_client().connection_pool.connection_kwargs
         same = all(_norm(k, gate.get(k)) == _norm(k, self.connparams.get(k)) for k in _SAME_DATABASE)
         # outcome.lua reads a stored result to never overwrite a success: plain JSON only.
         return same and self.serializer == "json" and not self.compression
@@ -54,15 +58,11 @@ class OutcomeRedisBackend(RedisBackend):
 
 def _is_final(outcome) -> bool:
     """A `pending` outcome (a request that could not be given up) is no decision: it must stay pending."""
-    from seckill.outcomes import PENDING
-
     return isinstance(outcome, dict) and outcome.get("code") != PENDING
 
 
 def _record_with_result(outcome: dict, task_result: tuple) -> None:
-    from seckill import redis_store
-
-    redis_store.request_set_outcome(
+    request_set_outcome(
         request_id=outcome["request_id"], outcome=outcome, admitted_for=outcome["product_id"], task_result=task_result
     )
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from seckill.errors import PayloadTooLarge
+from seckill_site.errors import PayloadTooLarge
 
 
 class SafeJSONParser(JSONParser):

@@ -1,15 +1,15 @@
-from django.utils import timezone
+"""The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from products import selectors, services
+from products import selectors
 from products.models import Product
-
-MAX_ID = 2**63 - 1
+from seckill import catalogue
 
 
 class IsStaffOrReadOnly(BasePermission):
@@ -31,7 +31,7 @@ class ProductOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_status(self, product: Product) -> str:
-        return selectors.product_status(product=product, stock_left=product.stock_left_live).value
+        return catalogue.product_status_live(product).value
 
 
 class ProductInputSerializer(serializers.Serializer):
@@ -44,6 +44,11 @@ class ProductInputSerializer(serializers.Serializer):
     is_enabled = serializers.BooleanField(default=True)
 
 
+class ProductPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
 class _ProductApiBase(APIView):
     # Staff rights come from the database (is_staff), so these endpoints use the database-backed JWT check;
     # they are not on the purchase hot path.
@@ -53,34 +58,27 @@ class _ProductApiBase(APIView):
 
 class ProductListApi(_ProductApiBase):
     def get(self, request):
-        return Response(ProductOutputSerializer(selectors.product_list(), many=True).data)
+        paginator = ProductPagination()
+        page = paginator.paginate_queryset(selectors.product_list(), request, view=self)
+        products = catalogue.product_attach_live_stock(page)
+        return paginator.get_paginated_response(ProductOutputSerializer(products, many=True).data)
 
     def post(self, request):
         data = ProductInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        product = services.product_create(**data.validated_data)
-        product = selectors.product_attach_live_stock([product])[0]
+        product = catalogue.product_create(**data.validated_data)
+        product = catalogue.product_attach_live_stock([product])[0]
         return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
 
 
 class ProductDetailApi(_ProductApiBase):
     def get(self, request, product_id: int):
-        product = selectors.product_attach_live_stock([selectors.product_get(product_id=product_id)])[0]
-        return Response(ProductOutputSerializer(product).data)
+        return Response(ProductOutputSerializer(catalogue.product_get_live(product_id=product_id)).data)
 
     def patch(self, request, product_id: int):
         product = selectors.product_get(product_id=product_id)
         data = ProductInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        product = services.product_update(product=product, **data.validated_data)
-        product = selectors.product_attach_live_stock([product])[0]
+        product = catalogue.product_update(product=product, **data.validated_data)
+        product = catalogue.product_attach_live_stock([product])[0]
         return Response(ProductOutputSerializer(product).data)
-
-
-class ServerTimeApi(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
-    def get(self, request):
-        now = timezone.now()
-        return Response({"now": now.isoformat(), "epoch_ms": int(now.timestamp() * 1000)})

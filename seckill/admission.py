@@ -1,0 +1,63 @@
+"""Web side: the admission gate between the access layer and the logic layer.
+
+At most ceil(stock_left * SECKILL_ADMISSION_FACTOR) requests per product are in flight to the logic layer; the
+rest are answered `busy` (or `sold_out`) at once. Admitting a request also records it (the sweeper knows it from
+then on) and, when given, counts its rate limits: one Redis round trip (admit.lua).
+"""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from products.errors import ProductNotFound
+from seckill import guards, stock_gate
+from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut
+from seckill.outcomes import Outcome
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.redis_store.guards import RateRules
+from seckill.sale_cache import sale_cache_mark_short
+from seckill_site.errors import Unavailable
+
+
+def purchase_admit(*, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()) -> None:
+    """Count the request's rate limits, take one of the product's admission slots and record the request.
+    Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
+    (retry later), ProductNotFound, Unavailable."""
+    call = dict(
+        product_id=product_id, request_id=request_id, quantity=quantity, user_id=user_id, created=time.time(),
+        factor=settings.SECKILL_ADMISSION_FACTOR, slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
+        rate_limits=rate_limits,
+    )
+    try:
+        answer, retry_after_ms, breached = gate.admit(**call)
+        if answer == "not_loaded":  # (nothing counted then)
+            stock_gate.stock_gate_load(product_id=product_id)
+            answer, retry_after_ms, breached = gate.admit(**call)
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+    if answer == "rate_limited":
+        guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
+    if answer == "sold_out":
+        sale_cache_mark_short(product_id, quantity)
+        raise SoldOut()
+    if answer == "already_purchased":
+        raise AlreadyPurchased()
+    if answer == "busy":
+        raise Busy(retry_after=1)
+    if answer != "admitted":
+        raise ProductNotFound()
+
+
+def purchase_refuse_unsent(fields: dict) -> None:
+    """A request answered 503 must never sell later: its message may have reached the broker after all, or
+    Redis ran the admission and lost only its reply (then a pending record exists for the sweeper)."""
+    outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
+    try:
+        decision = gate.refuse(**fields, code=Unavailable.code)
+        if decision != Unavailable.code:
+            return  # the message reached a worker after all, which decided it: the task records its outcome
+        records.request_set_outcome(request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"])
+    except BROKER_ERRORS:
+        pass  # Redis is down: then the message did not reach the broker (the same Redis) either

@@ -1,0 +1,72 @@
+"""The catalogue as the sale sees it: product writes that keep the Redis gate in step, and reads that show the
+gate's live stock. The product API, the admin and the commands go through here, never around it."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.db import transaction
+
+from products import selectors, services
+from products.models import Product
+from seckill.redis_store import sale as gate
+from seckill.stock_gate import stock_gate_change_total, stock_gate_load
+
+logger = logging.getLogger(__name__)
+
+
+def product_create(**fields) -> Product:
+    """Create a product (products.services.product_create) and load it into the Redis gate on commit.
+    Raises InvalidRequest."""
+    with transaction.atomic():
+        product = services.product_create(**fields)
+        transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
+    return product
+
+
+def product_update(*, product: Product, **changes) -> Product:
+    """Edit a product. A `stock_total` change reaches the gate as a delta (never a SET of the live counter);
+    the other fields are configuration and are written to Redis as they are, on commit.
+
+    Raises InvalidRequest (unknown field, window), StockConflict (removing sold units).
+    """
+    stock_total = changes.pop("stock_total", None)
+    with transaction.atomic():
+        services.product_update_plain(product=product, **changes)
+        # The stock last: it touches Redis, which a rollback of the other fields could not undo.
+        if stock_total is not None:
+            product = stock_gate_change_total(product=product, stock_total=stock_total)
+        transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
+    product.refresh_from_db()
+    return product
+
+
+def product_delete(*, product: Product) -> None:
+    """Delete a product that has no orders, and its keys in the Redis gate on commit."""
+    product_id = product.pk
+    with transaction.atomic():
+        services.product_delete(product=product)
+        transaction.on_commit(lambda: gate.forget_product(product_id))
+
+
+def product_attach_live_stock(products: list[Product]) -> list[Product]:
+    """Set `product.stock_left_live` on each: the gate's figure, or the ledger's where Redis has none."""
+    try:
+        live = gate.live_stock([p.pk for p in products])
+    except redis.RedisError:
+        logger.warning("Redis unreachable: showing the database's stock figures", exc_info=True)
+        live = {}
+    for product in products:
+        figure = live.get(product.pk)
+        product.stock_left_live = product.stock_left if figure is None else figure
+    return products
+
+
+def product_get_live(*, product_id: int) -> Product:
+    """The product with its live stock. Raises ProductNotFound."""
+    return product_attach_live_stock([selectors.product_get(product_id=product_id)])[0]
+
+
+def product_status_live(product: Product):
+    """The product's status by its live stock (product_attach_live_stock first)."""
+    return selectors.product_status(product=product, stock_left=product.stock_left_live)

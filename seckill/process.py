@@ -1,0 +1,160 @@
+"""Worker side: decide a purchase request (the logic layer), or give it up.
+
+The task (seckill.tasks) calls `purchase_process` for each delivery of a request; `purchase_abandon` when its
+retries run out or the sweeper gives it up. The ledger's statements come first and Redis decides last, inside
+the same transaction, which commits only if Redis sold.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from products.errors import ProductNotFound
+from products.models import Product
+from seckill.errors import TRANSIENT_ERRORS, AlreadyPurchased, SoldOut, UserInactive
+from seckill.ledger import ledger_sell
+from seckill.models import Order
+from seckill.outcomes import Outcome
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.stock_gate import stock_gate_load
+from seckill_site.errors import InternalError, Unavailable, error_for_code
+
+logger = logging.getLogger(__name__)
+
+
+def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
+    """Decide one purchase and record the outcome. Safe to run twice, or at once, for the same request id.
+
+    Writes the order and the ledger's stock in one transaction whose last step decides the sale in Redis
+    (sell.lua, which makes every decision final): it commits only if Redis sold. A refusal by the ledger is made
+    final in Redis too. Transient database or Redis errors propagate for the task to retry; `purchase_abandon`
+    compensates when the retries run out. Anything else is logged and the request refused for good
+    (`internal_error`), unless Redis sold it: then the error propagates and the request stays pending for the
+    sweeper to run again. `record=False`: the caller records the outcome (the task, whose result backend stores
+    it with the result: seckill_site/result_backend.py).
+    """
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    try:
+        outcome = _purchase_decide(**fields)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        logger.exception("purchase %s failed", request_id)
+        decision = gate.refuse(**fields, code=InternalError.code)
+        if decision == gate.SOLD:  # sold in Redis, maybe not in the ledger: never given up
+            raise
+        outcome = Outcome.from_error(error_for_code(decision), **fields)
+    if record:
+        _record(outcome)
+    return outcome
+
+
+def _record(outcome: Outcome) -> None:
+    """The decision is made: keep its outcome for the result endpoint and free its admission slot."""
+    records.request_set_outcome(
+        request_id=outcome.request_id, outcome=outcome.as_dict(), admitted_for=outcome.product_id
+    )
+
+
+class _Refused(Exception):
+    """Redis refused the sale (sell.lua): its decision, final already."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class _NotLoaded(Exception):
+    """The product is not in Redis: nothing was decided."""
+
+
+def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    try:
+        try:
+            order_id = _order_write(**fields)
+        except _NotLoaded:
+            stock_gate_load(product_id=product_id)
+            order_id = _order_write(**fields)
+    except _Refused as refusal:
+        return Outcome.from_error(error_for_code(refusal.code), **fields)
+    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:  # the ledger's: Redis not asked
+        # Final in Redis too. A sale Redis decided for this request (an earlier run's commit failed, then the
+        # ledger changed) is undone: its order was never written, its units and buyer entry go back.
+        decision = gate.refuse(**fields, code=error.code, ledger_refused=True)
+        if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
+            held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED)
+            gate.buyer_remember(
+                product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
+            )
+        return Outcome.from_error(error_for_code(decision), **fields)  # (an earlier refusal's code, if any)
+    return Outcome.success(order_id=order_id, **fields)
+
+
+def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int:
+    """Write the order and take the stock from the ledger, then decide the sale in Redis (sell.lua), in one
+    transaction: it commits only if Redis sold, now or before (a run whose commit failed). Returns the order's
+    id (the existing order's on a replay).
+
+    One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
+    SQLite). Two statements on the usual path, one on PostgreSQL (`_ledger_sell`); only when they sell nothing
+    are the reasons looked up.
+    Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (the ledger's refusals; Redis not asked),
+    _Refused (Redis' refusal, final), _NotLoaded, or a transient error.
+    """
+    try:
+        with transaction.atomic():
+            order_id = ledger_sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+            if order_id is None:
+                # A concurrent delivery of this same request may have taken the last units: that is a sale.
+                existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
+                if existing is not None:
+                    return existing
+                if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+                    raise UserInactive()
+                if not Product.objects.filter(pk=product_id).exists():
+                    raise ProductNotFound()
+                raise SoldOut()
+            # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
+            result, _ = gate.sell(
+                request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity
+            )
+            if result is gate.Sell.NOT_LOADED:
+                raise _NotLoaded()
+            if result not in (gate.Sell.SOLD, gate.Sell.AGAIN):
+                raise _Refused(result)
+            return order_id
+    except IntegrityError:
+        existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
+        if existing is not None:  # an earlier or concurrent delivery of the same request wrote it
+            return existing
+        if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
+            raise AlreadyPurchased() from None
+        raise
+
+
+def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
+    """Give a request up (its task's retries are spent, or it waited too long): refuse it for good, unless it is
+    decided already: a sale is a success, an earlier refusal stands. Records (unless `record=False`, as in
+    purchase_process) and returns the outcome. A task still running for it can no longer sell (sell.lua finds
+    the refusal and its transaction rolls back).
+
+    A sale decided in Redis whose order is not in the ledger (yet) cannot be given up: its commit may be under
+    way, or it failed and must be written by running the request again (idempotent). Then nothing is recorded,
+    the request stays pending for the sweeper (`purchase_requests_sweep` enqueues it again) and the outcome
+    returned is `pending`."""
+    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+    decision = gate.refuse(**fields, code=Unavailable.code)
+    order = Order.objects.filter(request_id=request_id).first()
+    if order is not None:
+        outcome = Outcome.success(order_id=order.pk, **fields)
+    elif decision == gate.SOLD:
+        return Outcome.pending(**fields)
+    else:
+        outcome = Outcome.from_error(error_for_code(decision), **fields)
+    if record:
+        _record(outcome)
+    return outcome

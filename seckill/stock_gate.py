@@ -1,0 +1,87 @@
+"""The stock gate's upkeep: keep Redis (the gate) in step with the database (the ledger), always by deltas.
+
+Never SET a live counter: it runs ahead of the database, and overwriting it with the lagging figure would
+oversell (docs/traps.md).
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+
+from products.models import Product
+from products.selectors import product_get
+from seckill.errors import BROKER_ERRORS, StockConflict
+from seckill.models import Order
+from seckill.redis_store import sale as gate
+from seckill.redis_store.sale import AdjustResult
+
+logger = logging.getLogger(__name__)
+
+
+def stock_gate_load(*, product_id: int) -> bool:
+    """Write the product's window into Redis and, if Redis holds no live counter, its stock and buyers.
+
+    Never overwrites a live counter (load.lua). Raises ProductNotFound. Returns True if stock was loaded.
+    """
+    product = product_get(product_id=product_id)
+    live_buyers = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED).values_list(
+        "user_id", "request_id"
+    )
+    return gate.load_product(
+        product_id=product.pk,
+        stock_left=product.stock_left,
+        enabled=product.is_enabled,
+        start_time=product.start_time,
+        end_time=product.end_time,
+        per_user_limit=product.per_user_limit,
+        live_buyers=list(live_buyers),
+    )
+
+
+def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
+    """Set a product's total stock by applying the difference to the ledger and the live counter as a delta.
+
+    Adding stock: the ledger first, then the gate (a crash in between undersells, never oversells).
+    Removing stock: the gate first, because only units it has not sold can go; then the ledger.
+    Raises StockConflict when more units would go than are unsold. Returns the refreshed product.
+    """
+    delta = stock_total - product.stock_total
+    if delta == 0:
+        return product
+    if stock_total < 0:
+        raise StockConflict("Stock cannot be negative.")
+
+    gate_result = AdjustResult.NOT_LOADED
+    if delta < 0:
+        gate_result, gate_stock = gate.adjust_stock(product_id=product.pk, delta=delta)
+        if gate_result is AdjustResult.INSUFFICIENT:
+            raise StockConflict(f"Only {gate_stock} unsold units can be removed.")
+    try:
+        with transaction.atomic():
+            # Only if nobody changed the total since `product` was read: two edits from 10 to 15 must not make 20.
+            updated = Product.objects.filter(
+                pk=product.pk, stock_total=product.stock_total, stock_left__gte=max(0, -delta)
+            ).update(stock_total=F("stock_total") + delta, stock_left=F("stock_left") + delta)
+            if not updated:
+                raise StockConflict("The stock changed meanwhile, or more units would go than are unsold.")
+            if delta > 0:
+                transaction.on_commit(lambda: _gate_add(product.pk, delta))
+    except Exception:
+        if gate_result is AdjustResult.APPLIED:
+            gate.adjust_stock(product_id=product.pk, delta=-delta)
+        raise
+    product.refresh_from_db()
+    return product
+
+
+def _gate_add(product_id: int, delta: int) -> None:
+    try:
+        result, _ = gate.adjust_stock(product_id=product_id, delta=delta)
+        if result is AdjustResult.NOT_LOADED:
+            stock_gate_load(product_id=product_id)  # reads the ledger, which already holds the delta
+    except BROKER_ERRORS:
+        # The ledger has the units, the gate not: the sale undersells (never oversells) until someone
+        # reconciles. Loud, because only a person can tell whether to add them again.
+        logger.error("product %s: %+d units committed but not added to the Redis gate", product_id, delta)
