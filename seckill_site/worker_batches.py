@@ -18,6 +18,9 @@ worker's `--time-limit`: a job has one limit, not one per request); messages wit
 (a retry's countdown), a rate limit or a time limit of their own go to the pool one by one, as Celery sends
 them. Batching needs the worker to hold more
 messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1.
+
+This strategy leans on Celery's and billiard's internals, so it is on only for the versions in TESTED: with any
+other, each task gets Celery's default strategy and the worker logs one warning naming the versions found.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import logging
 from collections import deque
 from weakref import ref
 
+import billiard
+import celery
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency.prefork import TaskPool as PreforkPool
@@ -34,6 +39,10 @@ from celery.worker.strategy import default as default_strategy
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+# Exact versions this module was tested with (requirements.txt pins them): retest before adding one.
+TESTED = {"celery": ("5.7.0",), "billiard": ("4.3.2",)}
+_warned_untested = False
 
 
 def batched(task, app, consumer, **kwargs):
@@ -46,7 +55,8 @@ def batched(task, app, consumer, **kwargs):
     time_limited = (task.time_limit or task.soft_time_limit or app.conf.task_time_limit
                     or app.conf.task_soft_time_limit or getattr(worker, "time_limit", None)
                     or getattr(worker, "soft_time_limit", None))  # (a job has one limit, not one per request)
-    if batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or time_limited:
+    if (batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or time_limited
+            or not _tested_versions()):  # (last: it warns only when batching would be on otherwise)
         return default_strategy(task, app, consumer, **kwargs)
     batchers = consumer.__dict__.setdefault("_seckill_batchers", {})
     batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max,
@@ -63,6 +73,20 @@ def batched(task, app, consumer, **kwargs):
         for request in waiting:
             batcher.add(request)
     return default_strategy(task, app, _ConsumerView(consumer, batcher.add), **kwargs)
+
+
+def _tested_versions() -> bool:
+    """Whether the running Celery and billiard are versions in TESTED; if not, warns once per process."""
+    global _warned_untested
+    found = {"celery": celery.__version__, "billiard": billiard.__version__}
+    if all(version in TESTED[name] for name, version in found.items()):
+        return True
+    if not _warned_untested:
+        _warned_untested = True
+        logger.warning("Worker batching is off: found celery %s and billiard %s, tested only with celery %s and "
+                       "billiard %s", found["celery"], found["billiard"], ", ".join(TESTED["celery"]),
+                       ", ".join(TESTED["billiard"]))
+    return False
 
 
 class _ConsumerView:

@@ -286,3 +286,46 @@ def test_a_request_with_its_own_time_limit_goes_one_by_one():
     limited.time_limits = (30, None)
     b.add(limited)
     assert sent == [limited] and b.pool.jobs == [] and b.in_flight == 0
+
+
+def built_with_versions(monkeypatch, *, celery_version=None, billiard_version=None):
+    """The consumers Celery's default strategy was given by two builds of the strategy for a prefork pool,
+    the running celery or billiard reporting the given version (None: the installed one)."""
+    seen = []
+    monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
+    monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 2))
+    monkeypatch.setattr(worker_batches, "_warned_untested", False)
+    if celery_version is not None:
+        monkeypatch.setattr(worker_batches.celery, "__version__", celery_version)
+    if billiard_version is not None:
+        monkeypatch.setattr(worker_batches.billiard, "__version__", billiard_version)
+    consumers = [FakeConsumer(PreforkPool.__new__(PreforkPool)) for _ in range(2)]
+    for consumer in consumers:  # (a worker builds it once per task, and again after a reconnect)
+        worker_batches.batched(purchase_task, celery_app, consumer)
+    return consumers, seen
+
+
+def untested_warnings(caplog) -> list:
+    return [r for r in caplog.records if r.name == worker_batches.__name__ and r.levelname == "WARNING"
+            and "batching is off" in r.getMessage()]
+
+
+def test_an_untested_celery_turns_batching_off_with_one_warning(monkeypatch, caplog):
+    consumers, seen = built_with_versions(monkeypatch, celery_version="5.8.0")
+    assert seen == consumers  # Celery's default strategy, given the consumer itself
+    [warning] = untested_warnings(caplog)
+    assert f"found celery 5.8.0 and billiard {worker_batches.billiard.__version__}" in warning.getMessage()
+
+
+def test_an_untested_billiard_turns_batching_off_with_one_warning(monkeypatch, caplog):
+    consumers, seen = built_with_versions(monkeypatch, billiard_version="4.4.0")
+    assert seen == consumers
+    [warning] = untested_warnings(caplog)
+    assert f"found celery {worker_batches.celery.__version__} and billiard 4.4.0" in warning.getMessage()
+
+
+def test_the_installed_celery_and_billiard_are_tested_and_batch(monkeypatch, caplog):
+    """Installed versions outside TESTED would turn batching off in every worker, the integration tests' too."""
+    _, seen = built_with_versions(monkeypatch)
+    assert all(isinstance(s, worker_batches._ConsumerView) for s in seen)
+    assert untested_warnings(caplog) == []
