@@ -8,7 +8,8 @@
 -- ARGV[1]=request_id  ARGV[2]=user_id  ARGV[3]=quantity  ARGV[4]=decision ttl in ms
 -- KEYS[4] holds S (sold) or the outcome code the request was refused with.
 -- returns {result, stock_left}, result one of
---   'sold' now   'again' already sold by this same request (a redelivery, or a commit that failed: commit now)
+--   'sold' now   'again' already sold by this same request (a redelivery, or a commit that failed: commit now;
+--                also when the buyer entry names this request but its decision key is gone)
 --   'not_loaded' the product is not in Redis (nothing decided)
 --   or the refusal's outcome code: sold_out, already_purchased, sale_not_started, sale_ended, sale_disabled,
 --   invalid_request (quantity over the per-user limit), or whatever code an earlier refusal recorded
@@ -28,12 +29,12 @@ stock = tonumber(stock)
 
 local decided = redis.call('GET', decision_key)
 if decided == 'S' then return {'again', stock} end
-if decided and decided ~= 'R' then return {decided, stock} end
+if decided then return {decided, stock} end
 
--- Units already taken for this request: R (reserved by an earlier version of the logic layer), or a decision
--- key that expired or was evicted while the buyer's entry names this request. It is a sale: say so again.
+-- The decision key expired or was evicted while the buyer's entry names this request: its units were taken.
+-- It is a sale: say so again.
 local holder = redis.call('HGET', buyers_key, user_id)
-if decided == 'R' or holder == request_id then
+if holder == request_id then
   redis.call('SET', decision_key, 'S', 'PX', ttl)
   return {'again', stock}
 end

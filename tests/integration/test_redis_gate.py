@@ -139,22 +139,6 @@ def test_a_sale_the_ledger_refused_is_undone_and_stays_refused():
     assert sell(1, "r2")[0] is Sell.SOLD  # the buyer may buy with a new request
 
 
-def test_a_reservation_of_the_earlier_version_is_a_sale_or_given_back():
-    # Decisions written by reserve.lua (R: units taken, the order's transaction still to come) before this
-    # version: a run of the request sells it; a refusal gives its units and buyer back.
-    load(stock=5)
-    client = get_client()
-    for user, rid in ((1, "old-1"), (2, "old-2")):
-        client.decrby(keys.stock(PID), 1)
-        client.hset(keys.buyers(PID), user, rid)
-        client.set(keys.decision(PID, rid), "R")
-    assert sell(1, "old-1") == (Sell.AGAIN, 3)  # no second unit taken
-    assert gate.decision_get(product_id=PID, request_id="old-1") == gate.SOLD
-    assert refuse("old-2", code="unavailable", user=2) == "unavailable"
-    assert gate.live_stock([PID]) == {PID: 4}
-    assert client.hget(keys.buyers(PID), "2") is None
-
-
 def test_a_buyer_entry_without_its_decision_is_a_sale():
     # The decision key expired (or was evicted) while the buyer's entry names the request: selling it again
     # takes nothing more and writes the decision back, so a refusal (abandon) cannot be recorded over it.
