@@ -1,7 +1,12 @@
-.PHONY: run test
+.PHONY: run test lint format
 # Set up everything and run web + worker (Ctrl-C stops it all).
 run:
 	./scripts/run.sh
 # Run the whole test suite (SQLite, then PostgreSQL when one answers).
 test:
 	./scripts/test.sh
+# Lint and check the format (ruff, configured in pyproject.toml); `make format` rewrites.
+lint:
+	./scripts/lint.sh
+format:
+	. scripts/_venv.sh && ruff format . && ruff check --fix .

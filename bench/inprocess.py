@@ -6,6 +6,7 @@ server, no client), for a sold-out `POST /api/seckill/` and `GET /api/time/`, si
 
 Uses its own SQLite file and Redis database 12 (BENCH_INPROCESS_REDIS_DB), emptied first.
 """
+
 import argparse
 import io
 import json
@@ -31,9 +32,11 @@ def main() -> int:
     ensure_redis(base)
     db_file = Path(tempfile.mkdtemp()) / "inprocess.sqlite3"
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=f"sqlite:///{db_file}",
+        DJANGO_SETTINGS_MODULE="seckill_site.settings",
+        DATABASE_URL=f"sqlite:///{db_file}",
         REDIS_URL=with_db(base, int(os.environ.get("BENCH_INPROCESS_REDIS_DB", "12"))),
-        SECKILL_USER_RATE_LIMIT="", LOG_LEVEL="WARNING",
+        SECKILL_USER_RATE_LIMIT="",
+        LOG_LEVEL="WARNING",
     )
     import django
 
@@ -50,23 +53,35 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     product = product_create(name="sold out", stock_total=0)
     users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"in{i}", password="!") for i in range(500)])
+        [get_user_model()(username=f"in{i}", password="!") for i in range(500)]
+    )
     tokens = [str(AccessToken.for_user(u)) for u in users]
     body = json.dumps({"product_id": product.pk}).encode()
 
     def environ(method, path, token, payload=b""):
-        return {"REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
-                "wsgi.input": io.BytesIO(payload), "CONTENT_LENGTH": str(len(payload)),
-                "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer " + token,
-                "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_HOST": "127.0.0.1", "wsgi.errors": sys.stderr}
+        return {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "wsgi.input": io.BytesIO(payload),
+            "CONTENT_LENGTH": str(len(payload)),
+            "CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": "Bearer " + token,
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "wsgi.errors": sys.stderr,
+        }
 
     def run(method, path, payload, n):
         statuses = set()
         began = time.perf_counter()
         for i in range(n):
-            response = application(environ(method, path, tokens[i % len(tokens)], payload),
-                                   lambda status, headers: statuses.add(status))
+            response = application(
+                environ(method, path, tokens[i % len(tokens)], payload), lambda status, headers: statuses.add(status)
+            )
             b"".join(response)
             response.close()
         return (time.perf_counter() - began) / n * 1e6, statuses
@@ -74,8 +89,10 @@ def main() -> int:
     for round_ in range(3):
         post, post_status = run("POST", "/api/seckill/", body, args.requests)
         get, get_status = run("GET", "/api/time/", b"", args.requests)
-        print(f"round {round_ + 1}: sold-out POST {post:.0f} us {sorted(post_status)}, GET /api/time/ {get:.0f} us "
-              f"{sorted(get_status)}, ratio {get / post:.2f}")
+        print(
+            f"round {round_ + 1}: sold-out POST {post:.0f} us {sorted(post_status)}, GET /api/time/ {get:.0f} us "
+            f"{sorted(get_status)}, ratio {get / post:.2f}"
+        )
     if args.profile:
         import cProfile
         import pstats

@@ -6,6 +6,7 @@ for one transaction per sale (as now) and one per group of sales (what batching 
 Runs on a scratch database of its own (<name>_ledger_cost, created and kept), never on the named one.
 The server's CPU is read from /proc, so PostgreSQL must run on this machine. No Redis: the ledger alone.
 """
+
 import os
 import sys
 import time
@@ -48,8 +49,13 @@ def main() -> None:
     )
     now = timezone.now()
     product = Product.objects.create(
-        name="ledger cost", stock_total=10**7, stock_left=10**7, price="1.00", per_user_limit=1,
-        start_time=now - timedelta(hours=1), end_time=now + timedelta(hours=1),
+        name="ledger cost",
+        stock_total=10**7,
+        stock_left=10**7,
+        price="1.00",
+        per_user_limit=1,
+        start_time=now - timedelta(hours=1),
+        end_time=now + timedelta(hours=1),
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -59,17 +65,18 @@ def main() -> None:
         cpu, server, wall = time.process_time(), server_cpu_s(pid), time.perf_counter()
         for start in range(0, len(buyers), group):
             with transaction.atomic():
-                for i, user in enumerate(buyers[start:start + group]):
-                    ledger_sell(request_id=f"{label}-{start}-{i}", user_id=user.pk,
-                                          product_id=product.pk, quantity=1)
+                for i, user in enumerate(buyers[start : start + group]):
+                    ledger_sell(request_id=f"{label}-{start}-{i}", user_id=user.pk, product_id=product.pk, quantity=1)
         n = len(buyers)
-        print(f"{label:>22}: this process {(time.process_time() - cpu) / n * 1e6:4.0f} us, "
-              f"PostgreSQL {(server_cpu_s(pid) - server) / n * 1e6:4.0f} us, "
-              f"wall {(time.perf_counter() - wall) / n * 1e6:4.0f} us per sale")
+        print(
+            f"{label:>22}: this process {(time.process_time() - cpu) / n * 1e6:4.0f} us, "
+            f"PostgreSQL {(server_cpu_s(pid) - server) / n * 1e6:4.0f} us, "
+            f"wall {(time.perf_counter() - wall) / n * 1e6:4.0f} us per sale"
+        )
 
     measure("one per transaction", users[:sales], 1)
-    measure("8 per transaction", users[sales:2 * sales], 8)
-    measure("one per transaction, again", users[2 * sales:], 1)
+    measure("8 per transaction", users[sales : 2 * sales], 8)
+    measure("one per transaction, again", users[2 * sales :], 1)
 
 
 if __name__ == "__main__":

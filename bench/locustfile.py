@@ -7,6 +7,7 @@ keep-alive connection that serves buyers one after another from its process' que
 of its buyers have a final answer and writes {"latencies": [...], "answers": [[status, code, seconds], ...]} to
 the spec's `out` file. Locust's own statistics are not used: the 4xx answers of a flash sale are not failures.
 """
+
 import json
 import os
 import time

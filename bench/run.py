@@ -13,6 +13,7 @@ products, and measures, each against its comparator in the same run:
 then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
 orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,8 +57,12 @@ def parse_args():
     p.add_argument("--prefetch", type=int, default=8, help="Celery worker prefetch multiplier (as settings)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
-    p.add_argument("--only", choices=SCENARIOS, action="append",
-                   help="run only this scenario group (repeatable; implies --no-markdown)")
+    p.add_argument(
+        "--only",
+        choices=SCENARIOS,
+        action="append",
+        help="run only this scenario group (repeatable; implies --no-markdown)",
+    )
     args = p.parse_args()
     if args.only:
         args.no_markdown = True
@@ -89,8 +94,9 @@ def ensure_bench_requirements() -> None:
     """psutil and Locust (bench/requirements.txt), installed into this Python when missing. (Not imported here:
     importing Locust monkey-patches the process for gevent.)"""
     if not all(importlib.util.find_spec(name) for name in ("locust", "psutil")):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")], check=True
+        )
 
 
 def ensure_wrk() -> str:
@@ -107,10 +113,16 @@ def reset_state(env) -> None:
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     if env["DATABASE_URL"].startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
-            Path(env["DATABASE_URL"][len("sqlite:///"):] + suffix).unlink(missing_ok=True)
+            Path(env["DATABASE_URL"][len("sqlite:///") :] + suffix).unlink(missing_ok=True)
     else:
-        subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], cwd=ROOT, env=env, check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", "flush", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
@@ -122,12 +134,45 @@ class System:
         self.base = f"http://127.0.0.1:{args.port}"
 
     def start(self):
-        web = [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{self.args.port}",
-               "--worker-class", "gthread", "--workers", str(self.args.web_workers), "--threads",
-               str(self.args.web_threads), "--keep-alive", "5", "--backlog", "4096"]
-        worker = [sys.executable, "-m", "celery", "-A", "seckill_site", "worker", "-Q", "celery,maintenance",
-                  "--concurrency", str(self.args.worker_concurrency), "--pool", self.args.worker_pool, "--prefetch-multiplier", str(self.args.prefetch), "-l", "warning",
-                  "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        web = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "seckill_site.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.args.port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(self.args.web_workers),
+            "--threads",
+            str(self.args.web_threads),
+            "--keep-alive",
+            "5",
+            "--backlog",
+            "4096",
+        ]
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "seckill_site",
+            "worker",
+            "-Q",
+            "celery,maintenance",
+            "--concurrency",
+            str(self.args.worker_concurrency),
+            "--pool",
+            self.args.worker_pool,
+            "--prefetch-multiplier",
+            str(self.args.prefetch),
+            "-l",
+            "warning",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         log = open(RESULTS / "system.log", "wb")
         for cmd in (web, worker):
             self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
@@ -210,12 +255,26 @@ class RssSampler(threading.Thread):
 # --- load generators --------------------------------------------------------------------------------------
 def wrk(args, url, tokens_csv, method="GET", body="", duration=None, offset=0) -> dict:
     """One wrk load; `offset`: the first buyer of the CSV to use (a later slice must not reuse earlier buyers)."""
-    cmd = [ensure_wrk(), "-t2", f"-c{args.connections}", f"-d{duration or args.duration}s", "--latency",
-           "-s", str(ROOT / "bench" / "wrk_buyers.lua"), url, "--", str(tokens_csv), method, body, "2", str(offset)]
+    cmd = [
+        ensure_wrk(),
+        "-t2",
+        f"-c{args.connections}",
+        f"-d{duration or args.duration}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "wrk_buyers.lua"),
+        url,
+        "--",
+        str(tokens_csv),
+        method,
+        body,
+        "2",
+        str(offset),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read()
-    line = next((l for l in out.splitlines() if l.startswith("{")), None)
+    line = next((row for row in out.splitlines() if row.startswith("{")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{out}\n{proc.stderr.read()}")
     result = json.loads(line)
@@ -259,8 +318,12 @@ def wrk_side_by_side(args, system, runs: dict, between=None) -> dict:
             slices[name].append(one(name, max(1, args.duration // args.rounds)))
     out = {}
     for name, parts in slices.items():
-        merged = {"rounds": len(parts), "requests": sum(p["requests"] for p in parts),
-                  "duration_us": sum(p["duration_us"] for p in parts), "errors": sum(p["errors"] for p in parts)}
+        merged = {
+            "rounds": len(parts),
+            "requests": sum(p["requests"] for p in parts),
+            "duration_us": sum(p["duration_us"] for p in parts),
+            "errors": sum(p["errors"] for p in parts),
+        }
         for key in ("p50_ms", "p90_ms", "p99_ms"):
             merged[key] = statistics.median(p[key] for p in parts)
         statuses: dict[str, int] = {}
@@ -276,7 +339,9 @@ def wrk_side_by_side(args, system, runs: dict, between=None) -> dict:
             for k in parts[0]["server_cpu_s"]
         }
         merged["generator_cpu_s"] = sum(p["generator_cpu_s"] for p in parts)
-        merged["generator_cpu_share"] = merged["generator_cpu_s"] / (merged["duration_us"] / 1e6) / (os.cpu_count() or 1)
+        merged["generator_cpu_share"] = (
+            merged["generator_cpu_s"] / (merged["duration_us"] / 1e6) / (os.cpu_count() or 1)
+        )
         out[name] = merged
     return out
 
@@ -289,13 +354,48 @@ def burst(args, system, path, product_id, tokens) -> dict:
     for i in range(args.burst_processes):
         spec_path, out = RESULTS / f"burst-{i}.spec.tmp", RESULTS / f"burst-{i}.out.tmp"
         out.unlink(missing_ok=True)
-        spec_path.write_text(json.dumps(dict(base=system.base, path=path, product_id=product_id, start_at=start_at,
-                                             tokens=tokens[i :: args.burst_processes], out=str(out))))
-        cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-               "-u", str(args.burst_users), "-r", str(args.burst_users), "--host", system.base, "--only-summary",
-               "--loglevel", "WARNING", "--run-time", f"{args.burst_timeout}s", "--stop-timeout", "5"]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, BENCH_SPEC=str(spec_path)),
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        spec_path.write_text(
+            json.dumps(
+                dict(
+                    base=system.base,
+                    path=path,
+                    product_id=product_id,
+                    start_at=start_at,
+                    tokens=tokens[i :: args.burst_processes],
+                    out=str(out),
+                )
+            )
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "-u",
+            str(args.burst_users),
+            "-r",
+            str(args.burst_users),
+            "--host",
+            system.base,
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--run-time",
+            f"{args.burst_timeout}s",
+            "--stop-timeout",
+            "5",
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=dict(os.environ, BENCH_SPEC=str(spec_path)),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         outs.append(out)
     sampler = RssSampler(system)
     sampler.start()
@@ -306,11 +406,11 @@ def burst(args, system, path, product_id, tokens) -> dict:
         cpu += usage.ru_utime + usage.ru_stime
         results.append(json.loads(out.read_text()) if out.exists() else {"latencies": [], "answers": []})
     sampler.stop_event.set()
-    latencies = sorted(l for r in results for l in r["latencies"])
+    latencies = sorted(latency for r in results for latency in r["latencies"])
     answers = [a for r in results for a in r["answers"]]
     wall = max((a[2] for a in answers), default=float("nan"))
     codes: dict[str, int] = {}
-    for status, code, _ in answers:
+    for _status, code, _ in answers:
         codes[code] = codes.get(code, 0) + 1
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
     return {
@@ -319,7 +419,9 @@ def burst(args, system, path, product_id, tokens) -> dict:
         "seconds_until_all_answered": wall,
         "requests": len(latencies),
         "rps": len(latencies) / wall,
-        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
         "sales": codes.get("success", 0),
         "sales_per_s": codes.get("success", 0) / wall,
         "final_codes": codes,
@@ -359,8 +461,15 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
         errors.append(f"{doubles} buyers with two orders")
     if pending:
         errors.append(f"{pending} requests still pending")
-    return {"orders": orders.count(), "units_sold": units, "db_stock_left": product.stock_left,
-            "redis_stock_left": live if gate else None, "buyers_with_two_orders": doubles, "pending": pending, "errors": errors}
+    return {
+        "orders": orders.count(),
+        "units_sold": units,
+        "db_stock_left": product.stock_left,
+        "redis_stock_left": live if gate else None,
+        "buyers_with_two_orders": doubles,
+        "pending": pending,
+        "errors": errors,
+    }
 
 
 def wait_until_settled(deadline_s=60):
@@ -390,10 +499,16 @@ def sold_out_scenario(args, system, tokens_csv, report) -> None:
     body = json.dumps({"product_id": sold_out.pk})
     lpush = lambda: get_client().info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
     before = lpush()
-    report["scenarios"].update(wrk_side_by_side(args, system, {
-        "sold_out": (f"{system.base}/api/seckill/", tokens_csv, "POST", body),
-        "time_floor": (f"{system.base}/api/time/", tokens_csv, "GET", ""),
-    }))
+    report["scenarios"].update(
+        wrk_side_by_side(
+            args,
+            system,
+            {
+                "sold_out": (f"{system.base}/api/seckill/", tokens_csv, "POST", body),
+                "time_floor": (f"{system.base}/api/time/", tokens_csv, "GET", ""),
+            },
+        )
+    )
     report["scenarios"]["sold_out"]["broker_messages"] = lpush() - before  # the time floor sends none
     report["scenarios"]["sold_out_naive"] = wrk(args, f"{system.base}/bench/naive/buy/", tokens_csv, "POST", body)
 
@@ -407,10 +522,17 @@ def accepted_scenario(args, system, report, product_ids) -> None:
     accepted_csv = RESULTS / "buyers-accepted.csv"
     call_command("create_buyers", str(max(args.buyers, 20_000)), "--prefix", "acc", "--output", str(accepted_csv))
     body = json.dumps({"product_id": accepted.pk})
-    report["scenarios"].update(wrk_side_by_side(args, system, {
-        "accepted": (f"{system.base}/api/seckill/", accepted_csv, "POST", body),
-        "noop_round_trip": (f"{system.base}/bench/noop/", accepted_csv, "POST", "{}"),
-    }, between=wait_until_settled))  # neither may queue behind the other's requests still in flight
+    report["scenarios"].update(
+        wrk_side_by_side(
+            args,
+            system,
+            {
+                "accepted": (f"{system.base}/api/seckill/", accepted_csv, "POST", body),
+                "noop_round_trip": (f"{system.base}/bench/noop/", accepted_csv, "POST", "{}"),
+            },
+            between=wait_until_settled,
+        )
+    )  # neither may queue behind the other's requests still in flight
 
 
 # --- main -------------------------------------------------------------------------------------------------
@@ -453,11 +575,19 @@ def main() -> int:
     report["ratios"] = ratios(report["scenarios"])
     report["targets"] = targets(report)
     report["meta"] = meta(args, env)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"{stamp}.json"
     out.write_text(json.dumps(report, indent=2))
-    print(json.dumps({"ratios": report["ratios"], "targets": report["targets"],
-                      "audit_errors": {k: v["errors"] for k, v in report["audits"].items()}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "ratios": report["ratios"],
+                "targets": report["targets"],
+                "audit_errors": {k: v["errors"] for k, v in report["audits"].items()},
+            },
+            indent=2,
+        )
+    )
     if not args.no_markdown:
         update_markdown(report, out)
     print(f"results: {out}")
@@ -472,7 +602,9 @@ def ratios(s: dict) -> dict:
     if "accepted" in s:
         r["accepted_vs_noop_rps"] = s["accepted"]["rps"] / s["noop_round_trip"]["rps"]
     if "burst" in s:
-        r["burst_time_vs_naive"] = s["burst"]["seconds_until_all_answered"] / s["burst_naive"]["seconds_until_all_answered"]
+        r["burst_time_vs_naive"] = (
+            s["burst"]["seconds_until_all_answered"] / s["burst_naive"]["seconds_until_all_answered"]
+        )
         r["burst_p99_vs_naive"] = s["burst"]["p99_ms"] / s["burst_naive"]["p99_ms"]
     return {k: round(v, 3) for k, v in r.items()}
 
@@ -486,7 +618,9 @@ def targets(report: dict) -> dict:
     if "accepted" in s:
         t["accepted >= 0.8 x noop"] = r["accepted_vs_noop_rps"] >= 0.8
         # every accepted request a sale: a reused buyer's cheaper 409 must not count as a purchase
-        t["accepted: every answer a sale"] = set(s["accepted"]["statuses"]) == {"200"} and not s["accepted"]["buyers_wrapped"]
+        t["accepted: every answer a sale"] = (
+            set(s["accepted"]["statuses"]) == {"200"} and not s["accepted"]["buyers_wrapped"]
+        )
     if "burst" in s:
         rss = s["burst"]["peak_rss_mb"]
         t["burst <= 0.5 x naive time"] = r["burst_time_vs_naive"] <= 0.5
@@ -504,16 +638,20 @@ def meta(args, env) -> dict:
 
     return {
         "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"django": django.get_version(), "celery": celery.__version__},
         "database": env["DATABASE_URL"].split(":", 1)[0],
-        "buyers": args.buyers, "stock": args.stock, "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
+        "buyers": args.buyers,
+        "stock": args.stock,
+        "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
         "worker": f"celery {args.worker_pool} -c {args.worker_concurrency} --prefetch-multiplier {args.prefetch}, "
-                  f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 8')}",
+        f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 8')}",
         # The system's own defaults unless exported: production's settings, rate limits included.
-        "rate_limits": {"user": env.get("SECKILL_USER_RATE_LIMIT", "default 5/s,60/m"),
-                        "ip": env.get("SECKILL_IP_RATE_LIMIT", "default off")},
+        "rate_limits": {
+            "user": env.get("SECKILL_USER_RATE_LIMIT", "default 5/s,60/m"),
+            "ip": env.get("SECKILL_IP_RATE_LIMIT", "default off"),
+        },
     }
 
 
@@ -534,9 +672,11 @@ def update_markdown(report: dict, out: Path) -> None:
     if marker not in text:
         text = text.rstrip() + f"\n\n{marker}\n"
     head, tail = text.split(marker, 1)
-    table_head = ("| when (UTC) | db | buyers/stock | burst: all answered (ours vs naive) | burst p99 (ours vs naive) "
-                  "| sold-out rps / time rps | accepted rps / no-op rps | peak RSS | audit errors | command |\n"
-                  "|---|---|---|---|---|---|---|---|---|---|\n")
+    table_head = (
+        "| when (UTC) | db | buyers/stock | burst: all answered (ours vs naive) | burst p99 (ours vs naive) "
+        "| sold-out rps / time rps | accepted rps / no-op rps | peak RSS | audit errors | command |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     rows = [line for line in tail.splitlines() if line.startswith("| 20")]
     path.write_text(head + marker + "\n" + table_head + "\n".join([row, *rows]) + "\n")
 

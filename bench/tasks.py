@@ -1,4 +1,5 @@
 """The Celery no-op: the floor a purchase round trip is compared with (enqueue + AsyncResult wait, no work)."""
+
 from celery import shared_task
 
 

@@ -4,6 +4,7 @@
   the conditional UPDATE and inserts the order, synchronously. No Redis, no Celery.
 - POST /bench/noop/: a Celery round trip with no work (enqueue + wait on the AsyncResult).
 """
+
 import uuid
 
 from django.conf import settings

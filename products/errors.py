@@ -1,4 +1,5 @@
 """The catalogue's errors (their HTTP statuses: seckill_site.errors.HTTP_STATUS_BY_CODE)."""
+
 from seckill_site.errors import SeckillError
 
 

@@ -1,4 +1,5 @@
 """Reads of products, from the database. (The live stock of a sale is the sale's: seckill.catalogue.)"""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -3,6 +3,7 @@
 A product on sale also lives in the Redis gate: `seckill.catalogue` wraps these writes and keeps the gate in
 step (stock always as a delta). Everything outside this app writes products through it.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,4 +1,5 @@
 """Exit 0 if a PostgreSQL server answers at the URL given (its maintenance database), else 1."""
+
 import sys
 
 import dj_database_url

@@ -1,5 +1,6 @@
 """Set up and run the whole system locally: Redis (embedded if none answers), migrations, static files, the
 demo data, then the Procfile's web and worker under honcho. Ctrl-C stops everything this started."""
+
 import os
 import subprocess
 import sys
@@ -34,7 +35,9 @@ def main() -> int:
     print("Web: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/", flush=True)
 
     # --env /dev/null: honcho would read .env again, overriding exported values and cutting values at '#'.
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "--env", "/dev/null"], cwd=ROOT)
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "--env", "/dev/null"], cwd=ROOT
+    )
     try:
         return honcho.wait()
     except KeyboardInterrupt:  # honcho got the same Ctrl-C and stops web and worker itself

@@ -36,7 +36,7 @@ class BlacklistEntryForm(forms.ModelForm):
             try:
                 data["value"] = blacklist.blacklist_normalize(data["kind"], data["value"])
             except SeckillError as error:
-                raise forms.ValidationError({"value": (error.errors or {}).get("value", [error.detail])})
+                raise forms.ValidationError({"value": (error.errors or {}).get("value", [error.detail])}) from None
         return data
 
 
@@ -72,7 +72,15 @@ EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "name", "price", "stock_total", "stock_left", "live_stock_left", "status", "start_time", "end_time",
+        "id",
+        "name",
+        "price",
+        "stock_total",
+        "stock_left",
+        "live_stock_left",
+        "status",
+        "start_time",
+        "end_time",
         "is_enabled",
     )
     list_filter = ("is_enabled",)

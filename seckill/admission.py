@@ -4,6 +4,7 @@ At most ceil(stock_left * SECKILL_ADMISSION_FACTOR) requests per product are in 
 rest are answered `busy` (or `sold_out`) at once. Admitting a request also records it (the sweeper knows it from
 then on) and, when given, counts its rate limits: one Redis round trip (admit.lua).
 """
+
 from __future__ import annotations
 
 import time
@@ -21,13 +22,20 @@ from seckill.sale_cache import sale_cache_mark_short
 from seckill_site.errors import Unavailable
 
 
-def purchase_admit(*, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()) -> None:
+def purchase_admit(
+    *, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()
+) -> None:
     """Count the request's rate limits, take one of the product's admission slots and record the request.
     Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
     (retry later), ProductNotFound, Unavailable."""
     call = dict(
-        product_id=product_id, request_id=request_id, quantity=quantity, user_id=user_id, created=time.time(),
-        factor=settings.SECKILL_ADMISSION_FACTOR, slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
+        product_id=product_id,
+        request_id=request_id,
+        quantity=quantity,
+        user_id=user_id,
+        created=time.time(),
+        factor=settings.SECKILL_ADMISSION_FACTOR,
+        slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
         rate_limits=rate_limits,
     )
     try:

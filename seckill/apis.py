@@ -50,8 +50,11 @@ class SeckillBuyApi(APIView):
         fields = self.input_valid(request.data)
         try:
             outcome = purchase_submit(
-                user_id=user_id, ip=ip, timeout=settings.SECKILL_RESULT_TIMEOUT,
-                idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"), **fields
+                user_id=user_id,
+                ip=ip,
+                timeout=settings.SECKILL_RESULT_TIMEOUT,
+                idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
+                **fields,
             )
         except SeckillError as error:  # most answers of a flash sale: the same body the exception handler makes
             return error_response(error)
@@ -63,8 +66,12 @@ class SeckillBuyApi(APIView):
         costs more than the rest of a sold-out answer; anything else gets the serializer's checks and errors."""
         if type(data) is dict and data.keys() <= INPUT_FIELDS:
             product_id, quantity = data.get("product_id"), data.get("quantity", 1)
-            if type(product_id) is int and type(quantity) is int and 1 <= product_id <= MAX_ID \
-                    and 1 <= quantity <= MAX_QUANTITY:
+            if (
+                type(product_id) is int
+                and type(quantity) is int
+                and 1 <= product_id <= MAX_ID
+                and 1 <= quantity <= MAX_QUANTITY
+            ):
                 return {"product_id": product_id, "quantity": quantity}
         serializer = cls.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
@@ -84,8 +91,16 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "request_id", "product_id", "product_name", "user_id", "quantity", "unit_price", "status",
-            "created_at", "purchase_token",
+            "id",
+            "request_id",
+            "product_id",
+            "product_name",
+            "user_id",
+            "quantity",
+            "unit_price",
+            "status",
+            "created_at",
+            "purchase_token",
         ]
 
     def get_purchase_token(self, order: Order) -> str:

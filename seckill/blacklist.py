@@ -4,6 +4,7 @@ The database holds the entries; Redis holds a mirror (and temporary bans); each 
 against a snapshot of the mirror, reloaded when Redis' version changes (looked at every
 SECKILL_BLACKLIST_REFRESH seconds, so a change reaches every process within a second).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -163,5 +164,3 @@ def user_activity_publish(*, user_id: int, active: bool) -> None:
         store.user_set_inactive(user_id=user_id, inactive=not active)
     except redis.RedisError:
         logger.error("could not publish user %s active=%s to Redis", user_id, active, exc_info=True)
-
-

@@ -1,5 +1,6 @@
 """The catalogue as the sale sees it: product writes that keep the Redis gate in step, and reads that show the
 gate's live stock. The product API, the admin and the commands go through here, never around it."""
+
 from __future__ import annotations
 
 import logging

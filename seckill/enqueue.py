@@ -2,6 +2,7 @@
 
 The task is named, not imported: only Celery's worker loads seckill.tasks, and nothing here depends on it.
 """
+
 from __future__ import annotations
 
 import logging

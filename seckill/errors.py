@@ -1,5 +1,6 @@
 """The sale's errors (their HTTP statuses: seckill_site.errors.HTTP_STATUS_BY_CODE), and the infrastructure
 errors the sale treats as "try again"."""
+
 from __future__ import annotations
 
 import kombu.exceptions

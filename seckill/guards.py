@@ -7,6 +7,7 @@ all shared state is in Redis, so every web process enforces the same rules.
 - rate limits:      per-user and per-IP limits in one Lua step (alone, or with the admission: rate_limit_rules);
                     optional temporary bans, never permanent.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -1,6 +1,7 @@
 """Web side: Idempotency-Keys. The same key from the same buyer gets the first request's outcome (the same
 request id, the same order) for SECKILL_IDEMPOTENCY_TTL, instead of a second attempt; a "try again" answer frees
 the key for a new attempt."""
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,12 @@ def outcome_await(*, request_id: str, user_id: int, timeout: float) -> Outcome:
         try:
             outcome = purchase_request_outcome(request_id=request_id, user_id=user_id)
         except RequestNotFound:  # the first request has not written its record yet
-            outcome = Outcome(code="pending", detail="The first request with this key is being processed.",
-                              request_id=request_id, user_id=user_id)
+            outcome = Outcome(
+                code="pending",
+                detail="The first request with this key is being processed.",
+                request_id=request_id,
+                user_id=user_id,
+            )
         if outcome.is_final or time.monotonic() >= deadline:
             return outcome
         time.sleep(0.02)

@@ -4,6 +4,7 @@ Plain SQL because the ORM spent 1.2 ms of CPU building these two queries, 15 tim
 the logic layer runs them for every sale. The ORM's rules still hold: the unique constraints raise
 IntegrityError, the timestamp is stored as the ORM stores it.
 """
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -31,8 +32,10 @@ def _ledger_sql() -> tuple[str, str, str | None]:
             f"WHERE {q(product.pk.column)} = %s AND {stock} >= %s AND EXISTS (SELECT 1 FROM {q(user.db_table)} "
             f"WHERE {q(user.pk.column)} = %s AND {q(user.get_field('is_active').column)} = %s)"
         )
-        columns = ", ".join(q(order.get_field(name).column) for name in (
-            "request_id", "user", "product", "quantity", "unit_price", "status", "created_at"))
+        columns = ", ".join(
+            q(order.get_field(name).column)
+            for name in ("request_id", "user", "product", "quantity", "unit_price", "status", "created_at")
+        )
         insert = (
             f"INSERT INTO {q(order.db_table)} ({columns}) SELECT %s, %s, %s, %s, {price}, %s, %s "
             f"FROM {q(product.db_table)} WHERE {q(product.pk.column)} = %s"
@@ -59,17 +62,30 @@ def ledger_sell(*, request_id: str, user_id: int, product_id: int, quantity: int
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         if combined is not None:
-            cursor.execute(combined, [quantity, product_id, quantity, user_id, True,
-                                      request_id, user_id, product_id, quantity, Order.Status.CONFIRMED, created_at])
+            cursor.execute(
+                combined,
+                [
+                    quantity,
+                    product_id,
+                    quantity,
+                    user_id,
+                    True,
+                    request_id,
+                    user_id,
+                    product_id,
+                    quantity,
+                    Order.Status.CONFIRMED,
+                    created_at,
+                ],
+            )
             row = cursor.fetchone()
             return None if row is None else row[0]
         cursor.execute(take, [quantity, product_id, quantity, user_id, True])
         if cursor.rowcount != 1:
             return None
-        cursor.execute(insert, [request_id, user_id, product_id, quantity, Order.Status.CONFIRMED, created_at,
-                                product_id])
+        cursor.execute(
+            insert, [request_id, user_id, product_id, quantity, Order.Status.CONFIRMED, created_at, product_id]
+        )
         if connection.features.can_return_columns_from_insert:
             return cursor.fetchone()[0]
         return cursor.lastrowid
-
-

@@ -1,12 +1,13 @@
 """The outcome of a purchase request: what the task returns, the view answers and the result endpoint shows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
 from django.urls import reverse
 
-from seckill_site.errors import SeckillError
 from seckill.purchase_tokens import purchase_token_make
+from seckill_site.errors import SeckillError
 
 SUCCESS = "success"
 PENDING = "pending"
@@ -36,15 +37,15 @@ class Outcome:
         return {name: value for name, value in values if value is not None}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Outcome":
+    def from_dict(cls, data: dict) -> Outcome:
         return cls(**{key: data.get(key) for key in cls.__dataclass_fields__})
 
     @classmethod
-    def from_error(cls, error: SeckillError, **fields) -> "Outcome":
+    def from_error(cls, error: SeckillError, **fields) -> Outcome:
         return cls(code=error.code, detail=error.detail, **fields)
 
     @classmethod
-    def success(cls, *, order_id: int, request_id: str, user_id: int, product_id: int, quantity: int) -> "Outcome":
+    def success(cls, *, order_id: int, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
         return cls(
             code=SUCCESS,
             detail="Purchased.",
@@ -57,7 +58,7 @@ class Outcome:
         )
 
     @classmethod
-    def pending(cls, *, request_id: str, user_id: int, product_id: int, quantity: int) -> "Outcome":
+    def pending(cls, *, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
         return cls(
             code=PENDING,
             detail="The purchase is being processed; ask result_url for the outcome.",

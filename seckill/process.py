@@ -4,6 +4,7 @@ The task (seckill.tasks) calls `purchase_process` for each delivery of a request
 retries run out or the sweeper gives it up. The ledger's statements come first and Redis decides last, inside
 the same transaction, which commits only if Redis sold.
 """
+
 from __future__ import annotations
 
 import logging
@@ -119,9 +120,7 @@ def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: in
                     raise ProductNotFound()
                 raise SoldOut()
             # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
-            result, _ = gate.sell(
-                request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity
-            )
+            result, _ = gate.sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
             if result is gate.Sell.NOT_LOADED:
                 raise _NotLoaded()
             if result not in (gate.Sell.SOLD, gate.Sell.AGAIN):

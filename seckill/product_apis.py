@@ -1,4 +1,5 @@
 """The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
+
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
@@ -26,8 +27,16 @@ class ProductOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = [
-            "id", "name", "price", "start_time", "end_time", "stock_total", "stock_left", "per_user_limit",
-            "is_enabled", "status",
+            "id",
+            "name",
+            "price",
+            "start_time",
+            "end_time",
+            "stock_total",
+            "stock_left",
+            "per_user_limit",
+            "is_enabled",
+            "status",
         ]
 
     def get_status(self, product: Product) -> str:

@@ -3,6 +3,7 @@
 Deterministic, so nothing is stored: anyone can present a token, only the server can make or check one.
 The seed design's tokens were a plain hash of public fields, which anyone could forge.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

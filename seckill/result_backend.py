@@ -14,6 +14,7 @@ Registered for redis:// and rediss:// result backends in seckill_site/celery.py.
 store, alternated (`bench/run.py --only accepted`, the result backend on another database for Celery's):
 accepted/no-op 0.873 and 0.932 with this store, 0.787 and 0.787 without (BENCHMARKS.md, 2026-12-05).
 """
+
 from functools import cached_property
 
 from celery import states
@@ -43,8 +44,12 @@ class OutcomeRedisBackend(RedisBackend):
 
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         task_name = getattr(request, "task", None)
-        if state != states.SUCCESS or task_name not in OUTCOME_TASKS or not self.records_outcomes \
-                or not _is_final(result):
+        if (
+            state != states.SUCCESS
+            or task_name not in OUTCOME_TASKS
+            or not self.records_outcomes
+            or not _is_final(result)
+        ):
             return super()._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
         meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
         meta["task_id"] = bytes_to_str(task_id)

@@ -5,6 +5,7 @@ most requests of a flash sale are for one product that is sold out, and this ans
 and no database query. The logic layer checks everything again atomically (sell.lua); these checks only turn
 losers away early.
 """
+
 from __future__ import annotations
 
 import time

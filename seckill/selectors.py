@@ -1,11 +1,12 @@
 """Reads of purchase requests and orders."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from seckill.redis_store import requests as records
 from seckill.models import Order
 from seckill.outcomes import Outcome
+from seckill.redis_store import requests as records
 from seckill_site.errors import SeckillError
 
 

@@ -1,5 +1,6 @@
 """Deactivating or deleting a user reaches every web process (the access layer reads no user from the database).
 Connected in SeckillConfig.ready(); the work is in seckill.blacklist."""
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save

@@ -3,6 +3,7 @@
 Never SET a live counter: it runs ahead of the database, and overwriting it with the lagging figure would
 oversell (docs/traps.md).
 """
+
 from __future__ import annotations
 
 import logging

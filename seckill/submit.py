@@ -7,6 +7,7 @@ Where the rate limit is counted is decided here: a request this process can refu
 that passes counts its limits in the admission's round trip. A product this process has not cached, or a
 request with an Idempotency-Key (maybe a replay, which must reach its first outcome), is limited first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,9 @@ from seckill_site.errors import RateLimited, SeckillError, Unavailable
 logger = logging.getLogger(__name__)
 
 
-def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: float, ip: str = "",
-                    idempotency_key: str | None = None) -> Outcome:
+def purchase_submit(
+    *, user_id: int, product_id: int, quantity: int, timeout: float, ip: str = "", idempotency_key: str | None = None
+) -> Outcome:
     """Check a purchase request, hand it to the logic layer and wait up to `timeout` seconds for the decision.
 
     Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
@@ -36,8 +38,9 @@ def purchase_submit(*, user_id: int, product_id: int, quantity: int, timeout: fl
     the product is in Redis.
     """
     if idempotency_key is not None:
-        return _submit_keyed(user_id=user_id, product_id=product_id, quantity=quantity, timeout=timeout, ip=ip,
-                             key=idempotency_key)
+        return _submit_keyed(
+            user_id=user_id, product_id=product_id, quantity=quantity, timeout=timeout, ip=ip, key=idempotency_key
+        )
     if sale_check_cached(product_id=product_id, quantity=quantity):  # most requests end here, refused
         rate_limits = guards.rate_limit_rules(user_id=user_id, ip=ip)
     else:

@@ -2,6 +2,7 @@
 
 Run by beat every SECKILL_SWEEP_INTERVAL seconds (seckill.tasks.sweep_pending_task).
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Celery tasks: thin, take ids, safe to run twice. The work is in the worker-side modules they call."""
+
 from celery import shared_task
 from django.conf import settings
 
@@ -32,7 +33,7 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
     except TRANSIENT_ERRORS as exc:
         if self.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (docs/traps.md).
-            raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries)
+            raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries) from exc
         outcome = process.purchase_abandon(**fields, record=record)
         if not outcome.is_final and not self.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry

@@ -8,6 +8,7 @@ a user id. Every other token, including every invalid one, goes to simplejwt unc
 are exactly the library's. The fast path is off unless simplejwt is configured for plain HS256 (no audience,
 issuer, leeway, JWK or separate verifying key).
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,9 +33,17 @@ def _fast_path_key() -> bytes | None:
     """The HMAC key when simplejwt is set up for plain HS256 with nothing the fast path does not check."""
     s = jwt_settings.api_settings
     if (
-        s.ALGORITHM != "HS256" or s.VERIFYING_KEY or s.AUDIENCE is not None or s.ISSUER is not None
-        or s.JWK_URL or s.LEEWAY or not isinstance(s.SIGNING_KEY, str) or not s.SIGNING_KEY
-        or AccessToken not in s.AUTH_TOKEN_CLASSES or s.TOKEN_TYPE_CLAIM is None or s.JTI_CLAIM is None
+        s.ALGORITHM != "HS256"
+        or s.VERIFYING_KEY
+        or s.AUDIENCE is not None
+        or s.ISSUER is not None
+        or s.JWK_URL
+        or s.LEEWAY
+        or not isinstance(s.SIGNING_KEY, str)
+        or not s.SIGNING_KEY
+        or AccessToken not in s.AUTH_TOKEN_CLASSES
+        or s.TOKEN_TYPE_CLAIM is None
+        or s.JTI_CLAIM is None
     ):
         return None
     return s.SIGNING_KEY.encode()

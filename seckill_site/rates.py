@@ -1,4 +1,5 @@
 """Rate-limit rules as written in the environment. No Django imports: settings.py uses it."""
+
 import re
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}

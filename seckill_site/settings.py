@@ -4,6 +4,7 @@ Every variable read here is listed, with a one-line comment, in `.env.example`. 
 (or the file SECKILL_DOTENV names; empty: none) is read here, with exported variables winning, so that
 manage.py, the web server, the worker, beat and the run command all see the same values.
 """
+
 import ipaddress
 import os
 from datetime import timedelta

@@ -4,6 +4,7 @@ It starts pytest in a child process with the test settings (tests/settings.py), 
 already configured Django with the project's settings and the tests must never touch the real Redis database.
 After https://pytest-django.readthedocs.io/en/latest/faq.html#how-can-i-use-manage-py-test-with-pytest-django
 """
+
 import os
 import subprocess
 import sys

@@ -22,6 +22,7 @@ messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1
 This strategy leans on Celery's and billiard's internals, so it is on only for the versions in TESTED: with any
 other, each task gets Celery's default strategy and the worker logs one warning naming the versions found.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,15 +53,24 @@ def batched(task, app, consumer, **kwargs):
     loop's thread: without it they run in the pool's result thread, which a full pool would block."""
     batch_max = settings.SECKILL_WORKER_BATCH_MAX
     pool, worker = consumer.pool, getattr(consumer, "controller", None)
-    time_limited = (task.time_limit or task.soft_time_limit or app.conf.task_time_limit
-                    or app.conf.task_soft_time_limit or getattr(worker, "time_limit", None)
-                    or getattr(worker, "soft_time_limit", None))  # (a job has one limit, not one per request)
-    if (batch_max < 2 or not isinstance(pool, PreforkPool) or consumer.hub is None or time_limited
-            or not _tested_versions()):  # (last: it warns only when batching would be on otherwise)
+    time_limited = (
+        task.time_limit
+        or task.soft_time_limit
+        or app.conf.task_time_limit
+        or app.conf.task_soft_time_limit
+        or getattr(worker, "time_limit", None)
+        or getattr(worker, "soft_time_limit", None)
+    )  # (a job has one limit, not one per request)
+    if (
+        batch_max < 2
+        or not isinstance(pool, PreforkPool)
+        or consumer.hub is None
+        or time_limited
+        or not _tested_versions()
+    ):  # (last: it warns only when batching would be on otherwise)
         return default_strategy(task, app, consumer, **kwargs)
     batchers = consumer.__dict__.setdefault("_seckill_batchers", {})
-    batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max,
-                      one_by_one=consumer.on_task_request)
+    batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max, one_by_one=consumer.on_task_request)
     previous = batchers.get(task.name)
     batchers[task.name] = batcher
     if previous is not None:
@@ -83,9 +93,13 @@ def _tested_versions() -> bool:
         return True
     if not _warned_untested:
         _warned_untested = True
-        logger.warning("Worker batching is off: found celery %s and billiard %s, tested only with celery %s and "
-                       "billiard %s", found["celery"], found["billiard"], ", ".join(TESTED["celery"]),
-                       ", ".join(TESTED["billiard"]))
+        logger.warning(
+            "Worker batching is off: found celery %s and billiard %s, tested only with celery %s and billiard %s",
+            found["celery"],
+            found["billiard"],
+            ", ".join(TESTED["celery"]),
+            ", ".join(TESTED["billiard"]),
+        )
     return False
 
 
@@ -141,9 +155,10 @@ class Batcher:
                 return
             result = self.pool.apply_async(
                 run_batch,
-                args=(self.trace, [
-                    (r.type, r.id, r.request_dict, r.body, r.content_type, r.content_encoding) for r in batch
-                ]),
+                args=(
+                    self.trace,
+                    [(r.type, r.id, r.request_dict, r.body, r.content_type, r.content_encoding) for r in batch],
+                ),
                 accept_callback=lambda pid, time_accepted: _each(batch, "on_accepted", pid, time_accepted),
                 callback=lambda results: self._finished(batch, results),
                 error_callback=lambda exc_info, **kwargs: self._failed(batch, exc_info),

@@ -1,4 +1,5 @@
 """Shared fixtures: the real Redis (test database number), a real Celery worker process, buyers and products."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from seckill_site.celery import app as celery_app
 from seckill.redis_store.client import get_client
+from seckill_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_CONCURRENCY = 2
@@ -83,9 +84,25 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "seckill_site", "worker", "-Q", "celery,maintenance",
-                "-P", "prefork", "-c", str(concurrency), "-l", "warning", "-n", self.name,
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "seckill_site",
+                "worker",
+                "-Q",
+                "celery,maintenance",
+                "-P",
+                "prefork",
+                "-c",
+                str(concurrency),
+                "-l",
+                "warning",
+                "-n",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
             ],
             cwd=ROOT,
             env=env,
@@ -178,9 +195,22 @@ def web(tmp_path, transactional_db):
         env.update(env_overrides)
         log = open(tmp_path / f"web-{port}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "seckill_site.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "4"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "seckill_site.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
@@ -198,7 +228,6 @@ def web(tmp_path, transactional_db):
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=20)
-
 
 
 # --- waiting -----------------------------------------------------------------------------------------------
@@ -221,9 +250,7 @@ def token_for(user) -> str:
 def make_buyers():
     def make(count: int, prefix: str = "buyer") -> list:
         User = get_user_model()
-        users = User.objects.bulk_create(
-            [User(username=f"{prefix}{i}", password="!") for i in range(count)]
-        )
+        users = User.objects.bulk_create([User(username=f"{prefix}{i}", password="!") for i in range(count)])
         if not users or users[0].pk is None:  # backends that do not return ids from bulk_create
             users = list(User.objects.filter(username__startswith=prefix).order_by("pk"))
         return users

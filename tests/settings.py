@@ -3,6 +3,7 @@
 Tests use the Redis at REDIS_URL (default redis://127.0.0.1:6379) when one answers, else an embedded one,
 always on their own database number TEST_REDIS_DB (default 15), which the tests clean up after themselves.
 """
+
 import os
 
 from seckill_site.local_redis import ensure_redis, redis_answers, with_db

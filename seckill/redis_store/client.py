@@ -3,6 +3,7 @@
 Scripts are registered through redis-py's `register_script`, which falls back to EVAL on NOSCRIPT, so a
 restarted Redis (empty script cache) costs one reload, never an error (docs/traps.md).
 """
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ A web process keeps a snapshot of the blacklists and reloads it when either vers
 seckill:blacklist:version is a digest of what was mirrored (beat rebuilds the mirror when the database's digest
 differs) or a random value after a change; seckill:bans:version changes with every ban.
 """
+
 from __future__ import annotations
 
 import time

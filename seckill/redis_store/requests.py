@@ -1,4 +1,5 @@
 """Purchase request records (owner, outcome), the pending set the sweeper reads, and Idempotency-Keys."""
+
 from __future__ import annotations
 
 import json
@@ -20,20 +21,34 @@ class RequestRecord:
     outcome: dict | None
 
 
-def request_create_decided(*, request_id: str, user_id: int, product_id: int, quantity: int, created: float,
-                           outcome: dict) -> None:
+def request_create_decided(
+    *, request_id: str, user_id: int, product_id: int, quantity: int, created: float, outcome: dict
+) -> None:
     """The record of a request refused before the broker: created with its outcome, never pending.
     (An admitted request's record is written by the admission: sale.admit.)"""
     key = keys.request(request_id)
     pipe = get_client().pipeline(transaction=True)
-    pipe.hset(key, mapping={"user_id": user_id, "product_id": product_id, "quantity": quantity, "created": created,
-                            "outcome": json.dumps(outcome)})
+    pipe.hset(
+        key,
+        mapping={
+            "user_id": user_id,
+            "product_id": product_id,
+            "quantity": quantity,
+            "created": created,
+            "outcome": json.dumps(outcome),
+        },
+    )
     pipe.expire(key, settings.SECKILL_REQUEST_TTL)
     pipe.execute()
 
 
-def request_set_outcome(*, request_id: str, outcome: dict, admitted_for: int | None = None,
-                        task_result: tuple[bytes | str, bytes | str, int] | None = None) -> None:
+def request_set_outcome(
+    *,
+    request_id: str,
+    outcome: dict,
+    admitted_for: int | None = None,
+    task_result: tuple[bytes | str, bytes | str, int] | None = None,
+) -> None:
     """Record the outcome (no longer pending); with `admitted_for` (a product id), free its admission slot too,
     in the same step (outcome.lua). `task_result` = (key, encoded meta, ttl s) is the Celery result to store in
     the same step (seckill.result_backend, when its Redis database is this one); needs `admitted_for`."""

@@ -1,4 +1,5 @@
 """The stock gate in Redis: a product's stock, buyers, window, each request's decision, admission slots."""
+
 from __future__ import annotations
 
 import enum
@@ -52,7 +53,10 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
     the refusal's outcome code, stock left)."""
     result, stock = script("sell")(
         keys=[
-            keys.stock(product_id), keys.buyers(product_id), keys.meta(product_id), keys.decision(product_id, request_id),
+            keys.stock(product_id),
+            keys.buyers(product_id),
+            keys.meta(product_id),
+            keys.decision(product_id, request_id),
         ],
         args=[request_id, user_id, quantity, request_ttl_ms()],
     )
@@ -63,8 +67,9 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
     return result, int(stock)
 
 
-def refuse(*, product_id: int, request_id: str, user_id: int, quantity: int, code: str,
-           ledger_refused: bool = False) -> str:
+def refuse(
+    *, product_id: int, request_id: str, user_id: int, quantity: int, code: str, ledger_refused: bool = False
+) -> str:
     """Refuse the request for good with `code`, unless it is decided already (refuse.lua). Returns the decision
     in force: SOLD (the sale stands) or the code it is refused with, `code` or an earlier refusal's.
     `ledger_refused`: the ledger refused this request, so a sale Redis decided for it was never written (its
@@ -140,9 +145,17 @@ def forget_product(product_id: int) -> None:
 
 
 # --- admission --------------------------------------------------------------------------------------------------
-def admit(*, product_id: int, request_id: str, quantity: int, factor: float, slot_ms: int,
-          user_id: int | None = None, created: float | None = None, rate_limits: RateRules = ()
-          ) -> tuple[str, int, int]:
+def admit(
+    *,
+    product_id: int,
+    request_id: str,
+    quantity: int,
+    factor: float,
+    slot_ms: int,
+    user_id: int | None = None,
+    created: float | None = None,
+    rate_limits: RateRules = (),
+) -> tuple[str, int, int]:
     """Take one of the product's admission slots (admit.lua): at most ceil(stock * factor) requests in flight.
 
     With `user_id` and `created`: a buyer the gate knows bought the product is answered 'already_purchased',

@@ -1,4 +1,5 @@
 """The access layer's guards through the HTTP API, against the real Redis and worker."""
+
 import threading
 import time
 
@@ -9,16 +10,16 @@ from django.db import connections
 from django.test import override_settings
 
 from products.models import Product
+from seckill import admission, blacklist, process, sale_cache, sweep
 from seckill.errors import Blacklisted, UserInactive
 from seckill.models import BlacklistEntry, Order
-from seckill_site.celery import app as celery_app
-from tests.conftest import api_client, wait_for
-from seckill import admission, blacklist, process, sale_cache, sweep
-from seckill.redis_store import sale as gate
-from seckill.redis_store import requests as records
 from seckill.redis_store import guards as guard_store
 from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
+from seckill_site.celery import app as celery_app
+from tests.conftest import api_client, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -30,7 +31,6 @@ def _fresh_process_caches():
     sale_cache.sale_cache_clear()
     yield
     sale_cache.sale_cache_clear()
-
 
 
 def broker_queue_length():
@@ -173,7 +173,9 @@ def test_token_of_a_deactivated_or_deleted_user_gets_403_before_the_broker(worke
     inactive.save()
     get_user_model().objects.filter(pk=deleted.pk).delete()  # queryset delete sends post_delete too
 
-    assert wait_for(lambda: refused_as(inactive.pk) == refused_as(deleted.pk) == "user_inactive", 1)  # within a second, this process
+    assert wait_for(
+        lambda: refused_as(inactive.pk) == refused_as(deleted.pk) == "user_inactive", 1
+    )  # within a second, this process
     celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
     for client in tokens.values():
         response = client.post(BUY, {"product_id": product.pk}, format="json")
@@ -187,8 +189,9 @@ def busy_product(make_product):
     `busy` by the admission gate, without selling. (A sold-out product is answered before the rate limit.)"""
     product = make_product(stock_total=1)  # bound: 2 in flight
     for rid in ("held-1", "held-2"):
-        assert gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0] \
-            == "admitted"
+        assert (
+            gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0] == "admitted"
+        )
     return product
 
 
@@ -219,8 +222,9 @@ def test_a_sold_out_flood_is_answered_before_the_rate_limit_and_does_not_spend_i
     assert keyed.json()["code"] == "rate_limited"
 
 
-def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(worker, make_buyers, make_product,
-                                                                         monkeypatch):
+def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(
+    worker, make_buyers, make_product, monkeypatch
+):
     buyers = make_buyers(3)
     product = make_product(stock_total=10)
     sale_cache.sale_state_get(product_id=product.pk)  # this process knows the sale: the hot path

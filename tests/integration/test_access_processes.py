@@ -1,4 +1,5 @@
 """Guards hold across web processes: the state is in Redis, not in one process' memory."""
+
 import threading
 import time
 from collections import Counter
@@ -6,8 +7,8 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from tests.conftest import http, token_for
 from seckill.redis_store import sale as gate
+from tests.conftest import http, token_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -43,8 +44,9 @@ def test_rate_limit_holds_exactly_across_two_processes_hammering_at_once(web, cl
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)  # its admission slots held: allowed requests are answered busy
     for rid in ("held-1", "held-2"):
-        assert gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=300_000)[0] \
-            == "admitted"
+        assert (
+            gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=300_000)[0] == "admitted"
+        )
     limit, requests = 30, 200
     env = dict(SECKILL_USER_RATE_LIMIT=f"{limit}/h", SECKILL_IP_RATE_LIMIT="")
     bases = [web(**env), web(**env)]
@@ -69,4 +71,3 @@ def test_rate_limit_holds_exactly_across_two_processes_hammering_at_once(web, cl
 
     assert statuses == {"busy": limit, "rate_limited": requests - limit}  # allowed ones meet the full gate
     assert len(served_by) == 2  # both processes let some through: the count is shared, not per process
-

@@ -1,13 +1,14 @@
 """Django admin: products through the same services as the API (stock to Redis as deltas), orders read-only."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from products.models import Product
-from seckill.models import Order
-from tests.conftest import in_the_future
 from seckill import process
+from seckill.models import Order
 from seckill.redis_store import sale as gate
+from tests.conftest import in_the_future
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,9 +24,14 @@ def admin_client():
 def form(**overrides):
     start = in_the_future(-0.5)
     data = {
-        "name": "Admin item", "price": "3.00", "stock_total": "8", "per_user_limit": "1",
-        "start_time_0": start.strftime("%Y-%m-%d"), "start_time_1": start.strftime("%H:%M:%S"),
-        "end_time_0": in_the_future(1).strftime("%Y-%m-%d"), "end_time_1": in_the_future(1).strftime("%H:%M:%S"),
+        "name": "Admin item",
+        "price": "3.00",
+        "stock_total": "8",
+        "per_user_limit": "1",
+        "start_time_0": start.strftime("%Y-%m-%d"),
+        "start_time_1": start.strftime("%H:%M:%S"),
+        "end_time_0": in_the_future(1).strftime("%Y-%m-%d"),
+        "end_time_1": in_the_future(1).strftime("%H:%M:%S"),
         "is_enabled": "on",
     }
     data.update(overrides)

@@ -1,10 +1,11 @@
 """Table-driven: every malformed purchase request gets a clear 4xx with a code, never a 500, never a sale."""
+
 import pytest
 
 from products.models import Product
 from seckill.models import Order
-from tests.conftest import api_client
 from seckill.redis_store import sale as gate
+from tests.conftest import api_client
 
 pytestmark = pytest.mark.worker
 
@@ -24,22 +25,33 @@ CASES = [
     ("negative id", b'{"product_id": -1}', "application/json", 400, "invalid_request"),
     ("huge id", b'{"product_id": 18446744073709551616}', "application/json", 400, "invalid_request"),
     ("overflowing float id", b'{"product_id": 1e400}', "application/json", 400, "invalid_request"),
-    ("huge quantity", b'{"product_id": PID, "quantity": 99999999999999999999}', "application/json", 400,
-     "invalid_request"),
+    (
+        "huge quantity",
+        b'{"product_id": PID, "quantity": 99999999999999999999}',
+        "application/json",
+        400,
+        "invalid_request",
+    ),
     ("zero quantity", b'{"product_id": PID, "quantity": 0}', "application/json", 400, "invalid_request"),
     ("unknown field", b'{"product_id": PID, "price": 0}', "application/json", 400, "invalid_request"),
     ("not utf-8", b'{"product_id": "\xff\xfe"}', "application/json", 400, "invalid_request"),
     ("deep nesting", b"[" * 2000 + b"]" * 2000, "application/json", 400, "invalid_request"),
-    ("oversized", b'{"product_id": PID, "pad": "' + b"x" * 10_000 + b'"}', "application/json", 413,
-     "payload_too_large"),
+    (
+        "oversized",
+        b'{"product_id": PID, "pad": "' + b"x" * 10_000 + b'"}',
+        "application/json",
+        413,
+        "payload_too_large",
+    ),
     ("form encoded", b"product_id=PID", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ("plain text", b"PID", "text/plain", 415, "unsupported_media_type"),
 ]
 
 
 @pytest.mark.parametrize("name, body, content_type, status, code", CASES, ids=[c[0] for c in CASES])
-def test_malformed_purchase_request_is_a_clear_4xx(worker, make_buyers, make_product, name, body, content_type,
-                                                    status, code):
+def test_malformed_purchase_request_is_a_clear_4xx(
+    worker, make_buyers, make_product, name, body, content_type, status, code
+):
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     body = body.replace(b"PID", str(product.pk).encode())

@@ -1,4 +1,5 @@
 """Failures found in review: each one a test that would catch it again."""
+
 import threading
 
 import pytest
@@ -6,15 +7,15 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 
 from products.models import Product
+from seckill import admission, catalogue, errors, process, stock_gate
 from seckill.errors import StockConflict
 from seckill.models import Order
+from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.redis_store.client import get_client
 from seckill.tasks import MAX_RETRIES, purchase_task
 from tests.conftest import api_client
-from seckill import admission, catalogue, errors, process, stock_gate
-from seckill.redis_store import sale as gate
-from seckill.redis_store import requests as records
-from seckill.redis_store import keys
-from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,7 +134,10 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     # After Redis lost its buyers (or a stale hash), the ledger refuses a second order: the gate learns it.
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
-    assert process.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code == "success"
+    assert (
+        process.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code
+        == "success"
+    )
     get_client().hdel(keys.buyers(product.pk), user.pk)
 
     second = process.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
@@ -179,8 +183,7 @@ def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_bu
     assert_stocks(product, 2)  # orders == sold == stock taken
 
 
-def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, make_buyers, make_product,
-                                                                 monkeypatch):
+def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, make_buyers, make_product, monkeypatch):
     # The reply was lost, then the buyer was deactivated: the retry's ledger refuses. The refusal is final (a
     # later run, after the buyer is active again, answers it too) and Redis gives the unit and the buyer back.
     product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
@@ -195,8 +198,9 @@ def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, m
     assert_stocks(product, 2)
 
 
-def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(clean_redis, make_buyers, make_product,
-                                                                      monkeypatch):
+def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
+    clean_redis, make_buyers, make_product, monkeypatch
+):
     # Redis sold, then something unexpected failed before the commit: not `internal_error` (the sale stands in
     # Redis and must reach the ledger): the error propagates, nothing is recorded, and a re-run sells it once.
     (user,) = make_buyers(1)

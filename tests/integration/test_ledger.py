@@ -1,5 +1,6 @@
 """The logic layer's write to the ledger (process._order_write, plain SQL on the usual path) keeps the ORM's
 rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
+
 import uuid
 from decimal import Decimal
 
@@ -8,9 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from products.models import Product
+from seckill import ledger, process, stock_gate
 from seckill.errors import AlreadyPurchased, SoldOut, UserInactive
 from seckill.models import Order
-from seckill import ledger, process, stock_gate
 from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
 
@@ -116,8 +117,10 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
     first, second = make_buyers(2)
     product = make_product(stock_total=5)
     stock_gate.stock_gate_load(product_id=product.pk)
-    assert gate.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1,
-                              code="unavailable") == "unavailable"
+    assert (
+        gate.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1, code="unavailable")
+        == "unavailable"
+    )
     with pytest.raises(process._Refused) as refused:
         process._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
     assert refused.value.code == "unavailable"

@@ -1,4 +1,5 @@
 """Products: the public API, staff edits, and stock reaching the Redis gate as deltas."""
+
 import json
 from io import StringIO
 
@@ -6,13 +7,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from products import services
 from products.models import Product
+from seckill import catalogue
 from seckill.errors import StockConflict
 from seckill.models import Order
-from tests.conftest import api_client, in_the_future, in_the_past
-from seckill import catalogue
 from seckill.redis_store import sale as gate
+from tests.conftest import api_client, in_the_future, in_the_past
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +42,17 @@ def test_product_list_and_detail_are_public_with_live_stock_and_status(clean_red
     assert by_id[disabled.pk]["status"] == "disabled"
     assert by_id[sold_out.pk]["status"] == "sold_out"
     detail = api_client().get(f"/api/products/{active.pk}/").json()
-    expected = {"id", "name", "price", "start_time", "end_time", "stock_total", "stock_left", "per_user_limit", "status"}
+    expected = {
+        "id",
+        "name",
+        "price",
+        "start_time",
+        "end_time",
+        "stock_total",
+        "stock_left",
+        "per_user_limit",
+        "status",
+    }
     assert expected <= set(detail)
     assert api_client().get("/api/products/999999/").json()["code"] == "product_not_found"
 
@@ -70,8 +80,12 @@ def test_only_staff_may_create_or_edit(clean_redis, make_buyers, staff, make_pro
 
 
 def test_staff_create_rejects_a_window_that_ends_before_it_starts(clean_redis, staff):
-    body = {"name": "Bad", "stock_total": 1, "start_time": in_the_future(2).isoformat(),
-            "end_time": in_the_future(1).isoformat()}
+    body = {
+        "name": "Bad",
+        "stock_total": 1,
+        "start_time": in_the_future(2).isoformat(),
+        "end_time": in_the_future(1).isoformat(),
+    }
     response = api_client(staff).post("/api/products/", body, format="json")
     assert response.status_code == 400 and response.json()["code"] == "invalid_request"
     assert not Product.objects.exists()
@@ -120,8 +134,9 @@ def test_gate_lost_by_redis_reloads_from_the_ledger_with_its_buyers(worker, make
 
 def test_create_product_command_prints_the_product_as_json(clean_redis):
     out = StringIO()
-    call_command("create_product", "--name", "Cmd", "--stock", "7", "--price", "1.50", "--per-user-limit", "2",
-                 stdout=out)
+    call_command(
+        "create_product", "--name", "Cmd", "--stock", "7", "--price", "1.50", "--per-user-limit", "2", stdout=out
+    )
     data = json.loads(out.getvalue())
     assert data["name"] == "Cmd" and data["stock_left"] == 7 and data["per_user_limit"] == 2
     assert data["status"] == "active"
@@ -130,8 +145,18 @@ def test_create_product_command_prints_the_product_as_json(clean_redis):
 
 def test_create_product_command_accepts_a_window(clean_redis):
     out = StringIO()
-    call_command("create_product", "--name", "Later", "--stock", "1", "--starts", "2099-01-01T10:00:00Z",
-                 "--ends", "2099-01-01T11:00:00+00:00", stdout=out)
+    call_command(
+        "create_product",
+        "--name",
+        "Later",
+        "--stock",
+        "1",
+        "--starts",
+        "2099-01-01T10:00:00Z",
+        "--ends",
+        "2099-01-01T11:00:00+00:00",
+        stdout=out,
+    )
     assert json.loads(out.getvalue())["status"] == "upcoming"
 
 

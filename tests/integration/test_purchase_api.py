@@ -1,4 +1,5 @@
 """Every row of the outcome table through the HTTP API, against real Redis and a real worker process."""
+
 import time
 from datetime import timedelta
 
@@ -11,10 +12,10 @@ from django.utils import timezone
 from products.models import Product
 from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_verify
+from seckill.redis_store import sale as gate
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, in_the_future, in_the_past
-from seckill.redis_store import sale as gate
 
 BUY = "/api/seckill/"
 
@@ -40,7 +41,10 @@ def test_buy_returns_200_with_order_and_verifiable_purchase_token(worker, make_b
     assert {"request_id", "order_id", "product_id", "user_id", "quantity", "purchase_token", "detail"} <= set(body)
     order = Order.objects.get(pk=body["order_id"])
     assert (order.request_id, order.user_id, order.product_id, order.quantity) == (
-        body["request_id"], user.pk, product.pk, 1,
+        body["request_id"],
+        user.pk,
+        product.pk,
+        1,
     )
     claim = purchase_token_verify(body["purchase_token"])
     assert (claim.order_id, claim.user_id, claim.product_id) == (order.pk, user.pk, product.pk)
@@ -221,8 +225,12 @@ def test_logic_layer_refuses_a_sale_that_ended_after_the_view_checked(worker, ma
     product = make_product(stock_total=5)
     ended = timezone.now() - timedelta(seconds=1)
     gate.load_product(
-        product_id=product.pk, stock_left=5, enabled=True, start_time=ended - timedelta(hours=1),
-        end_time=ended, per_user_limit=1,
+        product_id=product.pk,
+        stock_left=5,
+        enabled=True,
+        start_time=ended - timedelta(hours=1),
+        end_time=ended,
+        per_user_limit=1,
     )
     result = purchase_task.apply_async(
         kwargs=dict(request_id="late-1", user_id=user.pk, product_id=product.pk, quantity=1), task_id="late-1"
@@ -274,8 +282,10 @@ def test_orders_endpoints_show_only_the_callers_orders(worker, make_buyers, make
 def test_orders_list_is_paginated_by_cursor_newest_first(transactional_db, make_buyers, make_product):
     (alice,) = make_buyers(1)
     products = [make_product(stock_total=1) for _ in range(5)]
-    ids = [Order.objects.create(request_id=f"page-{p.pk}", user=alice, product=p, quantity=1, unit_price=1).pk
-           for p in products]
+    ids = [
+        Order.objects.create(request_id=f"page-{p.pk}", user=alice, product=p, quantity=1, unit_price=1).pk
+        for p in products
+    ]
     client = api_client(alice)
     first = client.get("/api/orders/", {"page_size": 2}).json()
     assert [o["id"] for o in first["results"]] == ids[::-1][:2] and first["previous"] is None

@@ -2,6 +2,7 @@
 
 Runs on whatever database the suite runs on; the test command runs the suite on SQLite and on PostgreSQL.
 """
+
 import threading
 import time
 from collections import Counter
@@ -12,9 +13,9 @@ from django.db.models import Count
 
 from products.models import Product
 from seckill.models import Order
-from tests.conftest import api_client
-from seckill.redis_store import sale as gate
 from seckill.redis_store import keys
+from seckill.redis_store import sale as gate
+from tests.conftest import api_client
 
 pytestmark = pytest.mark.worker
 

@@ -1,16 +1,17 @@
 """The Lua scripts on the real redis-server (Lua 5.1; fakeredis runs another Lua)."""
+
 import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from seckill.redis_store import sale as gate
-from seckill.redis_store.sale import AdjustResult, Sell
-from seckill.redis_store import requests as records
+
 from seckill.redis_store import guards as guard_store
 from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
-
+from seckill.redis_store.sale import AdjustResult, Sell
 
 PID = 424242
 
@@ -94,8 +95,9 @@ def test_unloaded_product_says_so_and_decides_nothing():
 
 
 def refuse(request, code="sold_out", *, user=1, qty=1, ledger_refused=False):
-    return gate.refuse(product_id=PID, request_id=request, user_id=user, quantity=qty, code=code,
-                              ledger_refused=ledger_refused)
+    return gate.refuse(
+        product_id=PID, request_id=request, user_id=user, quantity=qty, code=code, ledger_refused=ledger_refused
+    )
 
 
 def test_a_refusal_is_final_even_when_units_come_back():
@@ -203,7 +205,12 @@ def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, se
     assert gate.admit(request_id="adm-1", **args)[0] == "admitted"
     record = records.request_get("adm-1")
     assert (record.user_id, record.product_id, record.quantity, record.created, record.outcome) == (
-        7, PID, 1, 1234.5, None)
+        7,
+        PID,
+        1,
+        1234.5,
+        None,
+    )
     assert 0 < clean_redis.ttl(keys.request("adm-1")) <= 600
     assert records.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]  # the sweeper sees it
     assert gate.admit(request_id="adm-2", **args)[0] == "busy"  # one slot for one unit

@@ -1,5 +1,6 @@
 """The result backend that stores a purchase's Celery result and its request record in one step
 (seckill/result_backend.py), against the real Redis and, end to end, the real worker."""
+
 import json
 import time
 import uuid
@@ -12,14 +13,14 @@ from django.conf import settings
 
 from seckill import result_backend
 from seckill.outcomes import Outcome
-from seckill.tasks import purchase_task
-from seckill_site.celery import app as celery_app
-from seckill_site.local_redis import with_db
 from seckill.redis_store import keys
 from seckill.redis_store import requests as records
 from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
 from seckill.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
+from seckill.tasks import purchase_task
+from seckill_site.celery import app as celery_app
+from seckill_site.local_redis import with_db
 
 
 @pytest.fixture
@@ -34,14 +35,25 @@ def admitted_request(product_id=7, user_id=3):
     """A request as the access layer leaves it: record, pending entry, admission slot (admit.lua)."""
     request_id = f"gate-test-{uuid.uuid4().hex}"
     get_client().set(keys.stock(product_id), 10)
-    assert gate.admit(product_id=product_id, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
-                             user_id=user_id, created=time.time())[0] == "admitted"
+    assert (
+        gate.admit(
+            product_id=product_id,
+            request_id=request_id,
+            quantity=1,
+            factor=10.0,
+            slot_ms=60_000,
+            user_id=user_id,
+            created=time.time(),
+        )[0]
+        == "admitted"
+    )
     return request_id
 
 
 def success_of(request_id, product_id=7, user_id=3):
-    return Outcome.success(order_id=41, request_id=request_id, product_id=product_id, user_id=user_id,
-                           quantity=1).as_dict()
+    return Outcome.success(
+        order_id=41, request_id=request_id, product_id=product_id, user_id=user_id, quantity=1
+    ).as_dict()
 
 
 def setex_calls(client) -> int:
@@ -145,8 +157,9 @@ def test_a_redis_outage_fails_the_store_as_celerys_own_would(backend, monkeypatc
 
     monkeypatch.setattr(result_backend, "request_set_outcome", down)
     with pytest.raises(redis.ConnectionError):
-        backend.store_result(request_id, success_of(request_id), states.SUCCESS,
-                             request=Context(task="seckill.purchase"))
+        backend.store_result(
+            request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase")
+        )
     assert request_id in pending_ids(get_client())  # left to the sweeper
 
 
@@ -180,8 +193,18 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     request_id = f"gate-test-{uuid.uuid4().hex}"
-    assert gate.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10.0, slot_ms=60_000,
-                             user_id=user.pk, created=time.time())[0] == "admitted"
+    assert (
+        gate.admit(
+            product_id=product.pk,
+            request_id=request_id,
+            quantity=1,
+            factor=10.0,
+            slot_ms=60_000,
+            user_id=user.pk,
+            created=time.time(),
+        )[0]
+        == "admitted"
+    )
 
     setex_before = setex_calls(get_client())
     result = purchase_task.apply_async(

@@ -1,18 +1,19 @@
 """The sweeper answers requests whose broker message was lost (deterministic counterpart of the crash test)."""
+
 import time
 
 import pytest
 
 from products.models import Product
+from seckill import process, stock_gate, sweep
 from seckill.models import Order
+from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.redis_store.client import get_client
 from seckill.tasks import sweep_pending_task
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client
-from seckill import process, stock_gate, sweep
-from seckill.redis_store import sale as gate
-from seckill.redis_store import requests as records
-from seckill.redis_store import keys
-from seckill.redis_store.client import get_client
 
 pytestmark = pytest.mark.worker
 
@@ -21,8 +22,15 @@ def lose_a_message(user, product, request_id, age_s):
     """A request the access layer admitted and recorded, whose message never reached (or vanished from) the
     broker."""
     stock_gate.stock_gate_load(product_id=product.pk)
-    answer = gate.admit(product_id=product.pk, request_id=request_id, quantity=1, factor=10, slot_ms=600_000,
-                               user_id=user.pk, created=time.time() - age_s)[0]
+    answer = gate.admit(
+        product_id=product.pk,
+        request_id=request_id,
+        quantity=1,
+        factor=10,
+        slot_ms=600_000,
+        user_id=user.pk,
+        created=time.time() - age_s,
+    )[0]
     assert answer == "admitted"
 
 
@@ -138,8 +146,9 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
         lose_a_message(user, product, fields["request_id"], age_s=1)
         if sold:
             assert gate.sell(**fields)[0] is gate.Sell.SOLD
-        purchase_task.push_request(id=fields["request_id"], kwargs=fields, retries=MAX_RETRIES,
-                                   called_directly=False, is_eager=False)
+        purchase_task.push_request(
+            id=fields["request_id"], kwargs=fields, retries=MAX_RETRIES, called_directly=False, is_eager=False
+        )
         try:
             return purchase_task.run(**fields)
         finally:

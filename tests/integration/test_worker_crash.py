@@ -3,6 +3,7 @@
 The Redis transport brings an unacknowledged message back only after the visibility timeout and can lose one
 for good (TRAPS.md); the sweeper (`purchase_requests_sweep`) enqueues requests without an outcome again.
 """
+
 import os
 import signal
 import threading
@@ -14,12 +15,12 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from products.models import Product
+from seckill import sweep
 from seckill.models import Order
+from seckill.redis_store import keys
+from seckill.redis_store import sale as gate
 from seckill_site.celery import app as celery_app
 from tests.conftest import WorkerProcess, api_client, wait_for
-from seckill import sweep
-from seckill.redis_store import sale as gate
-from seckill.redis_store import keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
@@ -148,8 +149,9 @@ def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, ma
             pid, held = active_by_process().most_common(1)[0]
             os.kill(pid, signal.SIGKILL)
         # No sweeper here: the worker gives back each request of the dead process' jobs itself, at once.
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2), \
+        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2), (
             "requests left without an outcome"
+        )
     finally:
         victim.stop()
         celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
@@ -159,8 +161,9 @@ def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, ma
     assert_sold_out_once(users, answers, product, redis_client)
 
 
-def test_stopped_worker_gives_back_the_purchases_waiting_in_it(worker, make_buyers, make_product, redis_client,
-                                                              tmp_path):
+def test_stopped_worker_gives_back_the_purchases_waiting_in_it(
+    worker, make_buyers, make_product, redis_client, tmp_path
+):
     """Requests a worker holds for its next batches (prefetched, not yet given to a process) go back to the
     queue when it stops, not after the visibility timeout."""
     buyers = 12

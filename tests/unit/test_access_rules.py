@@ -3,8 +3,8 @@ import ipaddress
 import pytest
 from django.test import override_settings
 
-from seckill.guards import client_ip, origin_check, rate_limit_subject
 from seckill.errors import ForbiddenOrigin
+from seckill.guards import client_ip, origin_check, rate_limit_subject
 from seckill_site.rates import parse_rate_rules
 
 
@@ -43,7 +43,9 @@ def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies(proxies, meta,
 
 
 def test_ipv6_addresses_are_rate_limited_per_64_block():
-    assert rate_limit_subject("2001:db8:1:2:aaaa::1") == rate_limit_subject("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert (
+        rate_limit_subject("2001:db8:1:2:aaaa::1") == rate_limit_subject("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    )
     assert rate_limit_subject("1.2.3.4") == "1.2.3.4"
 
 

@@ -51,7 +51,9 @@ def test_the_views_fast_error_answer_is_what_drf_would_render():
     from seckill_site.exception_handler import error_response
 
     cases = [
-        errors.SoldOut(), errors.Busy(retry_after=2), RateLimited(retry_after=3),
+        errors.SoldOut(),
+        errors.Busy(retry_after=2),
+        RateLimited(retry_after=3),
         InvalidRequest(errors={"quantity": ["Ensure this value is less than or equal to 1."]}),
         InvalidRequest("Prix élevé — «bad»", errors={"Idempotency-Key": ["1 to 64 letters"]}),
     ]

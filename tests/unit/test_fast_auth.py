@@ -1,5 +1,6 @@
 """The fast JWT check (seckill/authentication.py) accepts exactly the tokens simplejwt accepts on its path, and
 defers every other token to simplejwt: a forged, tampered, expired or foreign token never authenticates."""
+
 import base64
 import hashlib
 import hmac
@@ -32,8 +33,10 @@ def b64(data: bytes) -> bytes:
 
 
 def sign(header: dict, payload: dict, key: bytes = KEY, alg=hashlib.sha256) -> bytes:
-    signing_input = b64(json.dumps(header, separators=(",", ":")).encode()) + b"." + b64(
-        json.dumps(payload, separators=(",", ":")).encode()
+    signing_input = (
+        b64(json.dumps(header, separators=(",", ":")).encode())
+        + b"."
+        + b64(json.dumps(payload, separators=(",", ":")).encode())
     )
     return signing_input + b"." + b64(hmac.digest(key, signing_input, alg))
 
@@ -113,9 +116,26 @@ def test_a_deeply_nested_signed_payload_is_not_an_error_of_the_fast_path():
 
 
 CLAIM_VARIANTS = [
-    {}, {"jti": 123}, {"jti": None}, {"jti": ""}, {"exp": 10**20}, {"exp": 1.5e9}, {"iat": None}, {"iat": "x"},
-    {"iat": 1.5}, {"user_id": 7}, {"user_id": True}, {"user_id": None}, {"user_id": [7]}, {"token_type": "refresh"},
-    {"token_type": None}, {"nbf": 1}, {"aud": "x"}, {"exp": 0}, {"exp": -1}, {"exp": True},
+    {},
+    {"jti": 123},
+    {"jti": None},
+    {"jti": ""},
+    {"exp": 10**20},
+    {"exp": 1.5e9},
+    {"iat": None},
+    {"iat": "x"},
+    {"iat": 1.5},
+    {"user_id": 7},
+    {"user_id": True},
+    {"user_id": None},
+    {"user_id": [7]},
+    {"token_type": "refresh"},
+    {"token_type": None},
+    {"nbf": 1},
+    {"aud": "x"},
+    {"exp": 0},
+    {"exp": -1},
+    {"exp": True},
 ]
 
 
@@ -164,16 +184,25 @@ def test_pyjwt_agrees_on_every_token_the_fast_path_accepts():
 
 @pytest.mark.parametrize(
     "setting, value",
-    [("AUDIENCE", "shop"), ("ISSUER", "us"), ("LEEWAY", 5), ("ALGORITHM", "HS512"), ("VERIFYING_KEY", "k"),
-     ("JWK_URL", "http://x"), ("SIGNING_KEY", b"bytes")],
+    [
+        ("AUDIENCE", "shop"),
+        ("ISSUER", "us"),
+        ("LEEWAY", 5),
+        ("ALGORITHM", "HS512"),
+        ("VERIFYING_KEY", "k"),
+        ("JWK_URL", "http://x"),
+        ("SIGNING_KEY", b"bytes"),
+    ],
 )
 def test_fast_path_is_off_when_simplejwt_is_set_up_otherwise(setting, value):
     assert _fast_path_key() == KEY
     with mock.patch.object(api_settings, setting, value):
         assert _fast_path_key() is None
         raw = str(AccessToken.for_user(User(3))).encode()
-        with mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("fast path used")), \
-                mock.patch("rest_framework_simplejwt.backends.TokenBackend.decode", return_value=good_payload()):
+        with (
+            mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("fast path used")),
+            mock.patch("rest_framework_simplejwt.backends.TokenBackend.decode", return_value=good_payload()),
+        ):
             user, _ = authenticate(raw)  # simplejwt's path
         assert user.id == "7"
 

@@ -1,5 +1,6 @@
 """Shortcuts on the hot path give the answers the general code gives: the purchase input check, JSON-only
 content negotiation, and Celery's configuration read once into a dict."""
+
 import pytest
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
@@ -22,11 +23,29 @@ def shortcut_answer(data):
 @pytest.mark.parametrize(
     "data",
     [
-        {"product_id": 1}, {"product_id": 5, "quantity": 2}, {"product_id": MAX_ID}, {"product_id": MAX_ID + 1},
-        {"product_id": 0}, {"product_id": -3}, {"product_id": 1, "quantity": 0}, {"product_id": 1, "quantity": 10**6},
-        {"product_id": 1, "quantity": 10**6 + 1}, {"product_id": True}, {"product_id": 1, "quantity": False},
-        {"product_id": "7"}, {"product_id": 7.0}, {"product_id": 7.5}, {"product_id": None}, {"product_id": [1]},
-        {"product_id": 1, "extra": 1}, {"quantity": 1}, {}, [], "x", None, {"product_id": 1, "quantity": None},
+        {"product_id": 1},
+        {"product_id": 5, "quantity": 2},
+        {"product_id": MAX_ID},
+        {"product_id": MAX_ID + 1},
+        {"product_id": 0},
+        {"product_id": -3},
+        {"product_id": 1, "quantity": 0},
+        {"product_id": 1, "quantity": 10**6},
+        {"product_id": 1, "quantity": 10**6 + 1},
+        {"product_id": True},
+        {"product_id": 1, "quantity": False},
+        {"product_id": "7"},
+        {"product_id": 7.0},
+        {"product_id": 7.5},
+        {"product_id": None},
+        {"product_id": [1]},
+        {"product_id": 1, "extra": 1},
+        {"quantity": 1},
+        {},
+        [],
+        "x",
+        None,
+        {"product_id": 1, "quantity": None},
     ],
 )
 def test_purchase_input_shortcut_answers_as_the_serializer(data):
@@ -50,7 +69,7 @@ def test_every_celery_setting_reaches_celery_unchanged_under_a_name_celery_knows
     names = [name for name in dir(settings) if name.startswith("CELERY_") and name != "CELERY_DB_REUSE_MAX"]
     assert "CELERY_TASK_ACKS_LATE" in names and "CELERY_BROKER_TRANSPORT_OPTIONS" in names
     for name in names:
-        key = name[len("CELERY_"):].lower()
+        key = name[len("CELERY_") :].lower()
         assert key in DEFAULTS, f"{name}: Celery has no setting {key!r}"
         assert app.conf[key] == getattr(settings, name), name
     assert app.conf.task_acks_late is True

@@ -6,6 +6,7 @@ Each layer imports only downward, no module imports itself back through others, 
 reached only through the sale's `seckill.catalogue` (which keeps the Redis gate in step), and nothing imports
 the Celery tasks (they are published by name).
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,10 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # `from pkg import mod` imports the module pkg.mod when there is one
-                targets = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
-                           for alias in node.names]
+                targets = [
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    for alias in node.names
+                ]
             else:
                 continue
             graph[name].update(t for t in targets if t in modules and t != name)
@@ -55,7 +58,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -84,8 +87,12 @@ def test_a_cycle_would_be_found():
 
 
 def test_each_layer_imports_only_downward():
-    upward = [(src, dst) for src, targets in import_graph().items() for dst in targets
-              if LAYER[dst.split(".")[0]] > LAYER[src.split(".")[0]]]
+    upward = [
+        (src, dst)
+        for src, targets in import_graph().items()
+        for dst in targets
+        if LAYER[dst.split(".")[0]] > LAYER[src.split(".")[0]]
+    ]
     assert upward == []
 
 

@@ -36,9 +36,13 @@ def test_token_made_with_another_secret_is_rejected():
 def test_tokens_survive_a_key_rotation_through_the_fallbacks():
     with override_settings(SECRET_KEY="old-secret-of-the-shop-xxxxxxxxxxxxxxxxxxxxxxxxx"):
         token = purchase_token_make(order_id=5, user_id=6, product_id=7)
-    with override_settings(SECRET_KEY="new-secret-of-the-shop-yyyyyyyyyyyyyyyyyyyyyyyyy",
-                           SECRET_KEY_FALLBACKS=["old-secret-of-the-shop-xxxxxxxxxxxxxxxxxxxxxxxxx"]):
+    with override_settings(
+        SECRET_KEY="new-secret-of-the-shop-yyyyyyyyyyyyyyyyyyyyyyyyy",
+        SECRET_KEY_FALLBACKS=["old-secret-of-the-shop-xxxxxxxxxxxxxxxxxxxxxxxxx"],
+    ):
         assert purchase_token_verify(token).order_id == 5
-    with override_settings(SECRET_KEY="new-secret-of-the-shop-yyyyyyyyyyyyyyyyyyyyyyyyy"):
-        with pytest.raises(signing.BadSignature):  # the old key no longer trusted
-            purchase_token_verify(token)
+    with (
+        override_settings(SECRET_KEY="new-secret-of-the-shop-yyyyyyyyyyyyyyyyyyyyyyyyy"),
+        pytest.raises(signing.BadSignature),  # the old key no longer trusted
+    ):
+        purchase_token_verify(token)

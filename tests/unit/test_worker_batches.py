@@ -1,6 +1,7 @@
 """The worker's purchase batches (seckill_site/worker_batches.py): one job per free pool process, each request's
 own outcome routed back to it, a failed job failing each of its requests. The pool is a stand-in that records
 jobs (the prefork pool itself runs in the integration tests: every purchase there goes through this path)."""
+
 from billiard.einfo import ExceptionInfo
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.concurrency.solo import TaskPool as SoloPool
@@ -147,8 +148,10 @@ def test_the_child_traces_each_request_in_turn():
         calls.append(job)
         return (0, job[1], 0.0)
 
-    jobs = [("seckill.purchase", "a", {}, b"", "application/json", "utf-8"),
-            ("seckill.purchase", "b", {}, b"", "application/json", "utf-8")]
+    jobs = [
+        ("seckill.purchase", "a", {}, b"", "application/json", "utf-8"),
+        ("seckill.purchase", "b", {}, b"", "application/json", "utf-8"),
+    ]
     assert worker_batches.run_batch(trace, jobs) == [(0, "a", 0.0), (0, "b", 0.0)]
     assert calls == jobs
 
@@ -306,8 +309,11 @@ def built_with_versions(monkeypatch, *, celery_version=None, billiard_version=No
 
 
 def untested_warnings(caplog) -> list:
-    return [r for r in caplog.records if r.name == worker_batches.__name__ and r.levelname == "WARNING"
-            and "batching is off" in r.getMessage()]
+    return [
+        r
+        for r in caplog.records
+        if r.name == worker_batches.__name__ and r.levelname == "WARNING" and "batching is off" in r.getMessage()
+    ]
 
 
 def test_an_untested_celery_turns_batching_off_with_one_warning(monkeypatch, caplog):

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from seckill import catalogue
 from products.models import Product
+from seckill import catalogue
 
 
 class Command(BaseCommand):
@@ -17,7 +17,9 @@ class Command(BaseCommand):
         User = get_user_model()
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
         password = os.environ.get("DEMO_ADMIN_PASSWORD", "admin-seckill")
-        staff, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        staff, created = User.objects.get_or_create(
+            username=username, defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             staff.set_password(password)
             staff.save()
