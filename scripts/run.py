@@ -22,7 +22,7 @@ def main() -> int:
     # .env the way the settings read it (exported variables win), once: the processes below inherit it.
     dotenv = Path(os.environ.get("SECKILL_DOTENV", str(ROOT / ".env")))
     if dotenv.is_file():
-        environ.Env.read_env(dotenv, parse_comments=True)
+        environ.Env.read_env(dotenv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
     redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     embedded = ensure_redis(redis_url)

@@ -76,10 +76,10 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     try:
         try:
-            order_id = _order_write(**fields)
+            order_id = order_write(**fields)
         except _NotLoaded:
             stock_gate_load(product_id=product_id)
-            order_id = _order_write(**fields)
+            order_id = order_write(**fields)
     except _Refused as refusal:
         return Outcome.from_error(error_for_code(refusal.code), **fields)
     except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:  # the ledger's: Redis not asked
@@ -95,14 +95,14 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
     return Outcome.success(order_id=order_id, **fields)
 
 
-def _order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int:
+def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int:
     """Write the order and take the stock from the ledger, then decide the sale in Redis (sell.lua), in one
     transaction: it commits only if Redis sold, now or before (a run whose commit failed). Returns the order's
     id (the existing order's on a replay).
 
     One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
-    SQLite). Two statements on the usual path, one on PostgreSQL (`_ledger_sell`); only when they sell nothing
-    are the reasons looked up.
+    SQLite). The ledger's statements (`seckill.ledger.ledger_sell`) first; only when they sell nothing are the
+    reasons looked up.
     Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (the ledger's refusals; Redis not asked),
     _Refused (Redis' refusal, final), _NotLoaded, or a transient error.
     """

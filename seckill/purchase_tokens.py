@@ -1,7 +1,7 @@
 """Purchase tokens: an HMAC (Django's signing, keyed by SECRET_KEY) over (order, user, product).
 
-Deterministic, so nothing is stored: anyone can present a token, only the server can make or check one.
-The seed design's tokens were a plain hash of public fields, which anyone could forge.
+Deterministic, so nothing is stored: anyone can present a token, only the server can make or check one (a
+hash of the public fields alone could be forged by anyone).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
     """Find purchase requests that have waited `older_than_s` without an outcome and enqueue them again.
 
     The Redis transport can lose a message for good (a worker killed between pop and unacked bookkeeping) and
-    brings an unacknowledged one back only after the visibility timeout (TRAPS.md). Running a request again is
+    brings an unacknowledged one back only after the visibility timeout (docs/traps.md). Running a request again is
     safe: the task is idempotent per request id and its decision final. While the purchase queue still holds
     messages, a request may just be waiting in it, so only then are requests swept that a task already decided
     (sold, or refused: their message was taken). After `give_up_after_s` a request is abandoned instead

@@ -20,7 +20,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 _dotenv = os.environ.get("SECKILL_DOTENV", str(BASE_DIR / ".env"))
 if _dotenv and Path(_dotenv).is_file():
     # https://django-environ.readthedocs.io/en/latest/api.html#environ.Env.read_env
-    environ.Env.read_env(_dotenv, parse_comments=True)
+    environ.Env.read_env(_dotenv)
 
 
 def env(name: str, default: str) -> str:
@@ -217,8 +217,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
 SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))
-# Celery's Django fixup closes the database connection around every task unless this is set; it now closes it
-# every 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
+# Celery's Django fixup closes the database connection around every task unless this is set; with it, every
+# 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
 # database restart the first task of each worker process fails once on the dead connection (a purchase retries).
 CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
 # Results are read by the waiting view within seconds; our own request record keeps the outcome longer.

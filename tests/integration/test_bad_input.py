@@ -1,6 +1,7 @@
 """Table-driven: every malformed purchase request gets a clear 4xx with a code, never a 500, never a sale."""
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from products.models import Product
 from seckill.models import Order
@@ -79,3 +80,18 @@ def test_wrong_method_is_a_405_with_a_code(worker, make_buyers, method):
     (user,) = make_buyers(1)
     response = getattr(api_client(user), method)(BUY)
     assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("url", ["/api/seckill/", "/api/auth/token/", "/api/products/"])
+def test_deeply_nested_json_is_a_400_not_a_500(clean_redis, transactional_db, url):
+    # A staff user, so that the products endpoint parses the body instead of refusing the caller first.
+    staff = get_user_model().objects.create_user("staff", password="staff-password", is_staff=True)
+    body = "[" * 2000 + "]" * 2000  # deeper than json.loads recurses, within the body size limit
+    response = api_client(staff).post(url, data=body, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+
+
+def test_unknown_api_route_answers_json_404(clean_redis, transactional_db):
+    response = api_client().get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "No such endpoint."}

@@ -1,4 +1,4 @@
-"""The logic layer's write to the ledger (process._order_write, plain SQL on the usual path) keeps the ORM's
+"""The logic layer's write to the ledger (process.order_write, plain SQL on the usual path) keeps the ORM's
 rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
 
 import uuid
@@ -22,7 +22,7 @@ def write(user, product, quantity=1, request_id=None):
     stock_gate.stock_gate_load(product_id=product.pk)
     request_id = request_id or uuid.uuid4().hex
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
-    return process._order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
+    return process.order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
 
 
 def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
@@ -122,11 +122,11 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
         == "unavailable"
     )
     with pytest.raises(process._Refused) as refused:
-        process._order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+        process.order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
     assert refused.value.code == "unavailable"
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
     assert gate.live_stock([product.pk]) == {product.pk: 5}
-    order_id = process._order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    order_id = process.order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
     assert Order.objects.get(pk=order_id).request_id == "sold"
     assert Product.objects.get(pk=product.pk).stock_left == 4 and gate.live_stock([product.pk]) == {product.pk: 4}
     assert gate.decision_get(product_id=product.pk, request_id="sold") == gate.SOLD

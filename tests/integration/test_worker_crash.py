@@ -1,7 +1,7 @@
 """Fault injection: a worker killed mid-burst loses no purchase, sells nothing twice, and every request is answered.
 
 The Redis transport brings an unacknowledged message back only after the visibility timeout and can lose one
-for good (TRAPS.md); the sweeper (`purchase_requests_sweep`) enqueues requests without an outcome again.
+for good (docs/traps.md); the sweeper (`purchase_requests_sweep`) enqueues requests without an outcome again.
 """
 
 import os

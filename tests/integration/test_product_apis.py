@@ -165,3 +165,13 @@ def test_product_list_is_paginated_by_limit_and_offset(clean_redis, make_product
     page = api_client().get("/api/products/", {"limit": 2, "offset": 1}).json()
     assert page["count"] == 3 and [p["id"] for p in page["results"]] == ids[1:]
     assert page["next"] is None and page["previous"] is not None
+
+
+def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
+    product = make_product(stock_total=10)
+    stale = Product.objects.get(pk=product.pk)
+    catalogue.product_update(product=product, stock_total=15)
+    with pytest.raises(StockConflict):
+        catalogue.product_update(product=stale, stock_total=15)
+    assert Product.objects.get(pk=product.pk).stock_total == 15
+    assert gate.live_stock([product.pk]) == {product.pk: 15}

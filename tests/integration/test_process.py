@@ -1,4 +1,5 @@
-"""Failures found in review: each one a test that would catch it again."""
+"""The logic layer (seckill.process): retries, unexpected errors, lost replies, refusals by the ledger, giving up:
+each a failure found in review, with the test that would catch it again."""
 
 import threading
 
@@ -7,15 +8,13 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 
 from products.models import Product
-from seckill import admission, catalogue, errors, process, stock_gate
-from seckill.errors import StockConflict
+from seckill import admission, errors, process, stock_gate
 from seckill.models import Order
 from seckill.redis_store import keys
 from seckill.redis_store import requests as records
 from seckill.redis_store import sale as gate
 from seckill.redis_store.client import get_client
 from seckill.tasks import MAX_RETRIES, purchase_task
-from tests.conftest import api_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +61,7 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
         calls.append(fields)
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(process, "_order_write", flaky_write)
+    monkeypatch.setattr(process, "ledger_sell", flaky_write)
     fields = dict(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
 
     # apply() runs the task here, its retries too (without their countdown): this tests the task's control flow,
@@ -84,7 +83,7 @@ def test_an_unexpected_error_is_answered_and_refused_for_good(clean_redis, make_
     def broken_write(**fields):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(process, "_order_write", broken_write)
+    monkeypatch.setattr(process, "ledger_sell", broken_write)
     fields = dict(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
     outcome = process.purchase_process(**fields)
 
@@ -103,31 +102,6 @@ def test_abandoning_a_request_whose_sale_was_confirmed_keeps_the_sale(clean_redi
     assert process.purchase_abandon(**fields).code == "success"
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1
-
-
-def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
-    product = make_product(stock_total=10)
-    stale = Product.objects.get(pk=product.pk)
-    catalogue.product_update(product=product, stock_total=15)
-    with pytest.raises(StockConflict):
-        catalogue.product_update(product=stale, stock_total=15)
-    assert Product.objects.get(pk=product.pk).stock_total == 15
-    assert gate.live_stock([product.pk]) == {product.pk: 15}
-
-
-@pytest.mark.parametrize("url", ["/api/seckill/", "/api/auth/token/", "/api/products/"])
-def test_deeply_nested_json_is_a_400_not_a_500(clean_redis, url):
-    # A staff user, so that the products endpoint parses the body instead of refusing the caller first.
-    staff = get_user_model().objects.create_user("staff", password="staff-password", is_staff=True)
-    body = "[" * 2000 + "]" * 2000  # deeper than json.loads recurses, within the body size limit
-    response = api_client(staff).post(url, data=body, content_type="application/json")
-    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
-
-
-def test_unknown_api_route_answers_json_404(clean_redis):
-    response = api_client().get("/api/no-such-thing/")
-    assert response.status_code == 404
-    assert response.json() == {"code": "not_found", "detail": "No such endpoint."}
 
 
 def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buyers, make_product):
