@@ -2,7 +2,6 @@ import os
 
 import kombu.transport
 from celery import Celery, signals
-from celery.app import backends as celery_backends
 from celery.backends import asynchronous
 from kombu.transport import redis as kombu_redis
 
@@ -51,12 +50,10 @@ for _scheme in ("redis", "rediss"):
     kombu.transport.TRANSPORT_ALIASES[_scheme] = "seckill_site.celery:RedisTransport"
     kombu.transport._transport_cache.pop(_scheme, None)
 
-# redis:// and rediss:// result backends store a purchase's result with its outcome record: the sale's own
-# backend (seckill/result_backend.py), named here as Celery names its backends, by path (nothing is imported).
-for _scheme in ("redis", "rediss"):
-    celery_backends.BACKEND_ALIASES[_scheme] = "seckill.result_backend:OutcomeRedisBackend"
-
 app = Celery("seckill_site")
+# redis:// and rediss:// result backends store a purchase's result with its outcome record: the sale's own
+# backend (seckill/result_backend.py), named by path as Celery names its backends (nothing is imported here).
+app.loader.override_backends = {scheme: "seckill.result_backend:OutcomeRedisBackend" for scheme in ("redis", "rediss")}
 # Every Celery setting lives in Django settings as CELERY_<NAME>; celery_config reads them once into a dict.
 app.config_from_object("seckill_site.celery_config:CONFIG")
 app.autodiscover_tasks()
