@@ -447,7 +447,7 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
     from seckill.redis_store import requests, sale
 
     product = Product.objects.get(pk=product_id)
-    orders = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED)
+    orders = Order.objects.filter(product_id=product_id, status__in=Order.LIVE)
     units = sum(orders.values_list("quantity", flat=True))
     live = sale.live_stock([product_id])[product_id]
     doubles = orders.values("user_id").annotate(n=Count("id")).filter(n__gt=1).count()

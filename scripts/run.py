@@ -24,6 +24,7 @@ def main() -> int:
     if dotenv.is_file():
         environ.Env.read_env(dotenv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
+    os.environ.setdefault("SECKILL_DEMO_PAYMENTS", "1")  # the demo has no payment provider: buyers pay at once
     redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     embedded = ensure_redis(redis_url)
     print(f"Redis: {'started an embedded redis-server at ' if embedded else 'using '}{redis_url}", flush=True)

@@ -1,27 +1,82 @@
+import redis
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from products.models import Product
-from seckill import blacklist, catalogue
-from seckill.models import BlacklistEntry, Order
+from seckill import blacklist, catalogue, orders, reconcile
+from seckill.models import BlacklistEntry, Order, PaymentEvent
 from seckill_site.errors import SeckillError
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "product", "quantity", "unit_price", "status", "created_at", "request_id")
-    list_filter = ("product", "status")
+    list_display = ("id", "user", "product", "quantity", "unit_price", "status", "pay_by", "created_at", "request_id")
+    list_filter = ("status", "product", "created_at")
     search_fields = ("user__username", "user__email", "=user__id", "=request_id")
     list_select_related = ("user", "product")
     raw_id_fields = ("user", "product")
-    readonly_fields = ("request_id", "user", "product", "quantity", "unit_price", "status", "created_at")
+    readonly_fields = (
+        "request_id",
+        "user",
+        "product",
+        "quantity",
+        "unit_price",
+        "status",
+        "created_at",
+        "pay_by",
+        "paid_at",
+        "closed_at",
+        "gate_released",
+    )
+    actions = ["cancel_unpaid"]
 
-    # Orders are made by the logic layer only: the admin reads them.
+    # Orders are made by the logic layer and change only through its services: the admin reads them, and
+    # cancels (never deletes: the ledger's stock and the one-order rule count them).
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel the selected unpaid orders (their units go back on sale)")
+    def cancel_unpaid(self, request, queryset):
+        cancelled, refused = 0, []
+        for order in queryset.only("pk"):
+            try:
+                orders.order_cancel(order_id=order.pk)
+                cancelled += 1
+            except SeckillError as error:
+                refused.append(f"#{order.pk}: {error.detail}")
+        self.message_user(request, f"{cancelled} cancelled.")
+        if refused:
+            self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.WARNING)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "order_ref", "amount", "provider_status", "code", "needs_refund", "received_at")
+    list_filter = ("needs_refund", "code")
+    search_fields = ("=event_id", "=order_ref")
+    readonly_fields = (
+        "event_id",
+        "order",
+        "order_ref",
+        "amount",
+        "provider_status",
+        "code",
+        "needs_refund",
+        "received_at",
+    )
+    fields = (*readonly_fields, "refunded_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -82,6 +137,7 @@ class ProductAdmin(admin.ModelAdmin):
         "start_time",
         "end_time",
         "is_enabled",
+        "drift",
     )
     list_filter = ("is_enabled",)
     search_fields = ("name",)
@@ -97,6 +153,30 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, product: Product):
         return catalogue.product_status_live(catalogue.product_attach_live_stock([product])[0]).label
+
+    @admin.display(description="Redis vs ledger")
+    def drift(self, product: Product):
+        """The last reconciliation's finding (beat checks every product each minute)."""
+        try:
+            report = reconcile.reconcile_reports([product.pk])[product.pk]
+        except redis.RedisError:
+            return "Redis unreachable"
+        if report is None:
+            return "not checked yet"
+        found = [d for d in report["drift"] if d["check"] != "not_loaded"]
+        if not found:
+            return "agree"
+        return "; ".join(f"{d['check']}{' (fixed)' if d['fixed'] else ''}" for d in found)
+
+    @admin.action(description="Reconcile Redis with the ledger (repair by deltas)")
+    def reconcile_fix(self, request, queryset):
+        repaired = 0
+        for product in queryset.only("pk"):
+            found = [d for d in reconcile.reconcile_all(product_id=product.pk, fix=True)[product.pk]]
+            repaired += sum(1 for d in found if d.fixed)
+        self.message_user(request, f"{queryset.count()} products reconciled, {repaired} repairs made.")
+
+    actions = ["reconcile_fix"]
 
     def save_model(self, request, obj, form, change):
         # The admin goes through the same catalogue services as the API: stock edits are deltas on the live counter.

@@ -1,13 +1,10 @@
 from django.conf import settings
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from seckill import guards, selectors
-from seckill.models import Order
-from seckill.purchase_tokens import purchase_token_make
 from seckill.submit import purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
 from seckill_site.exception_handler import error_response
@@ -82,51 +79,3 @@ class SeckillRequestDetailApi(APIView):
     def get(self, request, request_id: str):
         outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
         return outcome_response(outcome)
-
-
-class OrderOutputSerializer(serializers.ModelSerializer):
-    product_name = serializers.CharField(source="product.name")
-    purchase_token = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Order
-        fields = [
-            "id",
-            "request_id",
-            "product_id",
-            "product_name",
-            "user_id",
-            "quantity",
-            "unit_price",
-            "status",
-            "created_at",
-            "purchase_token",
-        ]
-
-    def get_purchase_token(self, order: Order) -> str:
-        return purchase_token_make(order_id=order.pk, user_id=order.user_id, product_id=order.product_id)
-
-
-class OrderPagination(CursorPagination):
-    """Newest first; a cursor stays right while new orders arrive (offsets would shift under them)."""
-
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-class OrderListApi(APIView):
-    def get(self, request):
-        paginator = OrderPagination()
-        page = paginator.paginate_queryset(selectors.order_list(user_id=caller_id(request)), request, view=self)
-        return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
-
-
-class OrderDetailApi(APIView):
-    def get(self, request, order_id: int):
-        try:
-            order = selectors.order_get(user_id=caller_id(request), order_id=order_id)
-        except Order.DoesNotExist:
-            raise NotFound("No such order.") from None
-        return Response(OrderOutputSerializer(order).data)

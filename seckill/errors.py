@@ -63,3 +63,38 @@ class ForbiddenOrigin(SeckillError):
 class Busy(RateLimited):
     code = "busy"
     default_detail = "Too many buyers at once; try again in a moment."
+
+
+class OrderNotFound(SeckillError):
+    code = "order_not_found"
+    default_detail = "No such order."
+
+
+class OrderExpired(SeckillError):
+    code = "order_expired"
+    default_detail = "The order expired unpaid; its units went back on sale."
+
+
+class OrderCancelled(SeckillError):
+    code = "order_cancelled"
+    default_detail = "The order was cancelled; its units went back on sale."
+
+
+class OrderPaid(SeckillError):
+    code = "order_paid"
+    default_detail = "The order is paid and can no longer be cancelled."
+
+
+class InvalidSignature(SeckillError):
+    code = "invalid_signature"
+    default_detail = "The Seckill-Signature header is missing or does not match the body."
+
+
+class StaleSignature(SeckillError):
+    code = "stale_signature"
+    default_detail = "The signature's timestamp is too old (or in the future)."
+
+
+class AmountMismatch(SeckillError):
+    code = "amount_mismatch"
+    default_detail = "The amount paid is not the order's amount."

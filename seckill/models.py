@@ -6,11 +6,16 @@ from products.models import Product
 
 
 class Order(models.Model):
-    """A sale the logic layer decided and committed. One live (confirmed) order per buyer per product."""
+    """A sale the logic layer decided and committed, and its life after: paid, or expired or cancelled (which give
+    the units back). One live order (pending payment or paid) per buyer per product."""
 
     class Status(models.TextChoices):
-        CONFIRMED = "confirmed", "Confirmed"
+        PENDING_PAYMENT = "pending_payment", "Pending payment"
+        PAID = "paid", "Paid"
+        EXPIRED = "expired", "Expired"
         CANCELLED = "cancelled", "Cancelled"
+
+    LIVE = (Status.PENDING_PAYMENT, Status.PAID)  # hold units; expired and cancelled are final and gave them back
 
     # The purchase request's id, which is also the Celery task id: a redelivered task finds its order here.
     request_id = models.CharField(max_length=64, unique=True)
@@ -18,22 +23,57 @@ class Order(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Unpaid by then, the order expires (SECKILL_PAYMENT_WINDOW after its sale; empty: born paid).
+    pay_by = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it expired or was cancelled.")
+    # An expired or cancelled order's units are back in the ledger at once, in the Redis gate when this is set.
+    gate_released = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "product"],
-                condition=Q(status="confirmed"),
+                condition=Q(status__in=["pending_payment", "paid"]),
                 name="order_one_live_per_buyer_product",
             ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_gte_1"),
         ]
+        indexes = [
+            models.Index(fields=["status", "pay_by"], name="order_status_pay_by"),
+            models.Index(fields=["product", "status"], name="order_product_status"),
+        ]
 
     def __str__(self) -> str:
-        return f"Order #{self.pk} ({self.user_id} x{self.quantity} of {self.product_id})"
+        return f"Order #{self.pk} ({self.user_id} x{self.quantity} of {self.product_id}, {self.status})"
+
+    @property
+    def amount(self):
+        return self.unit_price * self.quantity
+
+
+class PaymentEvent(models.Model):
+    """A payment provider's webhook call, kept by its event id: a replay gets the first answer, and a late success
+    for an order that expired or was cancelled stays visible until someone refunds it."""
+
+    event_id = models.CharField(max_length=128, unique=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payment_events")
+    order_ref = models.CharField(max_length=32, help_text="The order id the provider sent.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    provider_status = models.CharField(max_length=32)
+    code = models.CharField(max_length=32, help_text="What we answered.")
+    needs_refund = models.BooleanField(default=False, help_text="Paid after the order closed: refund by hand.")
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.code})"
 
 
 class BlacklistEntry(models.Model):

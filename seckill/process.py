@@ -87,7 +87,7 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
         # ledger changed) is undone: its order was never written, its units and buyer entry go back.
         decision = gate.refuse(**fields, code=error.code, ledger_refused=True)
         if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
-            held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED)
+            held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE)
             gate.buyer_remember(
                 product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
             )
@@ -130,7 +130,7 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
         existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
         if existing is not None:  # an earlier or concurrent delivery of the same request wrote it
             return existing
-        if Order.objects.filter(user_id=user_id, product_id=product_id, status=Order.Status.CONFIRMED).exists():
+        if Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE).exists():
             raise AlreadyPurchased() from None
         raise
 

@@ -27,7 +27,7 @@ def stock_gate_load(*, product_id: int) -> bool:
     Never overwrites a live counter (load.lua). Raises ProductNotFound. Returns True if stock was loaded.
     """
     product = product_get(product_id=product_id)
-    live_buyers = Order.objects.filter(product_id=product_id, status=Order.Status.CONFIRMED).values_list(
+    live_buyers = Order.objects.filter(product_id=product_id, status__in=Order.LIVE).values_list(
         "user_id", "request_id"
     )
     return gate.load_product(
@@ -54,25 +54,28 @@ def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
     if stock_total < 0:
         raise StockConflict("Stock cannot be negative.")
 
-    gate_result = AdjustResult.NOT_LOADED
-    if delta < 0:
-        gate_result, gate_stock = gate.adjust_stock(product_id=product.pk, delta=delta)
-        if gate_result is AdjustResult.INSUFFICIENT:
-            raise StockConflict(f"Only {gate_stock} unsold units can be removed.")
-    try:
-        with transaction.atomic():
+    with transaction.atomic():
+        # The product's row lock first: it holds this product's sales (each takes it before Redis decides) and
+        # its reconciliation, so that neither sees the gate changed and the ledger not yet.
+        Product.objects.select_for_update().only("pk").get(pk=product.pk)
+        gate_result = AdjustResult.NOT_LOADED
+        if delta < 0:
+            gate_result, gate_stock = gate.adjust_stock(product_id=product.pk, delta=delta)
+            if gate_result is AdjustResult.INSUFFICIENT:
+                raise StockConflict(f"Only {gate_stock} unsold units can be removed.")
+        try:
             # Only if nobody changed the total since `product` was read: two edits from 10 to 15 must not make 20.
             updated = Product.objects.filter(
                 pk=product.pk, stock_total=product.stock_total, stock_left__gte=max(0, -delta)
             ).update(stock_total=F("stock_total") + delta, stock_left=F("stock_left") + delta)
             if not updated:
                 raise StockConflict("The stock changed meanwhile, or more units would go than are unsold.")
-            if delta > 0:
-                transaction.on_commit(lambda: _gate_add(product.pk, delta))
-    except Exception:
-        if gate_result is AdjustResult.APPLIED:
-            gate.adjust_stock(product_id=product.pk, delta=-delta)
-        raise
+        except Exception:
+            if gate_result is AdjustResult.APPLIED:
+                gate.adjust_stock(product_id=product.pk, delta=-delta)
+            raise
+        if delta > 0:
+            transaction.on_commit(lambda: _gate_add(product.pk, delta))
     product.refresh_from_db()
     return product
 

@@ -1,9 +1,11 @@
 """Celery tasks: thin, take ids, safe to run twice. The work is in the worker-side modules they call."""
 
+import time
+
 from celery import shared_task
 from django.conf import settings
 
-from seckill import blacklist, process, sweep
+from seckill import blacklist, orders, process, reconcile, sweep
 from seckill.errors import TRANSIENT_ERRORS
 from seckill.redis_store import guards as guard_store
 from seckill.result_backend import outcome_recorded_with_result
@@ -58,3 +60,24 @@ def reconcile_blacklist_task() -> None:
     """Run by beat: rebuild Redis' blacklist from the database when they differ; drop lapsed bans."""
     blacklist.blacklist_reconcile()
     guard_store.bans_prune()
+
+
+@shared_task(name="seckill.expire_orders", acks_late=True, ignore_result=True)
+def expire_orders_task() -> int:
+    """Run by beat every SECKILL_EXPIRE_INTERVAL seconds: expire due unpaid orders, batch by batch, for at most
+    one interval (the next run goes on); then give the gate the units of closed orders it has not had yet."""
+    deadline, expired = time.monotonic() + settings.SECKILL_EXPIRE_INTERVAL, 0
+    while time.monotonic() < deadline:
+        done = orders.orders_expire_due(limit=settings.SECKILL_EXPIRE_BATCH)
+        expired += done
+        if done < settings.SECKILL_EXPIRE_BATCH:
+            break
+    orders.orders_release_to_gate()
+    return expired
+
+
+@shared_task(name="seckill.reconcile", acks_late=True, ignore_result=True)
+def reconcile_task() -> None:
+    """Run by beat every SECKILL_RECONCILE_INTERVAL seconds: report (never repair) where Redis and the ledger
+    disagree; the admin and `manage.py reconcile` show it."""
+    reconcile.reconcile_all(fix=False)

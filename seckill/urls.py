@@ -1,10 +1,13 @@
 from django.urls import path
 
-from seckill import apis
+from seckill import apis, order_apis
 
 urlpatterns = [
     path("seckill/", apis.SeckillBuyApi.as_view(), name="seckill-buy"),
     path("seckill/requests/<str:request_id>/", apis.SeckillRequestDetailApi.as_view(), name="seckill-request-detail"),
-    path("orders/", apis.OrderListApi.as_view(), name="order-list"),
-    path("orders/<int:order_id>/", apis.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/", order_apis.OrderListApi.as_view(), name="order-list"),
+    path("orders/<int:order_id>/", order_apis.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<int:order_id>/pay/", order_apis.OrderPayApi.as_view(), name="order-pay"),
+    path("orders/<int:order_id>/cancel/", order_apis.OrderCancelApi.as_view(), name="order-cancel"),
+    path("payments/webhook/", order_apis.PaymentWebhookApi.as_view(), name="payment-webhook"),
 ]

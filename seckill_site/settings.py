@@ -169,6 +169,23 @@ SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
 # How often beat runs that sweep.
 SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "10"))
 
+# --- Orders after the sale ------------------------------------------------------------------------------
+# Seconds a buyer has to pay an order before it expires and its units go back on sale; 0: orders are born paid.
+SECKILL_PAYMENT_WINDOW = int(env("SECKILL_PAYMENT_WINDOW", "900"))
+# POST /api/orders/<id>/pay/ pays an order without a provider (a stand-in for a checkout, for demos): off unless set.
+SECKILL_DEMO_PAYMENTS = env_bool("SECKILL_DEMO_PAYMENTS", False)
+# The payment provider's webhook signing secret (Seckill-Signature); empty: the webhook refuses every call.
+SECKILL_PAYMENT_WEBHOOK_SECRET = env("SECKILL_PAYMENT_WEBHOOK_SECRET", "")
+# Seconds a webhook signature stays valid (replays older than this are refused).
+SECKILL_PAYMENT_WEBHOOK_TOLERANCE = int(env("SECKILL_PAYMENT_WEBHOOK_TOLERANCE", "300"))
+# How often beat expires due orders, and how many one transaction expires.
+SECKILL_EXPIRE_INTERVAL = float(env("SECKILL_EXPIRE_INTERVAL", "5"))
+SECKILL_EXPIRE_BATCH = int(env("SECKILL_EXPIRE_BATCH", "500"))
+# How often beat checks that Redis and the database agree (report only), and how long a sale may be decided in
+# Redis without its order before that counts as drift (its task may still be retrying).
+SECKILL_RECONCILE_INTERVAL = float(env("SECKILL_RECONCILE_INTERVAL", "60"))
+SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
+
 # --- The access layer's guards ---------------------------------------------------------------------------
 # Rate limits per buyer and per client address, e.g. "5/s,60/m" (empty: off). Many buyers can share one
 # address (mobile carriers, offices), so the per-address limit is off unless set.
@@ -257,6 +274,8 @@ CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
 CELERY_TASK_ROUTES = {
     "seckill.sweep_pending": {"queue": "maintenance"},
     "seckill.reconcile_blacklist": {"queue": "maintenance"},
+    "seckill.expire_orders": {"queue": "maintenance"},
+    "seckill.reconcile": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-purchases": {
@@ -268,6 +287,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "seckill.reconcile_blacklist",
         "schedule": SECKILL_SWEEP_INTERVAL,
         "options": {"expires": SECKILL_SWEEP_INTERVAL},
+    },
+    "expire-orders": {
+        "task": "seckill.expire_orders",
+        "schedule": SECKILL_EXPIRE_INTERVAL,
+        "options": {"expires": SECKILL_EXPIRE_INTERVAL},
+    },
+    "reconcile": {
+        "task": "seckill.reconcile",
+        "schedule": SECKILL_RECONCILE_INTERVAL,
+        "options": {"expires": SECKILL_RECONCILE_INTERVAL},
     },
 }
 

@@ -19,6 +19,8 @@ Guards:
     seckill:bans:user|ip, seckill:bans:version   temporary bans from rate limits (Redis only)
     seckill:rl:<scope>:<id>:<window s>   rate-limit counters; a window starts with its first request
     seckill:rl:breach:<scope>:<id>   refusals in the last minute (for temporary bans)
+Operations:
+    seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
 
 One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
 record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path);
@@ -29,6 +31,7 @@ PENDING = "seckill:pending"
 INACTIVE_USERS = "seckill:users:inactive"
 BLACKLIST_VERSION = "seckill:blacklist:version"
 BANS_VERSION = "seckill:bans:version"
+RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
 
 
 def stock(product_id: int) -> str:

@@ -90,6 +90,43 @@ def buyer_remember(*, product_id: int, user_id: int, request_id: str) -> None:
     get_client().hsetnx(keys.buyers(product_id), user_id, request_id)
 
 
+def release(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
+    """Give closed orders' units and buyer entries back to the gate (release.lua): `orders` are (user_id,
+    request_id, quantity). Idempotent per order. Returns the units given back."""
+    args: list = []
+    for user_id, request_id, quantity in orders:
+        args.extend((user_id, request_id, quantity))
+    if not args:
+        return 0
+    return int(script("release")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=args))
+
+
+def buyer_set(*, product_id: int, user_id: int, request_id: str | None) -> None:
+    """Make the gate's entry for this buyer name `request_id` (None: no entry). For repairs (reconcile)."""
+    if request_id is None:
+        get_client().hdel(keys.buyers(product_id), user_id)
+    else:
+        get_client().hset(keys.buyers(product_id), user_id, request_id)
+
+
+def reconcile_report_set(reports: dict[int, str]) -> None:
+    """Keep the last reconciliation's report (JSON) per product, for the admin."""
+    if reports:
+        get_client().hset(keys.RECONCILE_REPORT, mapping=reports)
+
+
+def reconcile_report_get(product_ids: list[int]) -> dict[int, str | None]:
+    if not product_ids:
+        return {}
+    values = get_client().hmget(keys.RECONCILE_REPORT, product_ids)
+    return dict(zip(product_ids, values))
+
+
+def buyers(product_id: int) -> dict[int, str]:
+    """The gate's buyers of a product: user id -> the request id of their sale."""
+    return {int(user): request for user, request in get_client().hgetall(keys.buyers(product_id)).items()}
+
+
 # --- the product in the gate ----------------------------------------------------------------------------------
 def load_product(
     *,

@@ -2,9 +2,11 @@
 rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,9 +34,19 @@ def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make
     order_id = write(user, product, quantity=2)
     order = Order.objects.get(pk=order_id)
     assert (order.user_id, order.product_id, order.quantity) == (user.pk, product.pk, 2)
-    assert order.unit_price == Decimal("12.34") and order.status == Order.Status.CONFIRMED
+    assert order.unit_price == Decimal("12.34") and order.status == Order.Status.PENDING_PAYMENT
     assert before <= order.created_at <= timezone.now() and order.created_at.tzinfo is not None
+    assert order.pay_by == order.created_at + timedelta(seconds=settings.SECKILL_PAYMENT_WINDOW)
+    assert order.paid_at is None and order.closed_at is None and not order.gate_released
     assert Product.objects.get(pk=product.pk).stock_left == 3
+
+
+def test_with_payment_off_a_sale_is_born_paid(clean_redis, make_buyers, make_product, settings):
+    settings.SECKILL_PAYMENT_WINDOW = 0
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    order = Order.objects.get(pk=write(user, product))
+    assert (order.status, order.pay_by, order.paid_at) == (Order.Status.PAID, None, order.created_at)
 
 
 def test_the_price_is_the_one_at_the_time_of_the_sale(clean_redis, make_buyers, make_product):

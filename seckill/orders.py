@@ -1,0 +1,143 @@
+"""Orders after the sale: payment, expiry, cancellation.
+
+An order leaves `pending_payment` once: one conditional UPDATE (`... WHERE status = 'pending_payment'`) decides
+between a payment, the expiry and a cancellation that race for it, on every database. An order that expires or
+is cancelled gives its units back to the ledger in the same transaction, and to the Redis gate right after the
+commit (release.lua, once per order: it goes by the buyer's entry, which leaves with the units). If Redis cannot
+be reached then, the order stays `gate_released = False` and the next expiry sweep gives them back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from products.models import Product
+from seckill.errors import BROKER_ERRORS, OrderCancelled, OrderExpired, OrderNotFound, OrderPaid
+from seckill.models import Order
+from seckill.redis_store import sale as gate
+
+logger = logging.getLogger(__name__)
+
+PENDING, PAID = Order.Status.PENDING_PAYMENT, Order.Status.PAID
+EXPIRED, CANCELLED = Order.Status.EXPIRED, Order.Status.CANCELLED
+_REFUSAL = {EXPIRED: OrderExpired, CANCELLED: OrderCancelled, PAID: OrderPaid}
+
+
+def _order_of(order_id: int, user_id: int | None) -> Order:
+    orders = Order.objects.filter(pk=order_id)
+    if user_id is not None:
+        orders = orders.filter(user_id=user_id)
+    order = orders.first()
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def order_pay(*, order_id: int, user_id: int | None = None) -> Order:
+    """Mark a pending order paid (`user_id`: only that buyer's). Paying a paid order again returns it unchanged.
+
+    Raises OrderNotFound (someone else's too), OrderExpired (also when its deadline has passed and the sweep has
+    not expired it yet: it expires now), OrderCancelled.
+    """
+    now = timezone.now()
+    order = _order_of(order_id, user_id)
+    in_time = Q(pay_by__gt=now) | Q(pay_by__isnull=True)
+    Order.objects.filter(in_time, pk=order.pk, status=PENDING).update(status=PAID, paid_at=now)
+    order.refresh_from_db()
+    if order.status == PENDING:  # its deadline passed: the payment loses to the expiry
+        orders_close(order_ids=[order.pk], status=EXPIRED, due_by=now)
+        order.refresh_from_db()
+    if order.status != PAID:
+        raise _REFUSAL[order.status]()
+    return order
+
+
+def order_cancel(*, order_id: int, user_id: int | None = None) -> Order:
+    """Cancel an unpaid order and give its units back (`user_id`: only that buyer's). Cancelling a cancelled
+    order again returns it unchanged. Raises OrderNotFound, OrderPaid, OrderExpired."""
+    orders_close(order_ids=[_order_of(order_id, user_id).pk], status=CANCELLED)
+    order = _order_of(order_id, user_id)
+    if order.status != CANCELLED:
+        raise _REFUSAL[order.status]()
+    return order
+
+
+def orders_expire_due(*, limit: int) -> int:
+    """Expire up to `limit` orders whose payment deadline has passed, oldest deadline first; their units go back.
+    Returns how many this call expired (a concurrent sweep or payment takes the others)."""
+    now = timezone.now()
+    due = list(
+        Order.objects.filter(status=PENDING, pay_by__lte=now).order_by("pay_by").values_list("pk", flat=True)[:limit]
+    )
+    return len(orders_close(order_ids=due, status=EXPIRED, due_by=now)) if due else 0
+
+
+def orders_close(*, order_ids: Iterable[int], status: str, due_by=None) -> list[int]:
+    """Move the given orders that are still pending to `status` (EXPIRED or CANCELLED; with `due_by`, only those
+    due by then), give their units back to the ledger in the same transaction and to the gate after the commit.
+    Returns the ids this call closed: each order is closed by one call only, whoever else tries at once."""
+    ids = list(order_ids)
+    if not ids:
+        return []
+    with transaction.atomic():
+        closed = _close_pending(ids, status, due_by)
+        units: dict[int, int] = defaultdict(int)
+        for _, product_id, _, _, quantity in closed:
+            units[product_id] += quantity
+        for product_id, quantity in units.items():
+            Product.objects.filter(pk=product_id).update(stock_left=F("stock_left") + quantity)
+        if closed:
+            transaction.on_commit(lambda: orders_release_to_gate(order_ids=[row[0] for row in closed]))
+    return [row[0] for row in closed]
+
+
+def _close_pending(ids: list[int], status: str, due_by) -> list[tuple]:
+    """One UPDATE ... RETURNING: the (id, product, user, request id, quantity) of the orders it closed."""
+    q = connection.ops.quote_name
+    meta = Order._meta
+    column = {name: q(meta.get_field(name).column) for name in ("status", "closed_at", "pay_by", "product", "user")}
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"UPDATE {q(meta.db_table)} SET {column['status']} = %s, {column['closed_at']} = %s "
+        f"WHERE {q(meta.pk.column)} IN ({marks}) AND {column['status']} = %s"
+    )
+    params = [status, connection.ops.adapt_datetimefield_value(timezone.now()), *ids, PENDING]
+    if due_by is not None:
+        sql += f" AND {column['pay_by']} <= %s"
+        params.append(connection.ops.adapt_datetimefield_value(due_by))
+    sql += (
+        f" RETURNING {q(meta.pk.column)}, {column['product']}, {column['user']}, "
+        f"{q(meta.get_field('request_id').column)}, {q(meta.get_field('quantity').column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def orders_release_to_gate(*, order_ids: Iterable[int] | None = None, limit: int = 1000) -> int:
+    """Give the units of closed orders back to the Redis gate, once: the given orders, or (None) up to `limit`
+    closed orders whose release has not happened yet (Redis was down). Returns how many orders were released;
+    on a Redis error, logs it and leaves the rest for the next call."""
+    closed = Order.objects.filter(status__in=(EXPIRED, CANCELLED), gate_released=False)
+    if order_ids is not None:
+        closed = closed.filter(pk__in=list(order_ids))
+    rows = list(closed.values_list("pk", "product_id", "user_id", "request_id", "quantity")[:limit])
+    by_product: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_product[row[1]].append(row)
+    released = 0
+    for product_id, orders in by_product.items():
+        try:
+            gate.release(product_id=product_id, orders=[(user, request, qty) for _, _, user, request, qty in orders])
+        except BROKER_ERRORS:
+            logger.warning("product %s: %s closed orders not released to Redis yet", product_id, len(orders))
+            continue
+        Order.objects.filter(pk__in=[row[0] for row in orders]).update(gate_released=True)
+        released += len(orders)
+    return released
