@@ -10,6 +10,7 @@ Uses Redis database BENCH_REDIS_DB (default 12), which it empties first; a Postg
 """
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ ENV = dict(
     REDIS_URL=with_db(BASE_REDIS, int(os.environ.get("BENCH_REDIS_DB", "12"))),
     DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / '.expiry.sqlite3'}"),
     LOG_LEVEL="WARNING",
+    DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
 )
 os.environ.update(ENV)
 

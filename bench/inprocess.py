@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ def main() -> int:
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     ensure_redis(base)
     db_file = Path(tempfile.mkdtemp()) / "inprocess.sqlite3"
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.update(
         DJANGO_SETTINGS_MODULE="seckill_site.settings",
         DATABASE_URL=f"sqlite:///{db_file}",

@@ -8,6 +8,7 @@ The server's CPU is read from /proc, so PostgreSQL must run on this machine. No 
 """
 
 import os
+import secrets
 import sys
 import time
 from datetime import timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch run signs nothing that lasts
 
 import django
 

@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -92,6 +93,7 @@ def bench_env(args) -> dict:
         SECKILL_BENCH_ENDPOINTS="1",
         LOG_LEVEL="WARNING",
         JWT_ACCESS_LIFETIME="86400",
+        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
     )
     return env
 

@@ -2,6 +2,7 @@
 demo data, then the Procfile's web and worker under honcho. Ctrl-C stops everything this started."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,21 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def ensure_secret_key(dotenv: Path) -> None:
+    """A fresh machine has no secret key: write a random one into .env (never committed), once, so that every
+    process of this checkout, manage.py included, signs tokens with the same key."""
+    if os.environ.get("DJANGO_SECRET_KEY") or (dotenv.is_file() and "DJANGO_SECRET_KEY=" in dotenv.read_text()):
+        return
+    with dotenv.open("a") as out:
+        out.write("# written by the run command: signs tokens (keep it secret)\n")
+        out.write(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n")
+    print(f"Wrote a random DJANGO_SECRET_KEY to {dotenv}", flush=True)
+
+
 def main() -> int:
     # .env the way the settings read it (exported variables win), once: the processes below inherit it.
     dotenv = Path(os.environ.get("SECKILL_DOTENV", str(ROOT / ".env")))
+    ensure_secret_key(dotenv)
     if dotenv.is_file():
         environ.Env.read_env(dotenv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")

@@ -45,12 +45,12 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected unpaid orders (their units go back on sale)")
     def cancel_unpaid(self, request, queryset):
         cancelled, refused = 0, []
-        for order in queryset.only("pk"):
+        for order_id in queryset.values_list("pk", flat=True):
             try:
-                orders.order_cancel(order_id=order.pk)
+                orders.order_cancel(order_id=order_id)
                 cancelled += 1
             except SeckillError as error:
-                refused.append(f"#{order.pk}: {error.detail}")
+                refused.append(f"#{order_id}: {error.detail}")
         self.message_user(request, f"{cancelled} cancelled.")
         if refused:
             self.message_user(request, "Not cancelled: " + "; ".join(refused), messages.WARNING)
@@ -171,9 +171,8 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.action(description="Reconcile Redis with the ledger (repair by deltas)")
     def reconcile_fix(self, request, queryset):
         repaired = 0
-        for product in queryset.only("pk"):
-            found = [d for d in reconcile.reconcile_all(product_id=product.pk, fix=True)[product.pk]]
-            repaired += sum(1 for d in found if d.fixed)
+        for product_id in queryset.values_list("pk", flat=True):
+            repaired += sum(1 for d in reconcile.reconcile_all(product_id=product_id, fix=True)[product_id] if d.fixed)
         self.message_user(request, f"{queryset.count()} products reconciled, {repaired} repairs made.")
 
     actions = ["reconcile_fix"]

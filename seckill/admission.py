@@ -58,14 +58,18 @@ def purchase_admit(
         raise ProductNotFound()
 
 
-def purchase_refuse_unsent(fields: dict) -> None:
-    """A request answered 503 must never sell later: its message may have reached the broker after all, or
-    Redis ran the admission and lost only its reply (then a pending record exists for the sweeper)."""
+def purchase_refuse_unsent(fields: dict) -> str | None:
+    """A request about to be answered 503 must never sell later: its message may have reached the broker after
+    all, or Redis ran the admission and lost only its reply (then a pending record exists for the sweeper).
+    Returns the decision in force (`unavailable` when this refused it; SOLD or another code when a worker had
+    decided it already: then it must be answered with that decision, not 503), None when Redis is down."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
         decision = gate.refuse(**fields, code=Unavailable.code)
-        if decision != Unavailable.code:
-            return  # the message reached a worker after all, which decided it: the task records its outcome
-        records.request_set_outcome(request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"])
+        if decision == Unavailable.code:
+            records.request_set_outcome(
+                request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
+            )
+        return decision
     except BROKER_ERRORS:
-        pass  # Redis is down: then the message did not reach the broker (the same Redis) either
+        return None  # Redis is down: then the message did not reach the broker (the same Redis) either

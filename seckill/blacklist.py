@@ -150,7 +150,12 @@ def blacklist_reconcile() -> bool:
         (e.kind, e.value, int(e.expires_at.timestamp() * 1000) if e.expires_at else 0)
         for e in BlacklistEntry.objects.exclude(expires_at__lte=now)
     )
-    inactive = sorted(get_user_model().objects.filter(is_active=False).values_list("pk", flat=True))
+    users = get_user_model().objects
+    inactive = set(users.filter(is_active=False).values_list("pk", flat=True))
+    # Deleted users are no row any more: the ids Redis holds for them stay (ids are never reused), or their
+    # tokens would pass the access layer again until they expire.
+    mirrored = {int(uid) for uid in store.inactive_users() if uid.isdigit()}
+    inactive = sorted(inactive | (mirrored - set(users.filter(pk__in=mirrored).values_list("pk", flat=True))))
     digest = hashlib.sha1(json.dumps([entries, inactive]).encode()).hexdigest()
     if store.blacklist_version()[0] == digest:
         return False

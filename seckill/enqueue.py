@@ -43,8 +43,8 @@ def purchase_wait(async_result: AsyncResult, fields: dict, *, timeout: float) ->
     except Exception:
         logger.warning("lost the result channel while waiting on %s", request_id, exc_info=True)
         return Outcome.pending(**fields)
-    if async_result.failed():  # the task raised (it answers its own errors, so this is rare): undecided
-        logger.error("purchase task %s failed: %r", request_id, payload)
+    if not async_result.successful():  # raised (it answers its own errors: rare), or revoked: undecided
+        logger.error("purchase task %s ended %s: %r", request_id, async_result.state, payload)
         return Outcome.pending(**fields)
     outcome = Outcome.from_dict(payload)
     if outcome.request_id != request_id:  # cannot happen by construction; never hand out another's result

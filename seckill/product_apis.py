@@ -3,7 +3,7 @@
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -13,11 +13,11 @@ from products.models import Product
 from seckill import catalogue
 
 
-class IsStaffOrReadOnly(BasePermission):
+class ReadOrModelPermissions(DjangoModelPermissions):
+    """Anyone may read the catalogue; writes need the model's permission (add_product, change_product)."""
+
     def has_permission(self, request, view):
-        if request.method in SAFE_METHODS:
-            return True
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return request.method in SAFE_METHODS or super().has_permission(request, view)
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):
@@ -59,10 +59,11 @@ class ProductPagination(LimitOffsetPagination):
 
 
 class _ProductApiBase(APIView):
-    # Staff rights come from the database (is_staff), so these endpoints use the database-backed JWT check;
-    # they are not on the purchase hot path.
+    # Writes need Django's model permissions (add_product, change_product: the admin's groups give them), read
+    # from the database, so these endpoints use the database-backed JWT check; they are not on the hot path.
     authentication_classes = [JWTAuthentication, SessionAuthentication]
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [ReadOrModelPermissions]
+    queryset = Product.objects.none()  # (the model whose permissions count)
 
 
 class ProductListApi(_ProductApiBase):

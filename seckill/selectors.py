@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from seckill.errors import BROKER_ERRORS
 from seckill.models import Order
 from seckill.outcomes import Outcome
 from seckill.redis_store import requests as records
-from seckill_site.errors import SeckillError
+from seckill_site.errors import SeckillError, Unavailable
 
 
 class RequestNotFound(SeckillError):
@@ -18,9 +19,13 @@ class RequestNotFound(SeckillError):
 def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
     """The outcome of the caller's own request: final once decided, `pending` before.
 
-    Raises RequestNotFound for unknown, expired, or someone else's request ids (no hint which).
+    Raises RequestNotFound for unknown, expired, or someone else's request ids (no hint which), Unavailable
+    when Redis cannot be reached.
     """
-    record = records.request_get(request_id)
+    try:
+        record = records.request_get(request_id)
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
     if record is None or record.user_id != user_id:
         raise RequestNotFound()
     if record.outcome is not None:

@@ -42,10 +42,12 @@ def stock_gate_load(*, product_id: int) -> bool:
 
 
 def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
-    """Set a product's total stock by applying the difference to the ledger and the live counter as a delta.
+    """Set a product's total stock: the ledger now, the live counter by the same delta once that commits.
 
-    Adding stock: the ledger first, then the gate (a crash in between undersells, never oversells).
-    Removing stock: the gate first, because only units it has not sold can go; then the ledger.
+    Under the product's row lock, which holds its sales: a removal is checked against the units the gate has
+    not sold, and nothing reaches Redis before the commit (a transaction that rolls back leaves the gate as it
+    was). Between the commit and the gate's delta a sale may still take a unit being removed: the ledger, which
+    already has the smaller figure, refuses it, so that undersells for a moment and never oversells.
     Raises StockConflict when more units would go than are unsold. Returns the refreshed product.
     """
     delta = stock_total - product.stock_total
@@ -53,39 +55,34 @@ def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
         return product
     if stock_total < 0:
         raise StockConflict("Stock cannot be negative.")
-
     with transaction.atomic():
-        # The product's row lock first: it holds this product's sales (each takes it before Redis decides) and
-        # its reconciliation, so that neither sees the gate changed and the ledger not yet.
+        # The row lock first: it holds this product's sales (each takes it before Redis decides) and its
+        # reconciliation.
         Product.objects.select_for_update().only("pk").get(pk=product.pk)
-        gate_result = AdjustResult.NOT_LOADED
         if delta < 0:
-            gate_result, gate_stock = gate.adjust_stock(product_id=product.pk, delta=delta)
-            if gate_result is AdjustResult.INSUFFICIENT:
-                raise StockConflict(f"Only {gate_stock} unsold units can be removed.")
-        try:
-            # Only if nobody changed the total since `product` was read: two edits from 10 to 15 must not make 20.
-            updated = Product.objects.filter(
-                pk=product.pk, stock_total=product.stock_total, stock_left__gte=max(0, -delta)
-            ).update(stock_total=F("stock_total") + delta, stock_left=F("stock_left") + delta)
-            if not updated:
-                raise StockConflict("The stock changed meanwhile, or more units would go than are unsold.")
-        except Exception:
-            if gate_result is AdjustResult.APPLIED:
-                gate.adjust_stock(product_id=product.pk, delta=-delta)
-            raise
-        if delta > 0:
-            transaction.on_commit(lambda: _gate_add(product.pk, delta))
+            unsold = gate.live_stock([product.pk])[product.pk]
+            if unsold is not None and unsold < -delta:
+                raise StockConflict(f"Only {unsold} unsold units can be removed.")
+        # Only if nobody changed the total since `product` was read: two edits from 10 to 15 must not make 20.
+        updated = Product.objects.filter(
+            pk=product.pk, stock_total=product.stock_total, stock_left__gte=max(0, -delta)
+        ).update(stock_total=F("stock_total") + delta, stock_left=F("stock_left") + delta)
+        if not updated:
+            raise StockConflict("The stock changed meanwhile, or more units would go than are unsold.")
+        transaction.on_commit(lambda: _gate_apply(product.pk, delta))
     product.refresh_from_db()
     return product
 
 
-def _gate_add(product_id: int, delta: int) -> None:
+def _gate_apply(product_id: int, delta: int) -> None:
     try:
-        result, _ = gate.adjust_stock(product_id=product_id, delta=delta)
+        result, stock = gate.adjust_stock(product_id=product_id, delta=delta)
         if result is AdjustResult.NOT_LOADED:
             stock_gate_load(product_id=product_id)  # reads the ledger, which already holds the delta
+        elif result is AdjustResult.INSUFFICIENT:  # sold meanwhile (the ledger refuses those sales)
+            logger.error(
+                "product %s: %+d units not applied to the Redis gate (it has %s): reconcile", product_id, delta, stock
+            )
     except BROKER_ERRORS:
-        # The ledger has the units, the gate not: the sale undersells (never oversells) until someone
-        # reconciles. Loud, because only a person can tell whether to add them again.
-        logger.error("product %s: %+d units committed but not added to the Redis gate", product_id, delta)
+        # The ledger has the change, the gate not: reconciliation (beat reports it) repairs it by the delta.
+        logger.error("product %s: %+d units committed but not applied to the Redis gate", product_id, delta)

@@ -91,6 +91,9 @@ def _admit_enqueue_wait(fields: dict, timeout: float, rate_limits: RateRules = (
         async_result = purchase_enqueue(fields)
     except Exception as exc:  # the broker, or the result backend subscribing before the publish
         logger.warning("purchase %s not enqueued: %r", fields["request_id"], exc)
-        purchase_refuse_unsent(fields)
-        raise Unavailable() from exc
+        if purchase_refuse_unsent(fields) in (None, Unavailable.code):
+            raise Unavailable() from exc
+        # The message reached the broker after all and a worker decided it: answer that decision.
+        outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
+        return outcome if outcome.is_final else Outcome.pending(**fields)
     return purchase_wait(async_result, fields, timeout=timeout)

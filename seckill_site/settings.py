@@ -12,8 +12,10 @@ from pathlib import Path
 
 import dj_database_url
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from seckill_site.rates import parse_rate_rules
+from seckill_site.secret_key import secret_key_is_strong
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,13 +38,29 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-_INSECURE_DEV_KEY = "django-insecure-local-development-key-change-me"
-SECRET_KEY = env("DJANGO_SECRET_KEY", _INSECURE_DEV_KEY)
-# Production fails fast without a real secret: the purchase token and every JWT are signed with it.
-if env_bool("DJANGO_PRODUCTION", False) and SECRET_KEY == _INSECURE_DEV_KEY:
-    raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_PRODUCTION=1")
+# Signs every access token and purchase token: anyone who knows it can buy as anyone. No process starts
+# without a strong one, whatever else is set (the run command writes a random one into .env, the tests and the
+# benchmark make their own); `python -c "import secrets; print(secrets.token_urlsafe(50))"` makes one.
+SECRET_KEY = env("DJANGO_SECRET_KEY", "")
+if not secret_key_is_strong(SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be a random value of at least 50 characters (it signs every token). Set it in "
+        'the environment or .env; make one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+# Served over HTTPS behind a TLS-terminating proxy (which sets X-Forwarded-Proto): secure cookies, HSTS, and
+# plain HTTP redirected. `manage.py check --deploy` passes with it (a test proves it).
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(env("DJANGO_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+# Origins a browser may POST forms from (the admin behind a proxy), e.g. https://shop.example.com
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -191,6 +209,10 @@ SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
 # address (mobile carriers, offices), so the per-address limit is off unless set.
 SECKILL_USER_RATE_RULES = parse_rate_rules(env("SECKILL_USER_RATE_LIMIT", "5/s,60/m"))
 SECKILL_IP_RATE_RULES = parse_rate_rules(env("SECKILL_IP_RATE_LIMIT", ""))
+# Password logins (POST /api/auth/token/) per user name and per client address: each try is a slow password hash
+# on the web tier that serves purchases, and unlimited tries guess passwords.
+SECKILL_LOGIN_USER_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_USER_RATE_LIMIT", "10/m,50/h"))
+SECKILL_LOGIN_IP_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_IP_RATE_LIMIT", "60/m"))
 # Refusals within a minute that earn a temporary ban (0: no bans), and the ban's length. Never permanent.
 SECKILL_BAN_AFTER_BREACHES = int(env("SECKILL_BAN_AFTER_BREACHES", "0"))
 SECKILL_BAN_TTL = int(env("SECKILL_BAN_TTL", "60"))

@@ -1,14 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from seckill_site.views import ServerTimeApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
     path("api/products/", include("seckill.product_urls")),
     path("api/", include("seckill.urls")),

@@ -5,6 +5,7 @@ always on their own database number TEST_REDIS_DB (default 15), which the tests 
 """
 
 import os
+import secrets
 
 from seckill_site.local_redis import ensure_redis, redis_answers, with_db
 
@@ -14,6 +15,8 @@ if not redis_answers(_base):
     ensure_redis(_base)
 os.environ["REDIS_URL"] = with_db(_base, int(os.environ.get("TEST_REDIS_DB", "15")))
 os.environ["SECKILL_DOTENV"] = ""  # a developer's .env must not reach the tests (nor the workers they start)
+# A key of the test run's own, for this process and the workers and web servers the tests start.
+os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
 os.environ.pop("CELERY_BROKER_URL", None)
 os.environ.pop("CELERY_RESULT_BACKEND", None)
 

@@ -78,6 +78,10 @@ def blacklist_replace(*, entries: list[tuple[str, str, int]], inactive_user_ids:
     pipe.execute()
 
 
+def inactive_users() -> set[str]:
+    return get_client().smembers(keys.INACTIVE_USERS)
+
+
 def user_set_inactive(*, user_id: int, inactive: bool) -> None:
     client = get_client()
     changed = client.sadd(keys.INACTIVE_USERS, user_id) if inactive else client.srem(keys.INACTIVE_USERS, user_id)

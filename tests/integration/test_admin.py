@@ -90,3 +90,43 @@ def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_cl
     assert b"order-of-alice-7f3e" in found.content and b"order-of-bob-9c1d" not in found.content
     filtered = admin_client.get("/admin/seckill/order/", {"product__id__exact": second.pk})
     assert b"order-of-bob-9c1d" in filtered.content and b"order-of-alice-7f3e" not in filtered.content
+
+
+def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
+    clean_redis, admin_client, make_buyers, make_product
+):
+    from seckill.models import Order
+    from tests.conftest import assert_gate_and_ledger_agree
+
+    alice, bob = make_buyers(2)
+    product = make_product(stock_total=2)
+    for user in (alice, bob):
+        process.purchase_process(request_id=f"admin-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+    unpaid, paid = Order.objects.get(user=alice), Order.objects.get(user=bob)
+    Order.objects.filter(pk=paid.pk).update(status=Order.Status.PAID)
+    assert admin_client.get(f"/admin/seckill/order/{unpaid.pk}/delete/").status_code == 403
+    listing = admin_client.get("/admin/seckill/order/")
+    assert b"delete_selected" not in listing.content and b"cancel_unpaid" in listing.content
+    admin_client.post(
+        "/admin/seckill/order/", {"action": "cancel_unpaid", "_selected_action": [unpaid.pk, paid.pk]}, follow=True
+    )
+    assert Order.objects.get(pk=unpaid.pk).status == Order.Status.CANCELLED
+    assert Order.objects.get(pk=paid.pk).status == Order.Status.PAID  # paid orders are not cancelled
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_the_product_list_shows_drift_and_the_reconcile_action_repairs_it(clean_redis, admin_client, make_product):
+    from seckill import reconcile
+    from seckill.redis_store import keys
+    from seckill.redis_store.client import get_client
+
+    product = make_product(stock_total=5)
+    get_client().incrby(keys.stock(product.pk), 3)
+    reconcile.reconcile_all()  # what beat does every minute
+    assert b'field-drift">stock<' in admin_client.get("/admin/products/product/").content
+    admin_client.post("/admin/products/product/", {"action": "reconcile_fix", "_selected_action": [product.pk]})
+    assert gate.live_stock([product.pk]) == {product.pk: 5}
+    assert b'field-drift">stock (fixed)<' in admin_client.get("/admin/products/product/").content
+    reconcile.reconcile_all()
+    assert b'field-drift">agree<' in admin_client.get("/admin/products/product/").content

@@ -136,3 +136,76 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     assert process.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_publish_that_fails_after_its_message_reached_the_broker_answers_the_sale(
+    worker, make_buyers, make_product, monkeypatch, keyed
+):
+    """The broker took the message, then the publish raised (a lost reply): a worker may sell it. The buyer must
+    get that sale (or `pending`), never 503 "nothing was sold", and a retry with the key must find it."""
+    from kombu.exceptions import OperationalError
+
+    from seckill.enqueue import purchase_enqueue
+    from tests.conftest import api_client, wait_for
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+
+    def publish_then_fail(fields):
+        purchase_enqueue(fields)
+        assert wait_for(lambda: gate.decision_get(product_id=product.pk, request_id=fields["request_id"]), 10)
+        raise OperationalError("the reply of the publish was lost")
+
+    monkeypatch.setattr(submit, "purchase_enqueue", publish_then_fail)
+    headers = {"HTTP_IDEMPOTENCY_KEY": "buy-once"} if keyed else {}
+    response = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json", **headers)
+    assert response.status_code in (200, 202) and response.json()["code"] in ("success", "pending")
+    assert wait_for(lambda: Order.objects.filter(user=user).exists(), 10)
+    if keyed:
+        again = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json", **headers)
+        assert again.json()["request_id"] == response.json()["request_id"]
+        assert again.json()["code"] in ("success", "pending")
+    assert Order.objects.filter(user=user).count() == 1
+
+
+def test_a_revoked_purchase_task_is_answered_pending_not_500(clean_redis, monkeypatch):
+    from celery import states
+    from celery.exceptions import TaskRevokedError
+
+    from seckill.enqueue import purchase_wait
+
+    class Revoked:  # what AsyncResult says of a task `celery control revoke` stopped
+        state = states.REVOKED
+
+        def get(self, **kwargs):
+            return TaskRevokedError("revoked")
+
+        def successful(self):
+            return False
+
+    fields = dict(request_id="revoked-1", user_id=1, product_id=1, quantity=1)
+    assert purchase_wait(Revoked(), fields, timeout=1).code == "pending"
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_redis_failing_while_an_outcome_is_read_is_503_not_500(
+    clean_redis, make_buyers, make_product, monkeypatch, keyed
+):
+    from tests.conftest import api_client
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    if keyed:  # a replay of a key whose first request is known: the replay reads that request's record
+        get_client().set(keys.idempotency(user.pk, "k1"), "first-request")
+
+    def redis_down(request_id):
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(records, "request_get", redis_down)
+    client = api_client(user)
+    if keyed:
+        response = client.post("/api/seckill/", {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    else:
+        response = client.get("/api/seckill/requests/any-id/")
+    assert (response.status_code, response.json()["code"]) == (503, "unavailable")

@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
 from products.models import Product
@@ -12,14 +13,16 @@ from seckill import catalogue
 from seckill.errors import StockConflict
 from seckill.models import Order
 from seckill.redis_store import sale as gate
-from tests.conftest import api_client, in_the_future, in_the_past
+from tests.conftest import api_client, assert_gate_and_ledger_agree, in_the_future, in_the_past
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def staff(make_buyers):
+    """A catalogue manager: may add and change products (Django's model permissions), nothing else."""
     user = get_user_model().objects.create_user("staff", password="staff-password", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["add_product", "change_product"]))
     return user
 
 
@@ -62,13 +65,18 @@ def test_server_time_is_public(clean_redis):
     assert {"now", "epoch_ms"} <= set(body)
 
 
-def test_only_staff_may_create_or_edit(clean_redis, make_buyers, staff, make_product):
+def test_only_users_with_the_model_permissions_may_create_or_edit(clean_redis, make_buyers, staff, make_product):
     (buyer,) = make_buyers(1)
     product = make_product()
     body = {"name": "New", "stock_total": 5}
     assert api_client().post("/api/products/", body, format="json").status_code == 401
     assert api_client(buyer).post("/api/products/", body, format="json").status_code == 403
     assert api_client(buyer).patch(f"/api/products/{product.pk}/", {"name": "x"}, format="json").status_code == 403
+    bare_staff = get_user_model().objects.create_user("bare", password="x", is_staff=True)  # staff, no permission
+    assert api_client(bare_staff).post("/api/products/", body, format="json").status_code == 403
+    viewer = get_user_model().objects.create_user("viewer", password="x")
+    viewer.user_permissions.add(Permission.objects.get(codename="add_product"))  # may add, not change
+    assert api_client(viewer).patch(f"/api/products/{product.pk}/", {"name": "x"}, format="json").status_code == 403
 
     created = api_client(staff).post("/api/products/", {**body, "per_user_limit": 2}, format="json")
     assert created.status_code == 201, created.json()
@@ -175,3 +183,17 @@ def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
         catalogue.product_update(product=stale, stock_total=15)
     assert Product.objects.get(pk=product.pk).stock_total == 15
     assert gate.live_stock([product.pk]) == {product.pk: 15}
+
+
+def test_a_stock_removal_whose_transaction_rolls_back_leaves_the_gate_as_it_was(clean_redis, make_product):
+    from django.db import transaction
+
+    product = make_product(stock_total=10)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        catalogue.product_update(product=product, stock_total=4)
+        raise RuntimeError("the commit fails")  # anything after the edit that rolls the transaction back
+    assert gate.live_stock([product.pk]) == {product.pk: 10}
+    assert Product.objects.get(pk=product.pk).stock_total == 10
+    catalogue.product_update(product=Product.objects.get(pk=product.pk), stock_total=4)
+    assert gate.live_stock([product.pk]) == {product.pk: 4}
+    assert_gate_and_ledger_agree(product.pk)
