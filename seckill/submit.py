@@ -34,8 +34,8 @@ def purchase_submit(
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
     Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
     Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
-    request (then nothing was enqueued and nothing will be sold for it). No database query on this path once
-    the product is in Redis.
+    request (then nothing will be sold for it; a publish that failed after the broker took the message is
+    answered with the worker's decision instead). No database query on this path once the product is in Redis.
     """
     if idempotency_key is not None:
         return _submit_keyed(
