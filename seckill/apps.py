@@ -6,6 +6,7 @@ class SeckillConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from seckill import signals
+        from seckill import heartbeat, signals
 
         signals.connect()
+        heartbeat.connect()  # (fires in a Celery worker only)

@@ -26,6 +26,7 @@ from products.models import Product
 from seckill import orders, stock_gate
 from seckill.blacklist import blacklist_reconcile
 from seckill.models import Order
+from seckill.redis_store import ops
 from seckill.redis_store import requests as records
 from seckill.redis_store import sale as gate
 from seckill_site.errors import Unavailable
@@ -181,7 +182,7 @@ def reconcile_all(*, product_id: int | None = None, fix: bool = False) -> dict[i
             reports[pid] = product_reconcile(product_id=pid, fix=fix)
         except Product.DoesNotExist:  # deleted meanwhile
             continue
-    gate.reconcile_report_set(
+    ops.reconcile_report_set(
         {pid: json.dumps({"checked_at": now, "drift": [asdict(d) for d in found]}) for pid, found in reports.items()}
     )
     for pid, found in reports.items():
@@ -200,4 +201,4 @@ def is_drift(drift: Drift) -> bool:
 
 def reconcile_reports(product_ids: list[int]) -> dict[int, dict | None]:
     """The last report of each product ({checked_at, drift}), None where it was never checked."""
-    return {pid: json.loads(raw) if raw else None for pid, raw in gate.reconcile_report_get(product_ids).items()}
+    return {pid: json.loads(raw) if raw else None for pid, raw in ops.reconcile_report_get(product_ids).items()}

@@ -20,6 +20,7 @@ from seckill.outcomes import Outcome
 from seckill.redis_store.guards import RateRules
 from seckill.sale_cache import sale_check, sale_check_cached
 from seckill_site.errors import RateLimited, SeckillError, Unavailable
+from seckill_site.log_context import request_id_bound
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ def _submit_keyed(*, user_id: int, product_id: int, quantity: int, timeout: floa
 
 
 def _admit_enqueue_wait(fields: dict, timeout: float, rate_limits: RateRules = ()) -> Outcome:
+    with request_id_bound(fields["request_id"]):  # every log line of this request names it
+        return _admitted_enqueued_awaited(fields, timeout, rate_limits)
+
+
+def _admitted_enqueued_awaited(fields: dict, timeout: float, rate_limits: RateRules) -> Outcome:
     try:
         purchase_admit(**fields, rate_limits=rate_limits)  # writes the record: from here the sweeper knows it
     except Unavailable:

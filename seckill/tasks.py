@@ -9,6 +9,7 @@ from seckill import blacklist, orders, process, reconcile, sweep
 from seckill.errors import TRANSIENT_ERRORS
 from seckill.redis_store import guards as guard_store
 from seckill.result_backend import outcome_recorded_with_result
+from seckill_site.log_context import request_id_bound
 
 MAX_RETRIES = 3
 
@@ -30,19 +31,25 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
     fields = dict(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
     # On a worker whose result backend shares the gate's Redis, the outcome is recorded with the result.
     record = not outcome_recorded_with_result(self)
+    with request_id_bound(request_id):  # every log line of this run names the request
+        return _purchase_run(self, fields, record)
+
+
+def _purchase_run(task, fields: dict, record: bool) -> dict:
+    """The task's body: retries transient errors, gives the request up when they run out."""
     try:
         return process.purchase_process(**fields, record=record).as_dict()
     except TRANSIENT_ERRORS as exc:
-        if self.request.retries < MAX_RETRIES:
+        if task.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (docs/traps.md).
-            raise self.retry(exc=exc, countdown=0.1 * 2**self.request.retries) from exc
+            raise task.retry(exc=exc, countdown=0.1 * 2**task.request.retries) from exc
         outcome = process.purchase_abandon(**fields, record=record)
-        if not outcome.is_final and not self.request.is_eager:  # (run eagerly, a retry would recurse)
+        if not outcome.is_final and not task.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
             # leaves the result in RETRY, so the sale's success can still be stored when it comes.
             # (max_retries=None here would mean the task's default of 3, not unlimited: allow one more each time.)
-            raise self.retry(
-                exc=exc, countdown=min(settings.SECKILL_REDELIVER_AFTER, 60), max_retries=self.request.retries + 1
+            raise task.retry(
+                exc=exc, countdown=min(settings.SECKILL_REDELIVER_AFTER, 60), max_retries=task.request.retries + 1
             ) from None
         return outcome.as_dict()
 

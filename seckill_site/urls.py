@@ -2,13 +2,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from seckill_site.views import ServerTimeApi
+from seckill_site.views import ServerTimeApi, index
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
     path("api/products/", include("seckill.product_urls")),
     path("api/", include("seckill.urls")),
+    path("", include("seckill.health_urls")),
+    path("", index, name="index"),
 ]
 
 if settings.SECKILL_BENCH_ENDPOINTS:  # the benchmark's comparators (bench/views.py); never in production

@@ -1,3 +1,4 @@
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,3 +14,17 @@ class ServerTimeApi(APIView):
     def get(self, request):
         now = timezone.now()
         return Response({"now": now.isoformat(), "epoch_ms": int(now.timestamp() * 1000)})
+
+
+INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>seckill</title></head><body>
+<h1>seckill</h1><p>A flash-sale backend.</p><ul>
+<li><a href="/admin/">Admin</a>: products, orders, blacklists, payment events, reconciliation</li>
+<li><a href="/api/products/">GET /api/products/</a>: the catalogue; the API is described in docs/API.md</li>
+<li><a href="/api/time/">GET /api/time/</a>: the server's clock</li>
+<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: probes for a load balancer</li>
+</ul></body></html>"""
+
+
+def index(request):
+    """Where a newcomer who opens the site lands: the way to the admin, the API and the probes."""
+    return HttpResponse(INDEX)

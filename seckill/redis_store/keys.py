@@ -21,6 +21,7 @@ Guards:
     seckill:rl:breach:<scope>:<id>   refusals in the last minute (for temporary bans)
 Operations:
     seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
+    seckill:workers                  sorted set worker hostname -> its last heartbeat (epoch s), for /readyz
 
 One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
 record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path);
@@ -32,6 +33,7 @@ INACTIVE_USERS = "seckill:users:inactive"
 BLACKLIST_VERSION = "seckill:blacklist:version"
 BANS_VERSION = "seckill:bans:version"
 RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
+WORKERS = "seckill:workers"  # sorted set worker hostname -> its last heartbeat (epoch s)
 
 
 def stock(product_id: int) -> str:

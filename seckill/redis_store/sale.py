@@ -109,19 +109,6 @@ def buyer_set(*, product_id: int, user_id: int, request_id: str | None) -> None:
         get_client().hset(keys.buyers(product_id), user_id, request_id)
 
 
-def reconcile_report_set(reports: dict[int, str]) -> None:
-    """Keep the last reconciliation's report (JSON) per product, for the admin."""
-    if reports:
-        get_client().hset(keys.RECONCILE_REPORT, mapping=reports)
-
-
-def reconcile_report_get(product_ids: list[int]) -> dict[int, str | None]:
-    if not product_ids:
-        return {}
-    values = get_client().hmget(keys.RECONCILE_REPORT, product_ids)
-    return dict(zip(product_ids, values))
-
-
 def buyers(product_id: int) -> dict[int, str]:
     """The gate's buyers of a product: user id -> the request id of their sale."""
     return {int(user): request for user, request in get_client().hgetall(keys.buyers(product_id)).items()}

@@ -1,0 +1,35 @@
+"""Operational state: the last reconciliation's report per product, and the workers that are alive."""
+
+from __future__ import annotations
+
+import time
+
+from seckill.redis_store import keys
+from seckill.redis_store.client import get_client
+
+
+def reconcile_report_set(reports: dict[int, str]) -> None:
+    """Keep the last reconciliation's report (JSON) per product, for the admin."""
+    if reports:
+        get_client().hset(keys.RECONCILE_REPORT, mapping=reports)
+
+
+def reconcile_report_get(product_ids: list[int]) -> dict[int, str | None]:
+    if not product_ids:
+        return {}
+    values = get_client().hmget(keys.RECONCILE_REPORT, product_ids)
+    return dict(zip(product_ids, values))
+
+
+def worker_seen(hostname: str) -> None:
+    """A worker is alive now (its heartbeat)."""
+    get_client().zadd(keys.WORKERS, {hostname: time.time()})
+
+
+def worker_gone(hostname: str) -> None:
+    get_client().zrem(keys.WORKERS, hostname)
+
+
+def workers_seen_since(moment: float) -> int:
+    """How many workers gave a heartbeat since `moment` (epoch seconds)."""
+    return get_client().zcount(keys.WORKERS, moment, "+inf")
