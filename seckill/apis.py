@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
@@ -8,6 +9,7 @@ from seckill import guards, selectors
 from seckill.submit import purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
 from seckill_site.exception_handler import error_response
+from seckill_site.openapi import error_responses
 
 MAX_ID = 2**63 - 1
 MAX_QUANTITY = 1_000_000
@@ -36,11 +38,63 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
+class OutcomeSerializer(serializers.Serializer):
+    """A purchase request's outcome (the task's decision, or `pending`), for the schema."""
+
+    code = serializers.CharField(help_text="success | pending | a refusal's code")
+    detail = serializers.CharField()
+    request_id = serializers.CharField(required=False)
+    order_id = serializers.IntegerField(required=False)
+    product_id = serializers.IntegerField(required=False)
+    user_id = serializers.IntegerField(required=False)
+    quantity = serializers.IntegerField(required=False)
+    purchase_token = serializers.CharField(required=False, help_text="With success: proof of the purchase.")
+    result_url = serializers.CharField(required=False, help_text="With pending: where the decision will be.")
+
+
+PURCHASE_REFUSALS = (
+    "invalid_request",
+    "user_inactive",
+    "blacklisted",
+    "forbidden_origin",
+    "product_not_found",
+    "sold_out",
+    "already_purchased",
+    "sale_not_started",
+    "sale_ended",
+    "sale_disabled",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "busy",
+    "unavailable",
+)
+
+
 class SeckillBuyApi(APIView):
     class InputSerializer(StrictSerializer):
         product_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
+    @extend_schema(
+        summary="Buy",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="1-64 of A-Z a-z 0-9 _ . : -; the same key from the same buyer answers the first "
+                "request's outcome for 24 h.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(OutcomeSerializer, description="code `success`: sold"),
+            202: OpenApiResponse(OutcomeSerializer, description="code `pending`: not decided yet; see result_url"),
+            **error_responses(*PURCHASE_REFUSALS),
+        },
+    )
     def post(self, request):
         user_id = caller_id(request)
         ip = guards.purchase_guard(user_id=user_id, meta=request.META)
@@ -76,6 +130,15 @@ class SeckillBuyApi(APIView):
 
 
 class SeckillRequestDetailApi(APIView):
+    @extend_schema(
+        summary="A purchase request's outcome",
+        responses={
+            200: OpenApiResponse(OutcomeSerializer, description="decided: `success`"),
+            202: OpenApiResponse(OutcomeSerializer, description="`pending`"),
+            409: OpenApiResponse(OutcomeSerializer, description="decided: a refusal's code"),
+            **error_responses("not_found", "unavailable"),
+        },
+    )
     def get(self, request, request_id: str):
         outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
         return outcome_response(outcome)

@@ -1,6 +1,7 @@
 """The buyer's orders: list, detail, pay (the demo checkout) and cancel; the payment provider's webhook."""
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -15,6 +16,7 @@ from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_make
 from seckill_site.errors import PayloadTooLarge, http_status_for
 from seckill_site.exception_handler import error_response
+from seckill_site.openapi import error_responses
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -52,7 +54,19 @@ class OrderPagination(CursorPagination):
     max_page_size = 500
 
 
+class OrderPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="the next page (an opaque cursor)")
+    previous = serializers.URLField(allow_null=True)
+    results = OrderOutputSerializer(many=True)
+
+
 class OrderListApi(APIView):
+    @extend_schema(
+        summary="My orders, newest first",
+        operation_id="orders_list",
+        parameters=[OpenApiParameter("page_size", int, description="default 50, at most 500")],
+        responses={200: OrderPageSerializer, **error_responses()},
+    )
     def get(self, request):
         paginator = OrderPagination()
         page = paginator.paginate_queryset(selectors.order_list(user_id=caller_id(request)), request, view=self)
@@ -60,6 +74,9 @@ class OrderListApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    @extend_schema(
+        summary="One of my orders", responses={200: OrderOutputSerializer, **error_responses("order_not_found")}
+    )
     def get(self, request, order_id: int):
         try:
             order = selectors.order_get(user_id=caller_id(request), order_id=order_id)
@@ -71,6 +88,14 @@ class OrderDetailApi(APIView):
 class OrderPayApi(APIView):
     """The stand-in for a checkout (SECKILL_DEMO_PAYMENTS): pays the caller's pending order at once."""
 
+    @extend_schema(
+        summary="Pay (demo checkout)",
+        request=None,
+        responses={
+            200: OrderOutputSerializer,
+            **error_responses("not_found", "order_not_found", "order_expired", "order_cancelled"),
+        },
+    )
     def post(self, request, order_id: int):
         if not settings.SECKILL_DEMO_PAYMENTS:
             raise NotFound("Payments go through the payment provider here.")
@@ -79,9 +104,28 @@ class OrderPayApi(APIView):
 
 
 class OrderCancelApi(APIView):
+    @extend_schema(
+        summary="Cancel an unpaid order",
+        request=None,
+        responses={200: OrderOutputSerializer, **error_responses("order_not_found", "order_paid", "order_expired")},
+    )
     def post(self, request, order_id: int):
         order = orders.order_cancel(order_id=order_id, user_id=caller_id(request))
         return Response(OrderOutputSerializer(order).data)
+
+
+class PaymentEventSerializer(serializers.Serializer):
+    """The webhook's body (read as signed bytes; this describes it for the schema)."""
+
+    event_id = serializers.CharField(max_length=128)
+    order_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    status = serializers.CharField(help_text="succeeded, or anything else (kept, ignored)")
+
+
+class PaymentAnswerSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    order = OrderOutputSerializer(allow_null=True)
 
 
 class PaymentWebhookApi(APIView):
@@ -91,6 +135,33 @@ class PaymentWebhookApi(APIView):
     permission_classes = [AllowAny]
     parser_classes = []
 
+    @extend_schema(
+        summary="Payment provider's webhook",
+        request=PaymentEventSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Seckill-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description='t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with the webhook secret',
+            )
+        ],
+        responses={
+            200: OpenApiResponse(PaymentAnswerSerializer, description="code `success` or `ignored`"),
+            **error_responses(
+                "invalid_signature",
+                "stale_signature",
+                "invalid_request",
+                "amount_mismatch",
+                "payload_too_large",
+                "order_not_found",
+                "order_expired",
+                "order_cancelled",
+                authenticated=False,
+            ),
+        },
+    )
     def post(self, request):
         body = request.body[: settings.SECKILL_MAX_BODY_BYTES + 1]
         if len(body) > settings.SECKILL_MAX_BODY_BYTES:
@@ -100,4 +171,4 @@ class PaymentWebhookApi(APIView):
         if error is not None:
             return error_response(error)
         data = {"code": answer.code, "order": OrderOutputSerializer(answer.order).data if answer.order else None}
-        return Response(data, status=http_status_for("success"))
+        return Response(data, status=http_status_for(answer.code))

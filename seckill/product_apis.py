@@ -1,5 +1,6 @@
 """The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
@@ -11,6 +12,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from products import selectors
 from products.models import Product
 from seckill import catalogue
+from seckill_site.openapi import error_responses
 
 
 class ReadOrModelPermissions(DjangoModelPermissions):
@@ -53,6 +55,13 @@ class ProductInputSerializer(serializers.Serializer):
     is_enabled = serializers.BooleanField(default=True)
 
 
+class ProductPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ProductOutputSerializer(many=True)
+
+
 class ProductPagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 500
@@ -67,12 +76,26 @@ class _ProductApiBase(APIView):
 
 
 class ProductListApi(_ProductApiBase):
+    @extend_schema(
+        summary="The catalogue, with live stock",
+        operation_id="products_list",
+        parameters=[
+            OpenApiParameter("limit", int, description="page size (default 50, at most 500)"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: ProductPageSerializer, **error_responses(authenticated=False)},
+    )
     def get(self, request):
         paginator = ProductPagination()
         page = paginator.paginate_queryset(selectors.product_list(), request, view=self)
         products = catalogue.product_attach_live_stock(page)
         return paginator.get_paginated_response(ProductOutputSerializer(products, many=True).data)
 
+    @extend_schema(
+        summary="Create a product (products.add_product)",
+        request=ProductInputSerializer,
+        responses={201: ProductOutputSerializer, **error_responses("invalid_request", "permission_denied")},
+    )
     def post(self, request):
         data = ProductInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,9 +105,21 @@ class ProductListApi(_ProductApiBase):
 
 
 class ProductDetailApi(_ProductApiBase):
+    @extend_schema(
+        summary="A product, with live stock",
+        responses={200: ProductOutputSerializer, **error_responses("product_not_found", authenticated=False)},
+    )
     def get(self, request, product_id: int):
         return Response(ProductOutputSerializer(catalogue.product_get_live(product_id=product_id)).data)
 
+    @extend_schema(
+        summary="Edit a product (products.change_product); stock changes reach Redis as a delta",
+        request=ProductInputSerializer(partial=True),
+        responses={
+            200: ProductOutputSerializer,
+            **error_responses("invalid_request", "permission_denied", "product_not_found", "stock_conflict"),
+        },
+    )
     def patch(self, request, product_id: int):
         product = selectors.product_get(product_id=product_id)
         data = ProductInputSerializer(data=request.data, partial=True)

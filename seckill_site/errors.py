@@ -52,6 +52,7 @@ class InternalError(SeckillError):
 HTTP_STATUS_BY_CODE: dict[str, int] = {
     "success": status.HTTP_200_OK,
     "pending": status.HTTP_202_ACCEPTED,
+    "ignored": status.HTTP_200_OK,  # a payment event the webhook keeps and does nothing with
     "invalid_request": status.HTTP_400_BAD_REQUEST,
     "invalid_signature": status.HTTP_400_BAD_REQUEST,
     "stale_signature": status.HTTP_400_BAD_REQUEST,

@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # the docs page's scripts and styles, served from here (never a CDN)
     "products",
     "seckill",
 ]
@@ -164,6 +166,21 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "seckill_site.negotiation.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "seckill_site.exception_handler.handle_exception",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema (/api/schema/) and its docs page (/api/docs/).
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "seckill",
+    "DESCRIPTION": "A flash-sale backend. Every error body is {code, detail}; the codes of each status are listed "
+    "with it. Authenticated endpoints take `Authorization: Bearer <access token>` (POST /api/auth/token/).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # https://django-rest-framework-simplejwt.readthedocs.io/en/latest/settings.html

@@ -2,14 +2,18 @@
 (seckill/result_backend.py), against the real Redis and, end to end, the real worker."""
 
 import json
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import redis
 from celery import states
 from celery.app.task import Context
+from celery.backends.redis import RedisBackend
 from django.conf import settings
+from kombu.utils.encoding import bytes_to_str
 
 from seckill import result_backend
 from seckill.outcomes import Outcome
@@ -56,9 +60,43 @@ def success_of(request_id, product_id=7, user_id=3):
     ).as_dict()
 
 
-def setex_calls(client) -> int:
-    """Celery's own result store is a SETEX + PUBLISH pipeline; outcome.lua never sends SETEX."""
-    return int(client.info("commandstats").get("cmdstat_setex", {}).get("calls", 0))
+@pytest.fixture
+def celery_stores(monkeypatch):
+    """The keys Celery's own result store writes in this process (RedisBackend._set: its SETEX + PUBLISH)."""
+    stored, real = [], RedisBackend._set
+
+    def counting(self, key, value, expires=None):
+        stored.append(bytes_to_str(key))
+        return real(self, key, value, expires)
+
+    monkeypatch.setattr(RedisBackend, "_set", counting)
+    return stored
+
+
+@contextmanager
+def setex_watched(key: str):
+    """The SETEX commands any client sends for `key` meanwhile (Redis MONITOR, filtered to this key: another
+    process' store, such as the worker's, counts too, and nothing else sharing the server does)."""
+    seen, ready, stop = [], threading.Event(), threading.Event()
+
+    def watch():
+        with get_client().monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if stop.is_set():
+                    return
+                if command["command"].upper().startswith("SETEX") and key in command["command"]:
+                    seen.append(command["command"])
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    try:
+        yield seen
+    finally:
+        stop.set()
+        get_client().ping()  # (a command to wake the monitor's loop)
+        thread.join(5)
 
 
 def pending_ids(client):
@@ -70,16 +108,15 @@ def test_the_projects_backend_shares_the_gate_database(backend):
     assert backend.records_outcomes
 
 
-def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_redis):
+def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_redis, celery_stores):
     request_id = admitted_request()
     outcome = success_of(request_id)
     pubsub = get_client().pubsub()
     pubsub.subscribe(backend.get_key_for_task(request_id))
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
 
-    setex_before = setex_calls(clean_redis)
     backend.store_result(request_id, outcome, states.SUCCESS, request=Context(task="seckill.purchase"))
-    assert setex_calls(clean_redis) == setex_before  # not Celery's own store: outcome.lua did it
+    assert celery_stores == []  # not Celery's own store: outcome.lua did it
 
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert backend.get_task_meta(request_id)["result"] == outcome
@@ -122,11 +159,10 @@ def test_a_pending_outcome_is_stored_but_not_recorded(backend):
     assert request_id in pending_ids(get_client())
 
 
-def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis):
+def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis, celery_stores):
     request_id = admitted_request()
-    setex_before = setex_calls(clean_redis)
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="bench.noop"))
-    assert setex_calls(clean_redis) > setex_before  # what the purchase tests count is there to be counted
+    assert celery_stores == [backend.get_key_for_task(request_id).decode()]  # what the others count is counted
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert records.request_get(request_id).outcome is None
     assert gate.admitted_count(7) == 1
@@ -206,13 +242,12 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
         == "admitted"
     )
 
-    setex_before = setex_calls(get_client())
-    result = purchase_task.apply_async(
-        kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
-    ).get(timeout=10)
-
+    with setex_watched(request_id) as setex:
+        result = purchase_task.apply_async(
+            kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
+        ).get(timeout=10)
     assert result["code"] == "success"
-    assert setex_calls(get_client()) == setex_before  # stored by outcome.lua, not Celery's pipeline
+    assert setex == []  # stored by outcome.lua in the worker, not by Celery's pipeline
     assert records.request_get(request_id).outcome == result
     assert request_id not in pending_ids(get_client())
     assert gate.admitted_count(product.pk) == 0

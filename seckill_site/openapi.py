@@ -1,0 +1,46 @@
+"""OpenAPI (drf-spectacular) helpers: every error an endpoint can answer, documented from the one status table.
+
+@extend_schema(responses={200: OrderOutputSerializer, **error_responses("order_not_found", ...)})
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from seckill_site.errors import HTTP_STATUS_BY_CODE
+
+# Answered by any authenticated endpoint, whatever it does.
+AUTH_CODES = ("not_authenticated", "authentication_failed")
+ANY_CODES = ("method_not_allowed", "internal_error")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error's body."""
+
+    code = serializers.CharField(help_text="A stable machine code (see the description of each status).")
+    detail = serializers.CharField(help_text="For people.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, help_text="Field errors."
+    )
+
+
+def error_responses(*codes: str, authenticated: bool = True) -> dict[int, OpenApiResponse]:
+    """The error responses of an endpoint, by HTTP status, each listing its codes."""
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for code in (*codes, *(AUTH_CODES if authenticated else ()), *ANY_CODES):
+        by_status[HTTP_STATUS_BY_CODE[code]].append(code)
+    return {
+        status: OpenApiResponse(ErrorSerializer, description="code: " + ", ".join(f"`{c}`" for c in sorted(found)))
+        for status, found in sorted(by_status.items())
+    }
+
+
+class FastJWTScheme(SimpleJWTScheme):
+    """Our JWT check is simplejwt's, made faster: the same bearer scheme in the schema."""
+
+    target_class = "seckill_site.authentication.FastJWTAuthentication"
+    name = "bearerToken"  # (simplejwt's own class, on the product endpoints, is "jwtAuth": the same token)
