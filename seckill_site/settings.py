@@ -198,12 +198,17 @@ SECKILL_RESULT_TIMEOUT = float(env("SECKILL_RESULT_TIMEOUT", "3"))
 # How long a request's record (owner, outcome) is kept for GET /api/seckill/requests/<id>/.
 SECKILL_REQUEST_TTL = int(env("SECKILL_REQUEST_TTL", str(24 * 3600)))
 
-# A request with no outcome after this many seconds is enqueued again (its broker message may be lost) ...
-SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "30"))
+# A request with no outcome after this many seconds is enqueued again (its broker message may be lost with a
+# killed worker, or held unacknowledged until the visibility timeout) ... With the sweep's interval this bounds
+# how long a buyer waits after a worker dies (docs/reliability.md). Running a request again is safe (it is
+# decided once); what it costs is a second delivery of requests slower than this: raise it if tasks run long.
+SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "5"))
 # ... and after this many it is abandoned: refused for good (`unavailable`), unless Redis sold it (then it runs again).
 SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
-# How often beat runs that sweep.
-SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "10"))
+# How often beat runs that sweep (one Redis read when nothing is pending).
+SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "2"))
+# How often beat compares Redis' blacklist mirror with the database (a read of the entries and inactive users).
+SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_INTERVAL", "10"))
 
 # --- Orders after the sale ------------------------------------------------------------------------------
 # Seconds a buyer has to pay an order before it expires and its units go back on sale; 0: orders are born paid.
@@ -325,8 +330,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-blacklist": {
         "task": "seckill.reconcile_blacklist",
-        "schedule": SECKILL_SWEEP_INTERVAL,
-        "options": {"expires": SECKILL_SWEEP_INTERVAL},
+        "schedule": SECKILL_BLACKLIST_RECONCILE_INTERVAL,
+        "options": {"expires": SECKILL_BLACKLIST_RECONCILE_INTERVAL},
     },
     "expire-orders": {
         "task": "seckill.expire_orders",

@@ -165,6 +165,42 @@ def worker(worker_process, transactional_db, clean_redis):
     celery_app.control.purge()
 
 
+@pytest.fixture
+def beat(worker_process, tmp_path):
+    """celery beat with the project's default schedule (the sweeper, expiry, reconciliation), as the Procfile
+    runs it, on the test Redis and database; its tasks run on the session's worker (the maintenance queue)."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="seckill_site.settings",
+        REDIS_URL=settings.REDIS_URL,
+        DATABASE_URL=database_url_for_worker(),
+        LOG_LEVEL="WARNING",
+    )
+    log = open(tmp_path / "beat.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "seckill_site",
+            "beat",
+            "-l",
+            "warning",
+            "-s",
+            str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
 # --- a real web process ---------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:

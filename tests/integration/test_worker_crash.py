@@ -7,6 +7,7 @@ for good (docs/traps.md); the sweeper (`purchase_requests_sweep`) enqueues reque
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -120,6 +121,40 @@ def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redi
         # The dead worker's unacked messages would come back in a later test after the visibility timeout.
         redis_client.delete("unacked", "unacked_index", "unacked_mutex")
 
+    assert_sold_out_once(users, answers, product, redis_client)
+
+
+@pytest.mark.parametrize("restarted", [True, False], ids=["a new worker started", "another worker running"])
+def test_on_default_settings_every_request_is_decided_within_20_s_of_a_worker_dying(
+    worker, beat, make_buyers, make_product, redis_client, tmp_path, restarted
+):
+    """What a buyer sees when a worker is SIGKILLed mid-sale, with nothing but the defaults and beat running (as
+    the Procfile does): the requests the dead worker held come back by the sweeper (docs/reliability.md), decided
+    within 20 s of the new worker's start, or of the death when another worker runs all along."""
+    users = make_buyers(120)
+    product = make_product(stock_total=60)
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    victim = WorkerProcess(f"default-victim-{os.getpid()}@localhost", tmp_path / "victim.log")
+    rescuer = WorkerProcess(f"rescuer-{os.getpid()}@localhost", tmp_path / "rescuer.log")
+    try:
+        answers = submit_all(users, product)
+        victim.start(wait=False)
+        assert wait_for(lambda: Order.objects.filter(product=product).count() >= 10, 30, interval=0.01)
+        victim.kill()  # the whole process group: the messages it held are neither acknowledged nor given back
+        started = time.monotonic()
+        if restarted:
+            rescuer.start(wait=False)
+        else:
+            celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 20, interval=0.1), "not decided in 20 s"
+        decided_after = time.monotonic() - started
+    finally:
+        for proc in (victim, rescuer):
+            if proc.proc and proc.proc.poll() is None:
+                proc.kill()
+        celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+        redis_client.delete("unacked", "unacked_index", "unacked_mutex")
+    assert decided_after <= 20
     assert_sold_out_once(users, answers, product, redis_client)
 
 
