@@ -260,10 +260,12 @@ def web(tmp_path, transactional_db):
                 time.sleep(0.1)
         raise RuntimeError("web process did not answer")
 
+    start.procs = procs  # (tests that stop a web server find its process here)
     yield start
     for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=20)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)
 
 
 # --- waiting -----------------------------------------------------------------------------------------------
