@@ -2,8 +2,8 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ParseError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from seckill import guards
 from seckill_site.openapi import error_responses
@@ -18,3 +18,8 @@ class TokenObtainApi(TokenObtainPairView):
             raise ParseError("username is required.")
         guards.login_rate_limit_check(username=username, ip=guards.client_ip(request.META))
         return super().post(request, *args, **kwargs)
+
+
+@extend_schema(responses={200: TokenRefreshSerializer, **error_responses("invalid_request")})
+class TokenRefreshApi(TokenRefreshView):
+    """simplejwt's refresh, with its answers in the schema."""

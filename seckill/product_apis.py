@@ -77,8 +77,9 @@ class _ProductApiBase(APIView):
 
 class ProductListApi(_ProductApiBase):
     @extend_schema(
-        summary="The catalogue, with live stock",
+        summary="The catalogue, with live stock (public)",
         operation_id="products_list",
+        auth=[],
         parameters=[
             OpenApiParameter("limit", int, description="page size (default 50, at most 500)"),
             OpenApiParameter("offset", int),
@@ -106,7 +107,8 @@ class ProductListApi(_ProductApiBase):
 
 class ProductDetailApi(_ProductApiBase):
     @extend_schema(
-        summary="A product, with live stock",
+        summary="A product, with live stock (public)",
+        auth=[],
         responses={200: ProductOutputSerializer, **error_responses("product_not_found", authenticated=False)},
     )
     def get(self, request, product_id: int):

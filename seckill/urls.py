@@ -1,11 +1,10 @@
 from django.urls import path
-from rest_framework_simplejwt.views import TokenRefreshView
 
 from seckill import apis, auth_apis, order_apis
 
 urlpatterns = [
     path("auth/token/", auth_apis.TokenObtainApi.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/refresh/", auth_apis.TokenRefreshApi.as_view(), name="token-refresh"),
     path("seckill/", apis.SeckillBuyApi.as_view(), name="seckill-buy"),
     path("seckill/requests/<str:request_id>/", apis.SeckillRequestDetailApi.as_view(), name="seckill-request-detail"),
     path("orders/", order_apis.OrderListApi.as_view(), name="order-list"),
