@@ -49,8 +49,9 @@ def main() -> int:
     print("Web: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/", flush=True)
 
     # --env /dev/null: honcho would read .env again, overriding exported values and cutting values at '#'.
+    processes = ["web", "worker", "beat"] + (["flower"] if os.environ.get("SECKILL_FLOWER") == "1" else [])
     honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "--env", "/dev/null"], cwd=ROOT
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "--env", "/dev/null", *processes], cwd=ROOT
     )
     try:
         return honcho.wait()

@@ -130,3 +130,32 @@ def test_the_product_list_shows_drift_and_the_reconcile_action_repairs_it(clean_
     assert b'field-drift">stock (fixed)<' in admin_client.get("/admin/products/product/").content
     reconcile.reconcile_all()
     assert b'field-drift">agree<' in admin_client.get("/admin/products/product/").content
+
+
+def test_orders_are_found_by_purchase_token_and_exported_as_csv(clean_redis, admin_client, make_buyers, make_product):
+    import csv
+    import io
+
+    from seckill.purchase_tokens import purchase_token_make
+
+    users = make_buyers(3)
+    product = make_product(stock_total=3)
+    for user in users:
+        process.purchase_process(request_id=f"csv-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+    wanted = Order.objects.get(user=users[1])
+    token = purchase_token_make(order_id=wanted.pk, user_id=wanted.user_id, product_id=wanted.product_id)
+    found = admin_client.get("/admin/seckill/order/", {"q": token}).content
+    assert f"csv-{users[1].pk}".encode() in found and f"csv-{users[0].pk}".encode() not in found
+    forged = admin_client.get("/admin/seckill/order/", {"q": token[:-2] + "xx"}).content
+    assert b"csv-" not in forged
+
+    exported = admin_client.post(
+        "/admin/seckill/order/",
+        {"action": "export_csv", "select_across": "1", "index": "0", "_selected_action": [wanted.pk]},
+    )
+    assert exported.streaming and exported["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert rows[0][:2] == ["id", "request_id"] and len(rows) == 4  # every order, not only the one ticked
+    assert {row[1] for row in rows[1:]} == {f"csv-{u.pk}" for u in users}
+    listing = admin_client.get("/admin/products/product/").content
+    assert b'field-sold">3<' in listing
