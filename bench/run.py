@@ -94,7 +94,11 @@ def bench_env(args) -> dict:
         LOG_LEVEL="WARNING",
         JWT_ACCESS_LIFETIME="86400",
         DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
+        # Metrics as the run command records them (SECKILL_METRICS=0 in the environment turns them off)
+        PROMETHEUS_MULTIPROC_DIR=str(RESULTS / "prometheus.tmp"),
     )
+    shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
     return env
 
 

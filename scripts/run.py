@@ -3,6 +3,7 @@ demo data, then the Procfile's web and worker under honcho. Ctrl-C stops everyth
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,11 @@ def main() -> int:
     print(f"Redis: {'started an embedded redis-server at ' if embedded else 'using '}{redis_url}", flush=True)
 
     (ROOT / ".run").mkdir(exist_ok=True)  # beat keeps its schedule file there
+    # Every web and worker process writes its metrics' samples here; /metrics sums them. Wiped: a new run counts
+    # from zero (samples of processes long gone would add up otherwise).
+    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / ".run" / "prometheus")))
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo")

@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -5,10 +7,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from seckill import guards, selectors
+from seckill import guards, metrics, selectors
 from seckill.submit import purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
-from seckill_site.exception_handler import error_response
+from seckill_site.exception_handler import error_code_for, error_response
 from seckill_site.openapi import error_responses
 
 MAX_ID = 2**63 - 1
@@ -96,20 +98,29 @@ class SeckillBuyApi(APIView):
         },
     )
     def post(self, request):
-        user_id = caller_id(request)
-        ip = guards.purchase_guard(user_id=user_id, meta=request.META)
-        fields = self.input_valid(request.data)
+        started, code = time.perf_counter(), "internal_error"
         try:
-            outcome = purchase_submit(
-                user_id=user_id,
-                ip=ip,
-                timeout=settings.SECKILL_RESULT_TIMEOUT,
-                idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
-                **fields,
-            )
-        except SeckillError as error:  # most answers of a flash sale: the same body the exception handler makes
-            return error_response(error)
-        return outcome_response(outcome)
+            try:
+                user_id = caller_id(request)
+                ip = guards.purchase_guard(user_id=user_id, meta=request.META)
+                fields = self.input_valid(request.data)
+                outcome = purchase_submit(
+                    user_id=user_id,
+                    ip=ip,
+                    timeout=settings.SECKILL_RESULT_TIMEOUT,
+                    idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
+                    **fields,
+                )
+            except SeckillError as error:  # most answers of a flash sale: the body the exception handler makes
+                code = error.code
+                return error_response(error)
+            code = outcome.code
+            return outcome_response(outcome)
+        except Exception as exc:  # answered by DRF's handler (authentication, parsing, validation)
+            code = error_code_for(exc)
+            raise
+        finally:
+            metrics.purchase_answered(code, started)
 
     @classmethod
     def input_valid(cls, data) -> dict:

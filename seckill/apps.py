@@ -6,7 +6,8 @@ class SeckillConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from seckill import heartbeat, signals
+        from seckill import heartbeat, metrics, signals
 
         signals.connect()
-        heartbeat.connect()  # (fires in a Celery worker only)
+        heartbeat.connect()  # (these two fire in a Celery worker only)
+        metrics.connect()

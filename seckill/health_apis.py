@@ -1,15 +1,16 @@
-"""Probes for a load balancer or an orchestrator: /healthz (the process answers: no I/O) and /readyz (it can
-serve a sale: the database, the Redis gate, the broker and at least one live worker answer). Plain Django views
-(no DRF, no authentication): cheap enough to be called every second."""
+"""Probes for a load balancer or an orchestrator: /healthz (the process answers: no I/O) and /readyz (it can serve
+a sale: the database, the Redis gate, the broker and at least one live worker answer); and Prometheus' /metrics.
+Plain Django views (no DRF, no authentication): cheap enough to be called every second."""
 
 from __future__ import annotations
 
 import logging
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from seckill import heartbeat
+from seckill import heartbeat, metrics
 from seckill.redis_store.client import get_client
 from seckill_site.celery import app
 
@@ -61,3 +62,8 @@ def readyz(request):
     if not ready:
         logger.warning("not ready: %s", checks)
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def metrics_view(request):
+    """Prometheus' scrape (text exposition format). For the internal network: put it behind the proxy's rules."""
+    return HttpResponse(metrics.metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -65,6 +65,13 @@ def _with_retry_after(response, exc: SeckillError):
     return response
 
 
+def error_code_for(exc: Exception) -> str:
+    """The machine code an exception is answered with (`internal_error` for one nothing maps)."""
+    if isinstance(exc, SeckillError):
+        return exc.code
+    return next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), "internal_error")
+
+
 def handle_exception(exc, context):
     if isinstance(exc, SeckillError):
         set_rollback()
@@ -79,7 +86,7 @@ def handle_exception(exc, context):
             error_body("internal_error", "Internal server error."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
-    code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), None) or "error"
+    code = error_code_for(exc)
     if isinstance(exc, exceptions.ValidationError):
         detail, errors = (
             "Invalid input.",

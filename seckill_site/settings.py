@@ -210,6 +210,10 @@ SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "2"))
 # How often beat compares Redis' blacklist mirror with the database (a read of the entries and inactive users).
 SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_INTERVAL", "10"))
 
+# Prometheus metrics at /metrics (seckill/metrics.py); 0: nothing recorded. Several processes share their samples
+# through PROMETHEUS_MULTIPROC_DIR (a directory wiped before they start: the run command sets .run/prometheus).
+SECKILL_METRICS = env_bool("SECKILL_METRICS", True)
+
 # --- Orders after the sale ------------------------------------------------------------------------------
 # Seconds a buyer has to pay an order before it expires and its units go back on sale; 0: orders are born paid.
 SECKILL_PAYMENT_WINDOW = int(env("SECKILL_PAYMENT_WINDOW", "900"))

@@ -1,0 +1,102 @@
+"""Prometheus metrics (prometheus-client), correct across many web and worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (the run command sets it, and wipes it at start) every process writes its
+samples to files there, and GET /metrics sums them (the client's multiprocess mode); without it, /metrics shows
+this process' own. What the hot path records costs a few microseconds (an increment and an observation); the
+sale's state (queue depth, pending requests, admission slots, stock and workers) is read from Redis only when
+/metrics is scraped. SECKILL_METRICS=0 records nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from celery import signals
+from django.conf import settings
+from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+PURCHASE_ANSWERS = Counter("seckill_purchase_answers", "Purchase requests answered, by outcome code", ["code"])
+PURCHASE_SECONDS = Histogram(
+    "seckill_purchase_seconds",
+    "Time the web process took to answer a purchase request",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TASKS = Counter("seckill_tasks", "Celery tasks run, by task and final state", ["task", "state"])
+TASK_SECONDS = Histogram(
+    "seckill_task_seconds", "Celery task run time", ["task"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+)
+
+
+def purchase_answered(code: str, started: float) -> None:
+    """Count one purchase answer (started: its time.perf_counter() at arrival)."""
+    if settings.SECKILL_METRICS:
+        PURCHASE_ANSWERS.labels(code).inc()
+        PURCHASE_SECONDS.observe(time.perf_counter() - started)
+
+
+_task_started: dict[str, float] = {}
+
+
+def _task_prerun(task_id=None, **kwargs) -> None:
+    _task_started[task_id] = time.perf_counter()
+
+
+def _task_postrun(task_id=None, task=None, state=None, **kwargs) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is None or not settings.SECKILL_METRICS:
+        return
+    TASKS.labels(task.name, state or "UNKNOWN").inc()
+    TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
+
+
+def connect() -> None:
+    signals.task_prerun.connect(_task_prerun, dispatch_uid="seckill.metrics.prerun", weak=False)
+    signals.task_postrun.connect(_task_postrun, dispatch_uid="seckill.metrics.postrun", weak=False)
+
+
+class SaleCollector:
+    """The sale's state, read when /metrics is scraped."""
+
+    def collect(self):
+        from products.models import Product
+        from seckill import heartbeat
+        from seckill.enqueue import purchase_queue_length
+        from seckill.redis_store import keys
+        from seckill.redis_store import sale as gate
+        from seckill.redis_store.client import get_client
+
+        yield GaugeMetricFamily(
+            "seckill_queue_depth", "Purchase messages waiting in the broker", purchase_queue_length()
+        )
+        client = get_client()
+        yield GaugeMetricFamily(
+            "seckill_requests_pending", "Purchase requests without an outcome", client.zcard(keys.PENDING)
+        )
+        yield GaugeMetricFamily("seckill_workers_live", "Workers heard from in the last 10 s", heartbeat.live_workers())
+        now = timezone.now()
+        live = list(
+            Product.objects.filter(is_enabled=True, start_time__lte=now, end_time__gt=now).values_list("pk", flat=True)
+        )
+        stock = GaugeMetricFamily("seckill_stock_left", "Units the Redis gate may still sell", labels=["product"])
+        slots = GaugeMetricFamily("seckill_admission_slots_used", "Requests in flight per product", labels=["product"])
+        for pid, left in gate.live_stock(live).items():
+            if left is not None:
+                stock.add_metric([str(pid)], left)
+            slots.add_metric([str(pid)], gate.admitted_count(pid))
+        yield stock
+        yield slots
+
+
+def metrics_text() -> bytes:
+    """The exposition text: every process' counters (multiprocess mode) or this process', then the sale's state."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    sale = CollectorRegistry()
+    sale.register(SaleCollector())
+    return generate_latest(registry) + generate_latest(sale)
