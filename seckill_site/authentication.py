@@ -98,7 +98,7 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
         if payload is None:
             try:
                 return super().get_validated_token(raw_token)
-            except (OverflowError, RecursionError, ValueError) as exc:  # simplejwt lets a signed exp of 1e20 through
+            except (OverflowError, OSError, RecursionError, ValueError) as exc:  # a signed exp of 1e20 or 7e16
                 raise InvalidToken("Token is invalid") from exc
         token = AccessToken.__new__(AccessToken)  # what Token.__init__ sets, without decoding a second time
         token.token, token.current_time, token.payload = raw_token, aware_utcnow(), payload

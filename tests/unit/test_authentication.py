@@ -212,3 +212,12 @@ def test_refresh_tokens_are_not_access_tokens():
     refresh.set_exp(lifetime=timedelta(minutes=5))
     with pytest.raises(InvalidToken):
         authenticate(str(refresh).encode())
+
+
+@pytest.mark.parametrize("exp", [1e20, 6.776803619167680e16, 2**63])
+def test_a_signed_token_with_an_absurd_expiry_is_refused_not_a_crash(exp):
+    # Found by the property test: simplejwt turned exp 6.8e16 into an OSError (a 500) and 1e20 into an
+    # OverflowError.
+    raw = sign(HS256, good_payload(exp=exp))
+    with pytest.raises(InvalidToken):
+        authenticate(raw)

@@ -1,0 +1,85 @@
+"""Redis and the flash sale's own settings."""
+
+import ipaddress
+
+from seckill_site.rates import parse_rate_rules
+from seckill_site.settings.env import env, env_bool, env_list
+
+# --- Redis: the gate (stock, buyers), the Celery broker and the result backend -------------------------
+# One URL by default; the broker and the result backend can be split off.
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Redis connections one process may open (per pool: the gate's, the broker's, the result backend's).
+SECKILL_REDIS_MAX_CONNECTIONS = int(env("SECKILL_REDIS_MAX_CONNECTIONS", "500"))
+
+# --- The flash sale -------------------------------------------------------------------------------------
+# Seconds the purchase view waits on the task's AsyncResult before answering 202 pending.
+SECKILL_RESULT_TIMEOUT = float(env("SECKILL_RESULT_TIMEOUT", "3"))
+# How long a request's record (owner, outcome) is kept for GET /api/seckill/requests/<id>/.
+SECKILL_REQUEST_TTL = int(env("SECKILL_REQUEST_TTL", str(24 * 3600)))
+
+# A request with no outcome after this many seconds is enqueued again (its broker message may be lost with a
+# killed worker, or held unacknowledged until the visibility timeout) ... With the sweep's interval this bounds
+# how long a buyer waits after a worker dies (docs/reliability.md). Running a request again is safe (it is
+# decided once); what it costs is a second delivery of requests slower than this: raise it if tasks run long.
+SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "5"))
+# ... and after this many it is abandoned: refused for good (`unavailable`), unless Redis sold it (then it runs again).
+SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
+# How often beat runs that sweep (one Redis read when nothing is pending).
+SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "2"))
+# How often beat compares Redis' blacklist mirror with the database (a read of the entries and inactive users).
+SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_INTERVAL", "10"))
+
+# Prometheus metrics at /metrics (seckill/metrics.py); 0: nothing recorded. Several processes share their samples
+# through PROMETHEUS_MULTIPROC_DIR (a directory wiped before they start: the run command sets .run/prometheus).
+SECKILL_METRICS = env_bool("SECKILL_METRICS", True)
+
+# --- Orders after the sale ------------------------------------------------------------------------------
+# Seconds a buyer has to pay an order before it expires and its units go back on sale; 0: orders are born paid.
+SECKILL_PAYMENT_WINDOW = int(env("SECKILL_PAYMENT_WINDOW", "900"))
+# POST /api/orders/<id>/pay/ pays an order without a provider (a stand-in for a checkout, for demos): off unless set.
+SECKILL_DEMO_PAYMENTS = env_bool("SECKILL_DEMO_PAYMENTS", False)
+# The payment provider's webhook signing secret (Seckill-Signature); empty: the webhook refuses every call.
+SECKILL_PAYMENT_WEBHOOK_SECRET = env("SECKILL_PAYMENT_WEBHOOK_SECRET", "")
+# Seconds a webhook signature stays valid (replays older than this are refused).
+SECKILL_PAYMENT_WEBHOOK_TOLERANCE = int(env("SECKILL_PAYMENT_WEBHOOK_TOLERANCE", "300"))
+# How often beat expires due orders, and how many one transaction expires.
+SECKILL_EXPIRE_INTERVAL = float(env("SECKILL_EXPIRE_INTERVAL", "5"))
+SECKILL_EXPIRE_BATCH = int(env("SECKILL_EXPIRE_BATCH", "500"))
+# How often beat checks that Redis and the database agree (report only), and how long a sale may be decided in
+# Redis without its order before that counts as drift (its task may still be retrying).
+SECKILL_RECONCILE_INTERVAL = float(env("SECKILL_RECONCILE_INTERVAL", "60"))
+SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
+
+# --- The access layer's guards ---------------------------------------------------------------------------
+# Rate limits per buyer and per client address, e.g. "5/s,60/m" (empty: off). Many buyers can share one
+# address (mobile carriers, offices), so the per-address limit is off unless set.
+SECKILL_USER_RATE_RULES = parse_rate_rules(env("SECKILL_USER_RATE_LIMIT", "5/s,60/m"))
+SECKILL_IP_RATE_RULES = parse_rate_rules(env("SECKILL_IP_RATE_LIMIT", ""))
+# Password logins (POST /api/auth/token/) per user name and per client address: each try is a slow password hash
+# on the web tier that serves purchases, and unlimited tries guess passwords.
+SECKILL_LOGIN_USER_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_USER_RATE_LIMIT", "10/m,50/h"))
+SECKILL_LOGIN_IP_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_IP_RATE_LIMIT", "60/m"))
+# Refusals within a minute that earn a temporary ban (0: no bans), and the ban's length. Never permanent.
+SECKILL_BAN_AFTER_BREACHES = int(env("SECKILL_BAN_AFTER_BREACHES", "0"))
+SECKILL_BAN_TTL = int(env("SECKILL_BAN_TTL", "60"))
+# Seconds between a web process' checks for blacklist changes (a change reaches every process within it).
+SECKILL_BLACKLIST_REFRESH = float(env("SECKILL_BLACKLIST_REFRESH", "0.5"))
+# Proxies in front of the web server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is
+# believed; empty: REMOTE_ADDR only, the header never.
+SECKILL_TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in env_list("SECKILL_TRUSTED_PROXIES", ""))
+# Hosts whose Origin (or Referer) may buy, comma-separated; empty: any.
+SECKILL_ALLOWED_ORIGINS = frozenset(h.lower() for h in env_list("SECKILL_ALLOWED_ORIGINS", ""))
+# At most ceil(stock_left * factor) purchase requests per product in flight to the logic layer.
+SECKILL_ADMISSION_FACTOR = float(env("SECKILL_ADMISSION_FACTOR", "1.5"))
+# Seconds after which an admission slot frees itself if its task never finished (its worker died); the sweeper
+# re-runs such requests, which frees their slots sooner (a slot is freed when the outcome is recorded).
+SECKILL_ADMISSION_SLOT_TTL = float(env("SECKILL_ADMISSION_SLOT_TTL", "300"))
+# Seconds a web process keeps a product's sale state (window, limit, sold out) without asking Redis.
+SECKILL_LOCAL_CACHE_TTL = float(env("SECKILL_LOCAL_CACHE_TTL", "1"))
+# Largest request body the API reads.
+SECKILL_MAX_BODY_BYTES = int(env("SECKILL_MAX_BODY_BYTES", "4096"))
+# Seconds an Idempotency-Key keeps answering with its first request's outcome.
+SECKILL_IDEMPOTENCY_TTL = int(env("SECKILL_IDEMPOTENCY_TTL", str(24 * 3600)))
+
+# Mount the benchmark's comparator endpoints under /bench/ (bench/run.py sets it; never in production).
+SECKILL_BENCH_ENDPOINTS = env_bool("SECKILL_BENCH_ENDPOINTS", False)

@@ -1,0 +1,96 @@
+"""Celery: the logic layer's broker, results, acknowledgements and schedule."""
+
+from seckill_site.settings.env import env
+from seckill_site.settings.sale import (
+    REDIS_URL,
+    SECKILL_BENCH_ENDPOINTS,
+    SECKILL_BLACKLIST_RECONCILE_INTERVAL,
+    SECKILL_EXPIRE_INTERVAL,
+    SECKILL_RECONCILE_INTERVAL,
+    SECKILL_REDIS_MAX_CONNECTIONS,
+    SECKILL_SWEEP_INTERVAL,
+)
+
+# --- Celery (logic layer) -------------------------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+# At-least-once delivery: ack after the task ran, and give the message back if the child process dies.
+# The task is idempotent per request id, so a redelivery never sells twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A worker holds up to this many unacknowledged messages per pool process, those running included. More than 1
+# lets it hand a process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed
+# outright gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
+# At most this many purchase requests in one pool job (1: each on its own, as Celery does).
+SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))
+# Celery's Django fixup closes the database connection around every task unless this is set; with it, every
+# 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
+# database restart the first task of each worker process fails once on the dead connection (a purchase retries).
+CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
+# Results are read by the waiting view within seconds; our own request record keeps the outcome longer.
+CELERY_RESULT_EXPIRES = int(env("CELERY_RESULT_EXPIRES", "3600"))
+# Unacked messages come back after this many seconds. Tasks take milliseconds; no countdown may exceed it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "300")),
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+    # kombu's Redis pool raises "Too many connections" (it does not wait) past this: every web thread that
+    # publishes at the same moment needs one. Keep it above the web process's thread count.
+    "max_connections": SECKILL_REDIS_MAX_CONNECTIONS,
+}
+CELERY_BROKER_POOL_LIMIT = int(env("CELERY_BROKER_POOL_LIMIT", "100"))
+CELERY_REDIS_MAX_CONNECTIONS = SECKILL_REDIS_MAX_CONNECTIONS
+# Fail fast when the broker is down: the view answers 503 instead of hanging (docs/traps.md).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# The result backend's pub/sub reconnect retries 20 times by default: a view waiting across a Redis outage hung
+# ~19 s and then failed. A short policy lets the wait end near its timeout (docs/traps.md).
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+}
+CELERY_REDIS_SOCKET_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Maintenance runs on its own queue, so that it never waits behind a burst of purchases (workers consume both:
+# `-Q celery,maintenance`); a sweep not run within one interval is dropped, the next one does its work.
+CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
+CELERY_TASK_ROUTES = {
+    "seckill.sweep_pending": {"queue": "maintenance"},
+    "seckill.reconcile_blacklist": {"queue": "maintenance"},
+    "seckill.expire_orders": {"queue": "maintenance"},
+    "seckill.reconcile": {"queue": "maintenance"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-purchases": {
+        "task": "seckill.sweep_pending",
+        "schedule": SECKILL_SWEEP_INTERVAL,
+        "options": {"expires": SECKILL_SWEEP_INTERVAL},
+    },
+    "reconcile-blacklist": {
+        "task": "seckill.reconcile_blacklist",
+        "schedule": SECKILL_BLACKLIST_RECONCILE_INTERVAL,
+        "options": {"expires": SECKILL_BLACKLIST_RECONCILE_INTERVAL},
+    },
+    "expire-orders": {
+        "task": "seckill.expire_orders",
+        "schedule": SECKILL_EXPIRE_INTERVAL,
+        "options": {"expires": SECKILL_EXPIRE_INTERVAL},
+    },
+    "reconcile": {
+        "task": "seckill.reconcile",
+        "schedule": SECKILL_RECONCILE_INTERVAL,
+        "options": {"expires": SECKILL_RECONCILE_INTERVAL},
+    },
+}
