@@ -165,6 +165,24 @@ def worker(worker_process, transactional_db, clean_redis):
     celery_app.control.purge()
 
 
+def beat_start(env: dict, directory: Path) -> subprocess.Popen:
+    """celery beat with the project's schedule, its schedule file and log in `directory`."""
+    log = open(directory / "beat.log", "wb")
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "seckill_site",
+        "beat",
+        "-l",
+        "warning",
+        "-s",
+        str(directory / "beat-schedule"),
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 @pytest.fixture
 def beat(worker_process, tmp_path):
     """celery beat with the project's default schedule (the sweeper, expiry, reconciliation), as the Procfile
@@ -176,29 +194,10 @@ def beat(worker_process, tmp_path):
         DATABASE_URL=database_url_for_worker(),
         LOG_LEVEL="WARNING",
     )
-    log = open(tmp_path / "beat.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "seckill_site",
-            "beat",
-            "-l",
-            "warning",
-            "-s",
-            str(tmp_path / "beat-schedule"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = beat_start(env, tmp_path)
     yield proc
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 # --- a real web process ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 
 from seckill_site.local_redis import with_db
-from tests.conftest import ROOT, WorkerProcess, free_port, http, wait_for
+from tests.conftest import ROOT, WorkerProcess, beat_start, free_port, http, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -90,24 +90,7 @@ def test_a_database_outage_mid_sale_sells_nothing_wrong_and_the_sale_goes_on(pri
 
     worker = WorkerProcess(f"outage-{os.getpid()}@localhost", tmp_path / "worker.log")
     worker.start(extra_env={"DATABASE_URL": private_postgres.url, "REDIS_URL": redis_url}, wait=False)
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "seckill_site",
-            "beat",
-            "-l",
-            "warning",
-            "-s",
-            str(tmp_path / "beat-schedule"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    beat = beat_start(env, tmp_path)
     base = web(**{k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECKILL_USER_RATE_LIMIT")})
     answers, lock = {}, threading.Lock()
 
