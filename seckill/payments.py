@@ -33,6 +33,7 @@ from seckill_site.errors import InvalidRequest, SeckillError, error_for_code
 
 SUCCEEDED = "succeeded"
 IGNORED = "ignored"  # a provider status other than succeeded: kept, nothing changes
+MAX_AMOUNT = Decimal(10) ** 10  # what PaymentEvent.amount holds (12 digits, 2 after the point)
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,13 @@ def _event_read(body: bytes) -> tuple[str, int, Decimal, str]:
         raise InvalidRequest("The body is not a payment event.") from None
     if not (isinstance(event_id, str) and 0 < len(event_id) <= 128 and type(order_id) is int and 0 < order_id < 2**63):
         raise InvalidRequest("event_id must be a string of 1 to 128 characters, order_id a positive integer.")
-    if not isinstance(status, str) or not amount.is_finite():
-        raise InvalidRequest("status must be a string, amount a number.")
+    if (
+        not isinstance(status, str)
+        or not amount.is_finite()
+        or abs(amount) >= MAX_AMOUNT  # (first: quantize refuses a number this large)
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise InvalidRequest("status must be a string, amount a number with at most 2 decimals, below 10^10.")
     return event_id, order_id, amount, status
 
 

@@ -108,3 +108,11 @@ def test_a_status_other_than_succeeded_changes_nothing(order):
 def test_without_a_secret_every_call_is_refused(order, settings):
     settings.SECKILL_PAYMENT_WEBHOOK_SECRET = ""
     assert call(event(order.pk)).json()["code"] == "invalid_signature"
+
+
+@pytest.mark.parametrize("amount", ["99999999999999", "25.001", "1e400", "NaN", [25]])
+def test_an_amount_that_is_no_price_is_400_and_nothing_is_kept(order, amount):
+    response = call(event(order.pk, amount=amount))
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+    assert not PaymentEvent.objects.exists()
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
