@@ -98,12 +98,13 @@ class SeckillBuyApi(APIView):
         },
     )
     def post(self, request):
-        started, code = time.perf_counter(), "internal_error"
+        started, code, product_id = time.perf_counter(), "internal_error", None
         try:
             try:
                 user_id = caller_id(request)
                 ip = guards.purchase_guard(user_id=user_id, meta=request.META)
                 fields = self.input_valid(request.data)
+                product_id = fields["product_id"]
                 outcome = purchase_submit(
                     user_id=user_id,
                     ip=ip,
@@ -120,7 +121,7 @@ class SeckillBuyApi(APIView):
             code = error_code_for(exc)
             raise
         finally:
-            metrics.purchase_answered(code, started)
+            metrics.purchase_answered(code, started, product_id)
 
     @classmethod
     def input_valid(cls, data) -> dict:

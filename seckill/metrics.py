@@ -18,10 +18,17 @@ from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-PURCHASE_ANSWERS = Counter("seckill_purchase_answers", "Purchase requests answered, by outcome code", ["code"])
+from seckill import sale_cache
+
+# `product` is the product's id when the product exists (this process has its sale state), else "": ids a client
+# makes up must not grow the series without bound.
+PURCHASE_ANSWERS = Counter(
+    "seckill_purchase_answers", "Purchase requests answered, by outcome code and product", ["code", "product"]
+)
 PURCHASE_SECONDS = Histogram(
     "seckill_purchase_seconds",
-    "Time the web process took to answer a purchase request",
+    "Time the web process took to answer a purchase request, by product",
+    ["product"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 TASKS = Counter("seckill_tasks", "Celery tasks run, by task and final state", ["task", "state"])
@@ -30,11 +37,13 @@ TASK_SECONDS = Histogram(
 )
 
 
-def purchase_answered(code: str, started: float) -> None:
-    """Count one purchase answer (started: its time.perf_counter() at arrival)."""
+def purchase_answered(code: str, started: float, product_id: int | None) -> None:
+    """Count one purchase answer (started: its time.perf_counter() at arrival; product_id: None before the input
+    was read)."""
     if settings.SECKILL_METRICS:
-        PURCHASE_ANSWERS.labels(code).inc()
-        PURCHASE_SECONDS.observe(time.perf_counter() - started)
+        product = str(product_id) if product_id is not None and sale_cache.product_known(product_id) else ""
+        PURCHASE_ANSWERS.labels(code, product).inc()
+        PURCHASE_SECONDS.labels(product).observe(time.perf_counter() - started)
 
 
 _task_started: dict[str, float] = {}
@@ -90,13 +99,48 @@ class SaleCollector:
         yield slots
 
 
-def metrics_text() -> bytes:
-    """The exposition text: every process' counters (multiprocess mode) or this process', then the sale's state."""
+def _counters() -> CollectorRegistry:
+    """Every process' counters (multiprocess mode), or this process' own."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
+        return registry
+    return REGISTRY
+
+
+def metrics_text() -> bytes:
+    """The exposition text: the counters, then the sale's state."""
     sale = CollectorRegistry()
     sale.register(SaleCollector())
-    return generate_latest(registry) + generate_latest(sale)
+    return generate_latest(_counters()) + generate_latest(sale)
+
+
+def product_purchase_figures(product_id: int) -> dict:
+    """One product's purchase counters so far, summed over every process: {"answers": {code: count},
+    "latency": {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum": s}}. Counters
+    only grow (a process' restart aside), so rates and quantiles are differences between two readings."""
+    label = str(product_id)
+    answers: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    count = total = 0.0
+    for family in _counters().collect():
+        for s in family.samples:
+            if s.labels.get("product") != label:
+                continue
+            if s.name == "seckill_purchase_answers_total":
+                answers[s.labels["code"]] = answers.get(s.labels["code"], 0) + s.value
+            elif s.name == "seckill_purchase_seconds_bucket":
+                bound = float(s.labels["le"])
+                buckets[bound] = buckets.get(bound, 0) + s.value
+            elif s.name == "seckill_purchase_seconds_count":
+                count += s.value
+            elif s.name == "seckill_purchase_seconds_sum":
+                total += s.value
+    return {
+        "answers": {code: int(n) for code, n in sorted(answers.items())},
+        "latency": {
+            "buckets": [[bound if bound != float("inf") else None, int(n)] for bound, n in sorted(buckets.items())],
+            "count": int(count),
+            "sum": total,
+        },
+    }

@@ -99,5 +99,11 @@ def sale_cache_mark_short(product_id: int, quantity: int) -> None:
         _sale_cache[product_id] = (cached[0], replace(cached[1], stock=min(known, quantity - 1)))
 
 
+def product_known(product_id: int) -> bool:
+    """This process has found the product (its state is cached, fresh or not): a cheap "it exists" for labels."""
+    cached = _sale_cache.get(product_id)
+    return cached is not None and cached[1] is not None
+
+
 def sale_cache_clear() -> None:
     _sale_cache.clear()

@@ -1,8 +1,14 @@
 import redis
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from products.errors import ProductNotFound
 from products.models import Product
-from seckill import catalogue, reconcile
+from seckill import catalogue, live, reconcile
 from seckill_site.errors import SeckillError
 
 EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled")
@@ -23,6 +29,7 @@ class ProductAdmin(admin.ModelAdmin):
         "end_time",
         "is_enabled",
         "drift",
+        "live_link",
     )
     list_filter = ("is_enabled",)
     search_fields = ("name",)
@@ -57,6 +64,46 @@ class ProductAdmin(admin.ModelAdmin):
         if not found:
             return "agree"
         return "; ".join(f"{d['check']}{' (fixed)' if d['fixed'] else ''}" for d in found)
+
+    @admin.display(description="live")
+    def live_link(self, product: Product):
+        return format_html('<a href="{}">live</a>', reverse("admin:products_product_live", args=[product.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view  # staff only, like every admin page
+        return [
+            path("<int:object_id>/live/", view(self.live_view), name="products_product_live"),
+            path("<int:object_id>/live/reading/", view(self.live_reading_view), name="products_product_live_reading"),
+            *super().get_urls(),
+        ]
+
+    def live_view(self, request, object_id: int):
+        """The live sale page: charts of the readings the page fetches from live_reading_view every second."""
+        product = self._viewable(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": product,
+            "title": f"Live: {product.name}",
+            "reading_url": reverse("admin:products_product_live_reading", args=[product.pk]),
+        }
+        return TemplateResponse(request, "admin/products/product/live.html", context)
+
+    def live_reading_view(self, request, object_id: int):
+        self._viewable(request, object_id)
+        try:
+            reading = live.product_live_reading(product_id=object_id)
+        except ProductNotFound:
+            raise Http404 from None
+        return JsonResponse(reading)  # (admin_view marks it never_cache)
+
+    def _viewable(self, request, object_id: int) -> Product:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        product = self.get_object(request, str(object_id))
+        if product is None:
+            raise Http404
+        return product
 
     @admin.action(description="Reconcile Redis with the ledger (repair by deltas)")
     def reconcile_fix(self, request, queryset):

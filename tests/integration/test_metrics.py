@@ -1,11 +1,11 @@
 """Prometheus metrics at /metrics: purchase answers by code, latency, tasks, and the sale's state; summed across
 web processes in multiprocess mode."""
 
-import re
 import urllib.request
 
 import pytest
 from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from seckill import metrics
 from seckill.tasks import purchase_task
@@ -15,11 +15,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sample(text: str, name: str, **labels) -> float:
-    """The value of one sample of the exposition text (0 when absent)."""
-    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = rf"^{re.escape(name)}" + (rf"\{{{re.escape(label_text)}\}}" if labels else "") + r" (\S+)$"
-    found = re.search(pattern, text, re.M)
-    return float(found.group(1)) if found else 0.0
+    """The sum of the samples of `name` that carry the given labels, whatever their others (0 when none)."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == str(v) for k, v in labels.items()):
+                total += s.value
+    return total
 
 
 @pytest.mark.worker
@@ -36,11 +38,12 @@ def test_purchase_answers_latency_and_the_sales_state_are_exported(worker, make_
     text = response.content.decode()
     for code, count in (("success", 1), ("sold_out", 2)):
         assert (
-            sample(text, "seckill_purchase_answers_total", code=code)
-            - sample(before, "seckill_purchase_answers_total", code=code)
+            sample(text, "seckill_purchase_answers_total", code=code, product=product.pk)
+            - sample(before, "seckill_purchase_answers_total", code=code, product=product.pk)
             == count
         )
-    assert sample(text, "seckill_purchase_seconds_count") - sample(before, "seckill_purchase_seconds_count") == 3
+    count = "seckill_purchase_seconds_count"
+    assert sample(text, count, product=product.pk) - sample(before, count, product=product.pk) == 3
     assert sample(text, "seckill_stock_left", product=product.pk) == 0
     assert sample(text, "seckill_admission_slots_used", product=product.pk) == 0
     assert "seckill_queue_depth" in text and "seckill_workers_live" in text
