@@ -14,6 +14,7 @@ from seckill_site.errors import SeckillError
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "product", "quantity", "unit_price", "status", "pay_by", "created_at", "request_id")
     list_filter = ("status", "product", "created_at")
+    date_hierarchy = "created_at"  # any year, month or day, beside the filter's recent ranges
     search_fields = ("user__username", "user__email", "=user__id", "=request_id")
     list_select_related = ("user", "product")
     raw_id_fields = ("user", "product")

@@ -1,8 +1,11 @@
 """Django admin: products through the same services as the API (stock to Redis as deltas), orders read-only."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from products.models import Product
 from seckill import process
@@ -90,6 +93,13 @@ def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_cl
     assert b"order-of-alice-7f3e" in found.content and b"order-of-bob-9c1d" not in found.content
     filtered = admin_client.get("/admin/seckill/order/", {"product__id__exact": second.pk})
     assert b"order-of-bob-9c1d" in filtered.content and b"order-of-alice-7f3e" not in filtered.content
+
+    assert b"?created_at__year=" in found.content  # the list offers the date drill-down (year, month, day)
+    earlier = timezone.now() - timedelta(days=40)
+    Order.objects.filter(request_id="order-of-bob-9c1d").update(created_at=earlier)
+    day = {"created_at__year": earlier.year, "created_at__month": earlier.month, "created_at__day": earlier.day}
+    by_day = admin_client.get("/admin/seckill/order/", day)
+    assert b"order-of-bob-9c1d" in by_day.content and b"order-of-alice-7f3e" not in by_day.content
 
 
 def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
