@@ -3,12 +3,19 @@
 The task (seckill.tasks) calls `purchase_process` for each delivery of a request; `purchase_abandon` when its
 retries run out or the sweeper gives it up. The ledger's statements come first and Redis decides last, inside
 the same transaction, which commits only if Redis sold.
+
+A worker that hands a pool process several requests as one job (seckill_site/worker_batches.py) first calls
+`purchases_decide_together` on them: their sales in one transaction, one commit and one Redis round trip,
+which is most of what a sale costs the database server. Their tasks then find their outcomes decided, and
+their results are stored after that commit, as always. Anything unusual in the batch (a refusal, a redelivery,
+an error) rolls the batch back and leaves each request to be decided alone.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
@@ -39,7 +46,7 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
     """
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     try:
-        outcome = _purchase_decide(**fields)
+        outcome = _decided_together.pop(request_id, None) or _purchase_decide(**fields)
     except TRANSIENT_ERRORS:
         raise
     except Exception:
@@ -51,6 +58,47 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
     if record:
         _record(outcome)
     return outcome
+
+
+_decided_together: dict[str, Outcome] = {}  # request id -> its sale, committed by the current batch
+
+
+def purchases_decide_together(requests: list[dict]) -> int:
+    """Decide a batch of requests (dicts of request_id, user_id, product_id, quantity) in one transaction: each
+    one's ledger statements, then Redis decides them all in one round trip (sell.lua), then one commit. The
+    sales are kept for `purchase_process` of the same requests, which runs next in this process. Returns how
+    many were sold. Never raises: whatever is not sold here is decided alone, by the usual path.
+
+    A request the ledger refuses (sold out, an inactive buyer) is simply left out. Anything else rolls the whole
+    batch back: a refusal by Redis, an integrity error (a redelivered request, a buyer twice in the batch),
+    any error. Redis may have sold some of them by then (its decisions are final); their orders are written
+    when each runs alone (sell.lua answers 'again'), as after any failed commit."""
+    _decided_together.clear()  # (one batch at a time per process)
+    if not settings.SECKILL_WORKER_BATCH_TRANSACTION:
+        return 0
+    try:
+        sold = _sell_together(requests)
+    except Exception:
+        logger.info("batch of %d purchases decided one by one", len(requests), exc_info=True)
+        return 0
+    _decided_together.update((o.request_id, o) for o in sold)
+    return len(sold)
+
+
+class _DecideAlone(Exception):
+    """Redis did not sell the whole batch: roll it back."""
+
+
+def _sell_together(requests: list[dict]) -> list[Outcome]:
+    with transaction.atomic():
+        taken = [(fields, ledger_sell(**fields)) for fields in requests]
+        taken = [(fields, order_id) for fields, order_id in taken if order_id is not None]
+        if not taken:
+            return []
+        decided = gate.sell_many([fields for fields, _ in taken])
+        if len(decided) < len(taken) or any(result not in (gate.Sell.SOLD, gate.Sell.AGAIN) for result, _ in decided):
+            raise _DecideAlone([result for result, _ in decided])
+    return [Outcome.success(order_id=order_id, **fields) for fields, order_id in taken]
 
 
 def _record(outcome: Outcome) -> None:

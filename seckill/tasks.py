@@ -25,6 +25,8 @@ MAX_RETRIES = 3
     resultrepr_maxsize=100,
     # Under load a pool process is given every purchase that waited for it as one job (worker_batches.py).
     Strategy="seckill_site.worker_batches:batched",
+    # ... whose sales are then made in one database transaction before each task runs.
+    batch_prelude="seckill.process:purchases_decide_together",
 )
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
     """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""

@@ -38,6 +38,7 @@ from celery.exceptions import Terminated, WorkerLostError
 from celery.worker import state as worker_state
 from celery.worker.strategy import default as default_strategy
 from django.conf import settings
+from kombu.utils.imports import symbol_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,14 @@ def batched(task, app, consumer, **kwargs):
     ):  # (last: it warns only when batching would be on otherwise)
         return default_strategy(task, app, consumer, **kwargs)
     batchers = consumer.__dict__.setdefault("_seckill_batchers", {})
-    batcher = Batcher(pool, app, processes=pool.num_processes, batch_max=batch_max, one_by_one=consumer.on_task_request)
+    batcher = Batcher(
+        pool,
+        app,
+        processes=pool.num_processes,
+        batch_max=batch_max,
+        one_by_one=consumer.on_task_request,
+        prelude=getattr(task, "batch_prelude", None),
+    )
     previous = batchers.get(task.name)
     batchers[task.name] = batcher
     if previous is not None:
@@ -116,8 +124,9 @@ class _ConsumerView:
 
 
 class Batcher:
-    def __init__(self, pool, app, *, processes: int, batch_max: int, one_by_one=None):
+    def __init__(self, pool, app, *, processes: int, batch_max: int, one_by_one=None, prelude: str | None = None):
         self.pool = pool
+        self.prelude = prelude  # the task's `batch_prelude`: "module:function" the child calls with the kwargs
         self.one_by_one = one_by_one  # Celery's own hand-off, for a request with a time limit of its own
         self.trace = fast_trace_task if app.use_fast_trace_task else trace_task_ret
         self.processes = max(1, processes)
@@ -153,11 +162,13 @@ class Batcher:
             if not batch:
                 self._done()
                 return
+            prelude = (self.prelude, [r.kwargs for r in batch]) if self.prelude and len(batch) > 1 else None
             result = self.pool.apply_async(
                 run_batch,
                 args=(
                     self.trace,
                     [(r.type, r.id, r.request_dict, r.body, r.content_type, r.content_encoding) for r in batch],
+                    prelude,
                 ),
                 accept_callback=lambda pid, time_accepted: _each(batch, "on_accepted", pid, time_accepted),
                 callback=lambda results: self._finished(batch, results),
@@ -218,7 +229,17 @@ def _each(requests: list, method: str, *args) -> None:
             logger.exception("%s of %s failed", method, request.id)
 
 
-def run_batch(trace, jobs: list) -> list:
+def run_batch(trace, jobs: list, prelude: tuple[str, list[dict]] | None = None) -> list:
     """In the pool's child: trace each request as Celery would one (fast_trace_task catches the task's errors
-    and stores its result); returns each one's (failed, result, runtime) for the worker's Request."""
+    and stores its result); returns each one's (failed, result, runtime) for the worker's Request.
+
+    With a `prelude` (the task's `batch_prelude`, "module:function", and each request's kwargs), that function
+    is called first with the list of kwargs: it may do the batch's work together (one database transaction),
+    leaving each task to pick up its share. It must not raise; if it does, the tasks do all the work."""
+    if prelude is not None:
+        path, kwargs = prelude
+        try:
+            symbol_by_name(path)(kwargs)
+        except Exception:
+            logger.exception("batch prelude %s failed", path)
     return [trace(*job) for job in jobs]

@@ -51,20 +51,28 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
     """Decide the request in Redis: sell it (take its units, record the buyer) or refuse it, for good (sell.lua).
     The last step of the transaction that writes its order. Returns (Sell.SOLD | Sell.AGAIN | Sell.NOT_LOADED |
     the refusal's outcome code, stock left)."""
-    result, stock = script("sell")(
-        keys=[
-            keys.stock(product_id),
-            keys.buyers(product_id),
-            keys.meta(product_id),
-            keys.decision(product_id, request_id),
-        ],
-        args=[request_id, user_id, quantity, request_ttl_ms()],
-    )
-    try:
-        result = Sell(result)
-    except ValueError:
-        pass  # a refusal: the outcome code
-    return result, int(stock)
+    return sell_many([dict(product_id=product_id, user_id=user_id, request_id=request_id, quantity=quantity)])[0]
+
+
+def sell_many(requests: list[dict]) -> list[tuple[Sell | str, int]]:
+    """Decide several requests (dicts of product_id, user_id, request_id, quantity) in turn, in one round trip:
+    the last step of the transaction that writes all their orders. Stops after the first that is neither
+    Sell.SOLD nor Sell.AGAIN: returns one (result, stock left) per request decided, so maybe fewer than asked."""
+    ttl = request_ttl_ms()
+    script_keys, args = [], []
+    for r in requests:
+        pid, rid = r["product_id"], r["request_id"]
+        script_keys += [keys.stock(pid), keys.buyers(pid), keys.meta(pid), keys.decision(pid, rid)]
+        args += [rid, r["user_id"], r["quantity"], ttl]
+    flat = script("sell")(keys=script_keys, args=args)
+    decided = []
+    for result, stock in zip(flat[::2], flat[1::2]):
+        try:
+            result = Sell(result)
+        except ValueError:
+            pass  # a refusal: the outcome code
+        decided.append((result, int(stock)))
+    return decided
 
 
 def refuse(

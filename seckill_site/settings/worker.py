@@ -1,6 +1,6 @@
 """Celery: the logic layer's broker, results, acknowledgements and schedule."""
 
-from seckill_site.settings.env import env
+from seckill_site.settings.env import env, env_bool
 from seckill_site.settings.sale import (
     REDIS_URL,
     SECKILL_BENCH_ENDPOINTS,
@@ -29,6 +29,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
 SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))
+# Such a job's sales are written in one database transaction (seckill.process.purchases_decide_together);
+# 0: each in its own, as a request alone is.
+SECKILL_WORKER_BATCH_TRANSACTION = env_bool("SECKILL_WORKER_BATCH_TRANSACTION", True)
 # Celery's Django fixup closes the database connection around every task unless this is set; with it, every
 # 1000 tasks, and seckill_site/celery.py recycles connections per task as Django does per request. After a
 # database restart the first task of each worker process fails once on the dead connection (a purchase retries).

@@ -21,6 +21,7 @@ class FakeRequest:
     def __init__(self, id, revoked=False):
         self.id, self._revoked = id, revoked
         self.type, self.request_dict, self.body = "seckill.purchase", {"id": id}, b"{}"
+        self.kwargs = {"request_id": id}
         self.content_type, self.content_encoding = "application/json", "utf-8"
         self.events = []
 
@@ -154,6 +155,50 @@ def test_the_child_traces_each_request_in_turn():
     ]
     assert worker_batches.run_batch(trace, jobs) == [(0, "a", 0.0), (0, "b", 0.0)]
     assert calls == jobs
+
+
+prelude_calls = []
+
+
+def recording_prelude(kwargs: list) -> None:
+    prelude_calls.append(kwargs)
+
+
+def failing_prelude(kwargs: list) -> None:
+    raise RuntimeError("the batch's transaction failed")
+
+
+def test_the_tasks_prelude_sees_the_whole_batch_before_the_first_trace_and_cannot_stop_it(caplog):
+    order = []
+    jobs = [("seckill.purchase", i, {}, b"", "application/json", "utf-8") for i in "ab"]
+    kwargs = [{"request_id": "a"}, {"request_id": "b"}]
+    prelude_calls.clear()
+    traced = worker_batches.run_batch(
+        lambda *job: order.append(("trace", job[1], len(prelude_calls))) or (0, job[1], 0.0),
+        jobs,
+        (f"{__name__}:recording_prelude", kwargs),
+    )
+    assert prelude_calls == [kwargs] and order == [("trace", "a", 1), ("trace", "b", 1)]
+    assert traced == [(0, "a", 0.0), (0, "b", 0.0)]
+    # A prelude that raises is logged; every request is still traced (and does the work alone).
+    assert worker_batches.run_batch(lambda *job: (0, job[1], 0.0), jobs, (f"{__name__}:failing_prelude", kwargs)) == [
+        (0, "a", 0.0),
+        (0, "b", 0.0),
+    ]
+    assert "batch prelude" in caplog.text
+
+
+def test_the_batcher_hands_the_prelude_the_kwargs_of_jobs_of_more_than_one_request():
+    b = worker_batches.Batcher(FakePool(), celery_app, processes=1, batch_max=8, prelude="some.module:prelude")
+    for request in (FakeRequest("a"), FakeRequest("b"), FakeRequest("c")):
+        b.add(request)
+    b.pool.jobs[0].done([(0, "ok", 0.1)])
+    assert b.pool.jobs[0].args[2] is None  # a request alone does its work alone
+    assert b.pool.jobs[1].args[2] == ("some.module:prelude", [{"request_id": "b"}, {"request_id": "c"}])
+
+
+def test_the_purchase_task_names_its_prelude():
+    assert purchase_task.batch_prelude == "seckill.process:purchases_decide_together"
 
 
 class FakeConsumer:

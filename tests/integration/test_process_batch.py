@@ -1,0 +1,132 @@
+"""A worker's batch of purchases decided together (seckill.process.purchases_decide_together): one transaction,
+one commit, one Redis round trip; each task then finds its sale. Anything unusual rolls the batch back and each
+request is decided alone, by the usual path, with the same invariants."""
+
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from products.models import Product
+from seckill import process
+from seckill.models import Order
+from seckill.redis_store import sale as gate
+from seckill.tasks import purchase_task
+from tests.conftest import assert_gate_and_ledger_agree
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def requests_for(buyers, product, prefix="r") -> list[dict]:
+    return [dict(request_id=f"{prefix}-{b.pk}", user_id=b.pk, product_id=product.pk, quantity=1) for b in buyers]
+
+
+def decide_alone(requests: list[dict]) -> list[str]:
+    return [process.purchase_process(**r).code for r in requests]
+
+
+def test_a_batch_is_sold_in_one_commit_and_each_task_finds_its_sale(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(4), product)
+    with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
+        assert process.purchases_decide_together(batch) == 4
+    assert commit.call_count == 1
+    assert gate.live_stock([product.pk]) == {product.pk: 1}
+    assert Product.objects.get(pk=product.pk).stock_left == 1
+
+    for r in batch:  # the task of each request: its sale is there, no query, no Redis decision again
+        with CaptureQueriesContext(connection) as queries:
+            outcome = process.purchase_process(**r)
+        assert (outcome.code, len(queries)) == ("success", 0)
+        assert outcome.order_id == Order.objects.get(request_id=r["request_id"]).pk
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_off_by_setting(clean_redis, make_buyers, make_product, settings):
+    settings.SECKILL_WORKER_BATCH_TRANSACTION = False
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(2), product)
+    assert process.purchases_decide_together(batch) == 0 and not Order.objects.exists()
+    assert decide_alone(batch) == ["success", "success"]
+
+
+def test_a_replayed_task_after_the_batch_decides_by_the_usual_path(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(2), product)
+    process.purchases_decide_together(batch)
+    first = [process.purchase_process(**r).order_id for r in batch]
+    again = [process.purchase_process(**r).order_id for r in batch]  # nothing kept: the ledger's order is found
+    assert first == again and Order.objects.count() == 2
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_requests_the_ledger_refuses_are_left_to_be_decided_alone(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=2)
+    buyers = make_buyers(4)
+    buyers[1].is_active = False
+    buyers[1].save()
+    batch = requests_for(buyers, product)
+    assert process.purchases_decide_together(batch) == 2  # buyers 0 and 2; 1 is inactive, 3 finds none left
+    assert gate.decision_get(product_id=product.pk, request_id=batch[1]["request_id"]) is None  # undecided
+    assert gate.decision_get(product_id=product.pk, request_id=batch[3]["request_id"]) is None
+    assert decide_alone(batch) == ["success", "user_inactive", "success", "sold_out"]
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_a_redelivered_request_rolls_the_batch_back_and_each_is_decided_alone(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(3), product)
+    first = process.purchase_process(**batch[1])  # its order exists: the batch's INSERT of it fails
+    assert process.purchases_decide_together(batch) == 0
+    assert Order.objects.count() == 1 and Product.objects.get(pk=product.pk).stock_left == 4
+    codes = decide_alone(batch)
+    assert codes == ["success"] * 3
+    assert Order.objects.get(request_id=batch[1]["request_id"]).pk == first.order_id
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_a_buyer_twice_in_one_batch_buys_once(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=5)
+    (buyer,) = make_buyers(1)
+    batch = requests_for([buyer], product, "first") + requests_for([buyer], product, "second")
+    assert process.purchases_decide_together(batch) == 0  # the one-live-order rule fails the INSERT
+    assert decide_alone(batch) == ["success", "already_purchased"]
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_a_refusal_by_redis_rolls_the_batch_back_and_redis_sales_are_written_alone(
+    clean_redis, make_buyers, make_product
+):
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(3), product)
+    process.purchase_abandon(**batch[1])  # given up: refused in Redis, for good; the ledger does not know
+    assert process.purchases_decide_together(batch) == 0
+    assert not Order.objects.exists() and Product.objects.get(pk=product.pk).stock_left == 5
+    # Redis sold the first (its decision is final), stopped at the refusal, and left the third undecided.
+    assert gate.decision_get(product_id=product.pk, request_id=batch[0]["request_id"]) == gate.SOLD
+    assert gate.decision_get(product_id=product.pk, request_id=batch[2]["request_id"]) is None
+    assert decide_alone(batch) == ["success", "unavailable", "success"]
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_a_failed_commit_leaves_redis_sales_to_be_written_alone(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=5)
+    batch = requests_for(make_buyers(2), product)
+    # The COMMIT fails (as Django reports a driver's error: atomic() then rolls back).
+    with mock.patch.object(connection, "_commit", side_effect=OperationalError("gone")):
+        assert process.purchases_decide_together(batch) == 0
+    assert not Order.objects.exists()
+    assert gate.live_stock([product.pk]) == {product.pk: 3}  # Redis sold both: final, waiting for their orders
+    assert decide_alone(batch) == ["success", "success"]
+    assert_gate_and_ledger_agree(product.pk)
+
+
+def test_the_purchase_task_uses_the_batchs_sale(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=3)
+    batch = requests_for(make_buyers(2), product)
+    process.purchases_decide_together(batch)
+    for r in batch:
+        result = purchase_task.apply(kwargs=r, task_id=r["request_id"]).get()
+        assert result["code"] == "success" and result["order_id"] == Order.objects.get(request_id=r["request_id"]).pk
+    assert_gate_and_ledger_agree(product.pk)
