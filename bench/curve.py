@@ -43,6 +43,17 @@ def parse_args():
     return args
 
 
+def key_kind(key: str) -> str:
+    """seckill:request:<id> -> "request", seckill:{<product>}:decision:<id> -> "decision", Celery's result
+    celery-task-meta-<id> -> "celery-task-meta", a broker's key as it is."""
+    parts = key.split(":")
+    if parts[0] == "seckill" and len(parts) > 2:
+        return parts[2] if parts[1].startswith("{") else parts[1]
+    if key.startswith("celery-task-meta-"):
+        return "celery-task-meta"
+    return key
+
+
 def redis_figures() -> dict:
     """The server's memory, and the bench database's keys by kind with a sample's memory and TTL."""
     from seckill.redis_store.client import get_client
@@ -50,8 +61,7 @@ def redis_figures() -> dict:
     client = get_client()
     kinds: dict[str, list[str]] = {}
     for key in client.scan_iter(count=10_000):
-        kind = key.split(":")[1] if not key.startswith("seckill:{") else key.split(":")[2]
-        kinds.setdefault(kind, []).append(key)
+        kinds.setdefault(key_kind(key), []).append(key)
     figures = {"used_memory": client.info("memory")["used_memory"], "keys": {}}
     for kind, names in sorted(kinds.items()):
         sample = names[:: max(1, len(names) // 200)][:200]
