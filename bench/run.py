@@ -11,6 +11,7 @@ measures, each against its comparator in the same run:
   1. burst:     every buyer fires at once, losers retry once; versus the naive synchronous comparator
   2. sold-out:  POST /api/seckill/ on a sold-out product versus GET /api/time/ (wrk); naive sold-out too
   3. accepted:  purchases that all succeed versus a Celery no-op round trip (wrk)
+  4. product page: GET /api/products/<id>/ of a sale about to open, with the buyer's token, versus GET /api/time/
 then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
 orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
 
@@ -45,7 +46,7 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 
-SCENARIOS = ("burst", "sold_out", "accepted")
+SCENARIOS = ("burst", "sold_out", "accepted", "product_page")
 
 
 def parse_args():
@@ -673,6 +674,33 @@ def accepted_scenario(args, system, report, product_ids) -> None:
     )  # neither may queue behind the other's requests still in flight
 
 
+def product_page_scenario(args, system, tokens_csv, report) -> None:
+    """The page a crowd refreshes before the sale opens (with their tokens) versus the framework's floor."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from products.models import Product
+
+    soon = timezone.now() + timedelta(hours=1)
+    upcoming = make_product(args.stock, "upcoming")
+    Product.objects.filter(pk=upcoming.pk).update(start_time=soon, end_time=soon + timedelta(hours=1))
+    report["scenarios"].update(
+        wrk_side_by_side(
+            args,
+            system,
+            {
+                name: load
+                for key, base in system.bases.items()
+                for name, load in (
+                    (f"product_page{key}", (f"{base}/api/products/{upcoming.pk}/", tokens_csv, "GET", "")),
+                    (f"page_time_floor{key}", (f"{base}/api/time/", tokens_csv, "GET", "")),
+                )
+            },
+        )
+    )
+
+
 # --- main -------------------------------------------------------------------------------------------------
 def main() -> int:
     args = parse_args()
@@ -707,6 +735,8 @@ def main() -> int:
         if "accepted" in args.only:
             due_orders(args, report, product_ids)
             accepted_scenario(args, system, report, product_ids)
+        if "product_page" in args.only:
+            product_page_scenario(args, system, tokens_csv, report)
         wait_until_settled()
         for entry in report.get("expiring", []):
             entry["seconds_after_the_floods_until_all_released"] = wait_until_released(entry["product_id"])
@@ -748,6 +778,8 @@ def ratios(s: dict) -> dict:
     if "sold_out" in s:
         r["sold_out_vs_time_rps"] = s["sold_out"]["rps"] / s["time_floor"]["rps"]
         r["sold_out_vs_naive_rps"] = s["sold_out"]["rps"] / s["sold_out_naive"]["rps"]
+    if "product_page" in s:
+        r["product_page_vs_time_rps"] = s["product_page"]["rps"] / s["page_time_floor"]["rps"]
     if "accepted" in s:
         r["accepted_vs_noop_rps"] = s["accepted"]["rps"] / s["noop_round_trip"]["rps"]
     if "burst" in s:
@@ -770,7 +802,7 @@ def server_ratios(args, s: dict) -> dict:
         return s[f"{name}{key}"]["rps"] if f"{name}{key}" in s else None
 
     out = {}
-    loads = ("burst", "sold_out", "time_floor", "accepted", "noop_round_trip")
+    loads = ("burst", "sold_out", "time_floor", "accepted", "noop_round_trip", "product_page", "page_time_floor")
     figures = {spec: {n: rps(n, server_key(i, spec)) for n in loads} for i, spec in enumerate(args.servers)}
     for spec in args.servers[1:]:
         out[f"{first} / {spec}"] = {
@@ -787,6 +819,9 @@ def targets(report: dict) -> dict:
         t["sold_out >= 0.7 x time"] = r["sold_out_vs_time_rps"] >= 0.7
         if "expiring" not in report:  # (beat's own messages would count: the check needs a broker to itself)
             t["sold_out sends no broker message"] = s["sold_out"]["broker_messages"] == 0
+    if "product_page" in s:
+        t["product page >= 0.9 x time"] = r["product_page_vs_time_rps"] >= 0.9
+        t["product page answers 200"] = set(s["product_page"]["statuses"]) == {"200"}
     if "accepted" in s:
         t["accepted >= 0.8 x noop"] = r["accepted_vs_noop_rps"] >= 0.8
         # every accepted request a sale: a reused buyer's cheaper 409 must not count as a purchase

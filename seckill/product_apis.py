@@ -1,6 +1,9 @@
 """The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import hashlib
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
@@ -11,8 +14,10 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from products import selectors
 from products.models import Product
-from seckill import catalogue
+from seckill import catalogue, sale_cache
 from seckill_site.openapi import error_responses
+
+PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
 
 
 class ReadOrModelPermissions(DjangoModelPermissions):
@@ -106,13 +111,32 @@ class ProductListApi(_ProductApiBase):
 
 
 class ProductDetailApi(_ProductApiBase):
+    def perform_authentication(self, request):
+        # The page is public: a GET reads no user (DRF authenticates lazily, and the permission never asks for
+        # one on a read), so a crowd refreshing it with their tokens costs no user query. Writes authenticate.
+        if request.method not in SAFE_METHODS:
+            super().perform_authentication(request)
+
     @extend_schema(
         summary="A product, with live stock (public)",
+        description="Served from the web process' copy of the product and its sale state: the row and the stock "
+        "are at most SECKILL_LOCAL_CACHE_TTL (1 s) old. Answers carry an ETag; `If-None-Match` with it answers 304 "
+        "while nothing shown changed.",
         auth=[],
-        responses={200: ProductOutputSerializer, **error_responses("product_not_found", authenticated=False)},
+        responses={
+            200: ProductOutputSerializer,
+            304: OpenApiResponse(description="not modified (If-None-Match)"),
+            **error_responses("product_not_found", authenticated=False),
+        },
     )
     def get(self, request, product_id: int):
-        return Response(ProductOutputSerializer(catalogue.product_get_live(product_id=product_id)).data)
+        data = ProductOutputSerializer(sale_cache.product_get_cached(product_id=product_id)).data
+        etag = f'"{hashlib.blake2b(repr(tuple(data.values())).encode(), digest_size=8).hexdigest()}"'
+        # max-age 1: no browser or proxy shows a stock figure older than a web process may
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE}"}
+        if etag in request.headers.get("If-None-Match", ""):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(data, headers=headers)
 
     @extend_schema(
         summary="Edit a product (products.change_product); stock changes reach Redis as a delta",
