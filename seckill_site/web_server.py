@@ -2,8 +2,8 @@
 `seckill_site.wsgi:application`, chosen by WEB_SERVER:
 
 - `granian` (default): Granian's WSGI interface, `--workers WEB_WORKERS --blocking-threads WEB_THREADS`. A Rust
-  HTTP server; measured beside gunicorn in the same benchmark run it answered the sold-out flood and the burst
-  ~1.5x faster on the same cores (BENCHMARKS.md, session 7).
+  HTTP server; measured beside gunicorn in the same benchmark run it answered the sold-out flood ~1.85x as fast
+  on the same cores (BENCHMARKS.md, session 7).
 - `gunicorn`: gunicorn's gthread worker, `--workers WEB_WORKERS --threads WEB_THREADS`, as before.
 
 Both give every process WEB_THREADS threads: the purchase view blocks on its task's result (up to
