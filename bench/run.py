@@ -4,14 +4,23 @@
     .venv/bin/python bench/run.py            # the full run (20,000 buyers, stock 500)
     .venv/bin/python bench/run.py --quick    # a small run (2,000 buyers, stock 100, short floods)
 
-Starts gunicorn (gthread) and a Celery worker with settings from the environment (SQLite in bench/.bench.sqlite3
-unless DATABASE_URL is set; Redis database BENCH_REDIS_DB, default 13), creates the buyers (create_buyers) and the
-products, and measures, each against its comparator in the same run:
+Starts the web server and a Celery worker from the Procfile's own command lines, with settings from the environment
+(SQLite in bench/.bench.sqlite3 unless DATABASE_URL is set; Redis database BENCH_REDIS_DB, default 13; the log
+levels and access log users get, or --quiet-logs), creates the buyers (create_buyers) and the products, and
+measures, each against its comparator in the same run:
   1. burst:     every buyer fires at once, losers retry once; versus the naive synchronous comparator
   2. sold-out:  POST /api/seckill/ on a sold-out product versus GET /api/time/ (wrk); naive sold-out too
   3. accepted:  purchases that all succeed versus a Celery no-op round trip (wrk)
+  4. product page: GET /api/products/<id>/ of a sale about to open, with the buyer's token, versus GET /api/time/
 then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
 orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
+
+    --servers granian,gunicorn     # each scenario on both web servers, side by side, slices alternated
+    --servers granian,granian:quiet  # the same server with and without its access log and INFO lines
+
+With several servers (`seckill_site/web_server.py`; `:quiet` = no access log, WARNING level), each runs on its own
+port beside one worker; the first is the one the table row and the targets are about, the others are compared
+with it (`server_ratios` in the JSON).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 
-SCENARIOS = ("burst", "sold_out", "accepted")
+SCENARIOS = ("burst", "sold_out", "accepted", "product_page")
 
 
 def parse_args():
@@ -57,12 +66,26 @@ def parse_args():
     p.add_argument("--burst-processes", type=int, default=2, help="Locust processes of the burst")
     p.add_argument("--burst-users", type=int, default=100, help="Locust users (connections) per burst process")
     p.add_argument("--burst-timeout", type=int, default=300, help="seconds after which a burst process gives up")
+    p.add_argument(
+        "--burst-rounds", type=int, default=1, help="bursts per web server (alternated; each on a new product)"
+    )
     p.add_argument("--web-workers", type=int, default=2)
     p.add_argument("--web-threads", type=int, default=32)
     p.add_argument("--worker-concurrency", type=int, default=2)
     p.add_argument("--worker-pool", default="prefork", choices=("prefork", "threads", "solo"))
     p.add_argument("--prefetch", type=int, default=8, help="Celery worker prefetch multiplier (as settings)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="the first web server's port (the next ones: +1, +2...)")
+    p.add_argument(
+        "--servers",
+        default="",
+        help="comma-separated web servers to run side by side (granian, gunicorn; ':quiet' after a name: no access "
+        "log, WARNING level); default WEB_SERVER or the Procfile's default",
+    )
+    p.add_argument(
+        "--quiet-logs",
+        action="store_true",
+        help="the worker (and every web server) at WARNING level, no access log, as the bench ran before session 7",
+    )
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     p.add_argument(
         "--only",
@@ -74,6 +97,16 @@ def parse_args():
     if args.only:
         args.no_markdown = True
     args.only = set(args.only or SCENARIOS)
+    from seckill_site.web_server import DEFAULT_SERVER, SERVERS
+
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()] or [
+        os.environ.get("WEB_SERVER") or DEFAULT_SERVER
+    ]
+    for spec in args.servers:
+        if spec.split(":")[0] not in SERVERS or spec.split(":")[1:] not in ([], ["quiet"]):
+            p.error(f"--servers: {spec!r} is not one of {', '.join(SERVERS)} (optionally with ':quiet')")
+    if len(set(args.servers)) != len(args.servers):
+        p.error("--servers: each at most once")
     if args.quick:
         args.buyers, args.stock, args.duration, args.rounds = 2_000, 100, 6, 3
     return args
@@ -91,7 +124,11 @@ def bench_env(args) -> dict:
         REDIS_URL=with_db(base, int(os.environ.get("BENCH_REDIS_DB", "13"))),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / '.bench.sqlite3'}"),
         SECKILL_BENCH_ENDPOINTS="1",
-        LOG_LEVEL="WARNING",
+        # What users run (the Procfile's levels, the access log on) unless --quiet-logs
+        LOG_LEVEL="WARNING" if args.quiet_logs else os.environ.get("LOG_LEVEL", "INFO"),
+        WEB_ACCESS_LOG="0" if args.quiet_logs else os.environ.get("WEB_ACCESS_LOG", "1"),
+        # the Procfile's `python`, `celery`: this interpreter's
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         JWT_ACCESS_LIFETIME="86400",
         DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
         # Metrics as the run command records them (SECKILL_METRICS=0 in the environment turns them off)
@@ -138,76 +175,89 @@ def reset_state(env) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
+def procfile() -> dict:
+    """The Procfile's command lines by process name."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def server_key(i: int, spec: str) -> str:
+    """The name a web server's figures go under: the first server's are the plain names, as before."""
+    return "" if i == 0 else f"@{spec}"
+
+
 class System:
-    """gunicorn + Celery worker, as the Procfile runs them."""
+    """The web server(s) and a Celery worker, started from the Procfile's command lines."""
 
     def __init__(self, args, env):
-        self.args, self.env, self.procs = args, env, []
-        self.base = f"http://127.0.0.1:{args.port}"
+        self.args, self.env = args, env
+        self.webs: dict[str, subprocess.Popen] = {}  # "web", "web@gunicorn", ... -> process
+        self.worker = None
+        self.extra = []
+        self.bases = {server_key(i, spec): f"http://127.0.0.1:{args.port + i}" for i, spec in enumerate(args.servers)}
+        self.base = self.bases[""]
 
     def start(self):
-        web = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "seckill_site.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.args.port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(self.args.web_workers),
-            "--threads",
-            str(self.args.web_threads),
-            "--keep-alive",
-            "5",
-            "--backlog",
-            "4096",
-        ]
-        worker = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "seckill_site",
-            "worker",
-            "-Q",
-            "celery,maintenance",
-            "--concurrency",
-            str(self.args.worker_concurrency),
-            "--pool",
-            self.args.worker_pool,
-            "--prefetch-multiplier",
-            str(self.args.prefetch),
-            "-l",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+        commands = procfile()
         log = open(RESULTS / "system.log", "wb")
-        commands = [web, worker]
+        for i, spec in enumerate(self.args.servers):
+            name, _, quiet = spec.partition(":")
+            env = dict(
+                self.env,
+                WEB_SERVER=name,
+                WEB_BIND=f"127.0.0.1:{self.args.port + i}",
+                WEB_WORKERS=str(self.args.web_workers),
+                WEB_THREADS=str(self.args.web_threads),
+            )
+            if quiet:
+                env.update(WEB_ACCESS_LOG="0", LOG_LEVEL="WARNING")
+            self.webs[f"web{server_key(i, spec)}"] = subprocess.Popen(
+                ["sh", "-c", f"exec {commands['web']}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        worker = commands["worker"]
+        if self.args.worker_pool != "prefork":
+            worker += f" --pool {self.args.worker_pool}"
+        self.worker = subprocess.Popen(
+            ["sh", "-c", f"exec {worker}"],
+            cwd=ROOT,
+            env=dict(
+                self.env,
+                WORKER_CONCURRENCY=str(self.args.worker_concurrency),
+                CELERY_WORKER_PREFETCH_MULTIPLIER=str(self.args.prefetch),
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         if self.args.expiring:  # beat, as the Procfile runs it: its expiry sweep runs during the floods
             schedule = RESULTS / "beat-schedule.tmp"
-            commands.append(
-                [sys.executable, "-m", "celery", "-A", "seckill_site", "beat", "-l", "warning", "-s", str(schedule)]
+            level = self.env["LOG_LEVEL"]
+            self.extra.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "seckill_site", "beat", "-l", level, "-s", str(schedule)],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             )
-        for cmd in commands:
-            self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.base}/api/time/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        for base in self.bases.values():
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"{base}/api/time/", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
         from seckill_site.celery import app
 
         while time.monotonic() < deadline and not app.control.ping(timeout=0.5):
             pass
 
+    def _named(self) -> dict:
+        return {**self.webs, "worker": self.worker}
+
     def cpu_seconds(self) -> dict:
-        """CPU seconds used so far by the web processes, the worker processes and redis-server (every
+        """CPU seconds used so far by each web server's processes, the worker processes and redis-server (every
         redis-server on this machine: the bench's Redis database shares the local server)."""
         import psutil
 
@@ -221,7 +271,7 @@ class System:
             return seconds
 
         out = {}
-        for name, proc in zip(("web", "worker"), self.procs):
+        for name, proc in self._named().items():
             try:
                 parent = psutil.Process(proc.pid)
                 out[name] = total([parent, *parent.children(recursive=True)])
@@ -237,10 +287,11 @@ class System:
         return out
 
     def rss_mb(self) -> dict:
+        """The largest RSS among each server's processes (a server's main process and its workers)."""
         import psutil
 
         out = {}
-        for name, proc in zip(("web", "worker"), self.procs):
+        for name, proc in self._named().items():
             try:
                 parent = psutil.Process(proc.pid)
                 out[name] = max([p.memory_info().rss for p in [parent, *parent.children(recursive=True)]]) / 2**20
@@ -249,11 +300,12 @@ class System:
         return out
 
     def stop(self):
-        for proc in self.procs:
+        procs = [*self.webs.values(), self.worker, *self.extra]
+        for proc in procs:
             proc.terminate()
-        for proc in self.procs:
+        for proc in procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=35)
             except subprocess.TimeoutExpired:
                 proc.kill()
 
@@ -261,13 +313,13 @@ class System:
 class RssSampler(threading.Thread):
     def __init__(self, system):
         super().__init__(daemon=True)
-        self.system, self.peak, self.stop_event = system, {"web": 0.0, "worker": 0.0}, threading.Event()
+        self.system, self.peak, self.stop_event = system, {}, threading.Event()
 
     def run(self):
         while not self.stop_event.wait(0.2):
             for name, mb in self.system.rss_mb().items():
                 if mb:
-                    self.peak[name] = max(self.peak[name], mb)
+                    self.peak[name] = max(self.peak.get(name, 0.0), mb)
 
 
 # --- load generators --------------------------------------------------------------------------------------
@@ -308,21 +360,25 @@ def buyers_in(csv_path) -> int:
         return sum(1 for _ in f) - 1  # the header
 
 
-def wrk_side_by_side(args, system, runs: dict, between=None) -> dict:
+def wrk_side_by_side(args, system, runs: dict, between=None, groups=None) -> dict:
     """Run each named wrk load (name -> (url, tokens_csv, method, body)) for `args.duration` seconds in all,
     split into `args.rounds` interleaved slices after a short warm-up of each, so that a noisy neighbour on this
     shared machine hits every load alike. Figures are summed over the slices; latency percentiles are the
     median of the slices'. `between` runs after each slice (e.g. to let queued work drain). The CPU the web,
     worker and Redis processes used per request (slice and `between` included) shows where each load's cost is."""
     between = between or (lambda: None)
-    offsets = {name: 0 for name in runs}  # each slice starts with buyers no earlier slice used
+    # each slice starts with buyers no earlier slice of its group used (`groups`: load name -> group; loads of one
+    # group, e.g. the same purchase on two servers, share the CSV's buyers; by default a load is its own group)
+    groups = {name: (groups or {}).get(name, name) for name in runs}
+    offsets = dict.fromkeys(groups.values(), 0)
 
     def one(name, duration):
         url, csv, method, body = runs[name]
         cpu_before = system.cpu_seconds()
-        result = wrk(args, url, csv, method, body, duration=duration, offset=offsets[name])
-        offsets[name] += result["buyers_used"]
-        result["buyers_wrapped"] = offsets[name] > buyers_in(csv)  # buyers were used a second time
+        group = groups[name]
+        result = wrk(args, url, csv, method, body, duration=duration, offset=offsets[group])
+        offsets[group] += result["buyers_used"]
+        result["buyers_wrapped"] = offsets[group] > buyers_in(csv)  # buyers were used a second time
         between()
         cpu_after = system.cpu_seconds()
         result["server_cpu_s"] = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
@@ -364,7 +420,7 @@ def wrk_side_by_side(args, system, runs: dict, between=None) -> dict:
     return out
 
 
-def burst(args, system, path, product_id, tokens) -> dict:
+def burst(args, system, path, product_id, tokens, base=None) -> dict:
     """Every buyer at once, from `args.burst_processes` headless Locust processes (bench/locustfile.py) of
     `args.burst_users` FastHttpUsers each; the generator's CPU is measured from its processes."""
     start_at = time.time() + 5.0  # Locust takes a second or two to start; every buyer then fires at once
@@ -375,7 +431,7 @@ def burst(args, system, path, product_id, tokens) -> dict:
         spec_path.write_text(
             json.dumps(
                 dict(
-                    base=system.base,
+                    base=base or system.base,
                     path=path,
                     product_id=product_id,
                     start_at=start_at,
@@ -396,7 +452,7 @@ def burst(args, system, path, product_id, tokens) -> dict:
             "-r",
             str(args.burst_users),
             "--host",
-            system.base,
+            base or system.base,
             "--only-summary",
             "--loglevel",
             "WARNING",
@@ -499,11 +555,15 @@ def wait_until_settled(deadline_s=60):
 
 
 def burst_scenario(args, system, tokens, report, product_ids) -> None:
-    """The burst: ours, then the naive comparator on a product of its own."""
-    ours = make_product(args.stock, "burst")
-    product_ids["burst"] = ours.pk
-    report["scenarios"]["burst"] = burst(args, system, "/api/seckill/", ours.pk, tokens)
-    wait_until_settled()
+    """The burst on each web server (rounds alternated, each on a product of its own), then the naive comparator
+    on the first server's."""
+    for r in range(args.burst_rounds):
+        for key, base in system.bases.items():
+            name = f"burst{key}" + (f"#{r + 1}" if r else "")
+            ours = make_product(args.stock, name)
+            product_ids[name] = ours.pk
+            report["scenarios"][name] = burst(args, system, "/api/seckill/", ours.pk, tokens, base)
+            wait_until_settled()
     naive = make_product(args.stock, "burst-naive")
     product_ids["burst-naive"] = naive.pk
     report["scenarios"]["burst_naive"] = burst(args, system, "/bench/naive/buy/", naive.pk, tokens)
@@ -573,12 +633,16 @@ def sold_out_scenario(args, system, tokens_csv, report) -> None:
             args,
             system,
             {
-                "sold_out": (f"{system.base}/api/seckill/", tokens_csv, "POST", body),
-                "time_floor": (f"{system.base}/api/time/", tokens_csv, "GET", ""),
+                name: load
+                for key, base in system.bases.items()
+                for name, load in (
+                    (f"sold_out{key}", (f"{base}/api/seckill/", tokens_csv, "POST", body)),
+                    (f"time_floor{key}", (f"{base}/api/time/", tokens_csv, "GET", "")),
+                )
             },
         )
     )
-    report["scenarios"]["sold_out"]["broker_messages"] = lpush() - before  # the time floor sends none
+    report["scenarios"]["sold_out"]["broker_messages"] = lpush() - before  # (all servers'; the time floor sends none)
     report["scenarios"]["sold_out_naive"] = wrk(args, f"{system.base}/bench/naive/buy/", tokens_csv, "POST", body)
 
 
@@ -589,19 +653,52 @@ def accepted_scenario(args, system, report, product_ids) -> None:
     accepted = make_product(10_000_000, "accepted")
     product_ids["accepted"] = accepted.pk
     accepted_csv = RESULTS / "buyers-accepted.csv"
-    call_command("create_buyers", str(max(args.buyers, 20_000)), "--prefix", "acc", "--output", str(accepted_csv))
+    buyers = max(args.buyers, 20_000 * len(system.bases))
+    call_command("create_buyers", str(buyers), "--prefix", "acc", "--output", str(accepted_csv))
     body = json.dumps({"product_id": accepted.pk})
     report["scenarios"].update(
         wrk_side_by_side(
             args,
             system,
             {
-                "accepted": (f"{system.base}/api/seckill/", accepted_csv, "POST", body),
-                "noop_round_trip": (f"{system.base}/bench/noop/", accepted_csv, "POST", "{}"),
+                name: load
+                for key, base in system.bases.items()
+                for name, load in (
+                    (f"accepted{key}", (f"{base}/api/seckill/", accepted_csv, "POST", body)),
+                    (f"noop_round_trip{key}", (f"{base}/bench/noop/", accepted_csv, "POST", "{}")),
+                )
             },
             between=wait_until_settled,
+            groups={f"accepted{key}": "accepted" for key in system.bases},  # every request a new buyer
         )
     )  # neither may queue behind the other's requests still in flight
+
+
+def product_page_scenario(args, system, tokens_csv, report) -> None:
+    """The page a crowd refreshes before the sale opens (with their tokens) versus the framework's floor."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from products.models import Product
+
+    soon = timezone.now() + timedelta(hours=1)
+    upcoming = make_product(args.stock, "upcoming")
+    Product.objects.filter(pk=upcoming.pk).update(start_time=soon, end_time=soon + timedelta(hours=1))
+    report["scenarios"].update(
+        wrk_side_by_side(
+            args,
+            system,
+            {
+                name: load
+                for key, base in system.bases.items()
+                for name, load in (
+                    (f"product_page{key}", (f"{base}/api/products/{upcoming.pk}/", tokens_csv, "GET", "")),
+                    (f"page_time_floor{key}", (f"{base}/api/time/", tokens_csv, "GET", "")),
+                )
+            },
+        )
+    )
 
 
 # --- main -------------------------------------------------------------------------------------------------
@@ -627,6 +724,8 @@ def main() -> int:
     system = System(args, env)
     system.start()
     report = {"scenarios": {}, "audits": {}}
+    sampler = RssSampler(system)  # the whole run's peak, per server
+    sampler.start()
     try:
         if "burst" in args.only:
             burst_scenario(args, system, tokens, report, product_ids)
@@ -636,16 +735,21 @@ def main() -> int:
         if "accepted" in args.only:
             due_orders(args, report, product_ids)
             accepted_scenario(args, system, report, product_ids)
+        if "product_page" in args.only:
+            product_page_scenario(args, system, tokens_csv, report)
         wait_until_settled()
         for entry in report.get("expiring", []):
             entry["seconds_after_the_floods_until_all_released"] = wait_until_released(entry["product_id"])
         report["idle_rss_mb"] = system.rss_mb()
+        report["peak_rss_mb"] = dict(sampler.peak)
     finally:
+        sampler.stop_event.set()
         system.stop()
 
     for name, pid in product_ids.items():
         report["audits"][name] = audit(pid, gate=not name.endswith("naive"))
     report["ratios"] = ratios(report["scenarios"])
+    report["server_ratios"] = server_ratios(args, report["scenarios"])
     report["targets"] = targets(report)
     report["meta"] = meta(args, env)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -655,6 +759,8 @@ def main() -> int:
         json.dumps(
             {
                 "ratios": report["ratios"],
+                "server_ratios": report["server_ratios"],
+                "peak_rss_mb": report["peak_rss_mb"],
                 "targets": report["targets"],
                 "audit_errors": {k: v["errors"] for k, v in report["audits"].items()},
             },
@@ -672,6 +778,8 @@ def ratios(s: dict) -> dict:
     if "sold_out" in s:
         r["sold_out_vs_time_rps"] = s["sold_out"]["rps"] / s["time_floor"]["rps"]
         r["sold_out_vs_naive_rps"] = s["sold_out"]["rps"] / s["sold_out_naive"]["rps"]
+    if "product_page" in s:
+        r["product_page_vs_time_rps"] = s["product_page"]["rps"] / s["page_time_floor"]["rps"]
     if "accepted" in s:
         r["accepted_vs_noop_rps"] = s["accepted"]["rps"] / s["noop_round_trip"]["rps"]
     if "burst" in s:
@@ -682,6 +790,28 @@ def ratios(s: dict) -> dict:
     return {k: round(v, 3) for k, v in r.items()}
 
 
+def server_ratios(args, s: dict) -> dict:
+    """The first server's requests/s over each other server's, per load (the burst: median over its rounds), and
+    each server's own figures."""
+    first = args.servers[0]
+
+    def rps(name: str, key: str):
+        if name == "burst":
+            runs = [v["rps"] for k, v in s.items() if k == f"burst{key}" or k.startswith(f"burst{key}#")]
+            return statistics.median(runs) if runs else None
+        return s[f"{name}{key}"]["rps"] if f"{name}{key}" in s else None
+
+    out = {}
+    loads = ("burst", "sold_out", "time_floor", "accepted", "noop_round_trip", "product_page", "page_time_floor")
+    figures = {spec: {n: rps(n, server_key(i, spec)) for n in loads} for i, spec in enumerate(args.servers)}
+    for spec in args.servers[1:]:
+        out[f"{first} / {spec}"] = {
+            n: round(figures[first][n] / figures[spec][n], 3) for n in loads if figures[spec][n] and figures[first][n]
+        }
+    out["rps"] = {spec: {n: round(v) for n, v in f.items() if v} for spec, f in figures.items()}
+    return out
+
+
 def targets(report: dict) -> dict:
     r, s = report["ratios"], report["scenarios"]
     t = {}
@@ -689,6 +819,9 @@ def targets(report: dict) -> dict:
         t["sold_out >= 0.7 x time"] = r["sold_out_vs_time_rps"] >= 0.7
         if "expiring" not in report:  # (beat's own messages would count: the check needs a broker to itself)
             t["sold_out sends no broker message"] = s["sold_out"]["broker_messages"] == 0
+    if "product_page" in s:
+        t["product page >= 0.9 x time"] = r["product_page_vs_time_rps"] >= 0.9
+        t["product page answers 200"] = set(s["product_page"]["statuses"]) == {"200"}
     if "accepted" in s:
         t["accepted >= 0.8 x noop"] = r["accepted_vs_noop_rps"] >= 0.8
         # every accepted request a sale: a reused buyer's cheaper 409 must not count as a purchase
@@ -718,7 +851,8 @@ def meta(args, env) -> dict:
         "database": env["DATABASE_URL"].split(":", 1)[0],
         "buyers": args.buyers,
         "stock": args.stock,
-        "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
+        "web": f"{', '.join(args.servers)} {args.web_workers}x{args.web_threads}"
+        + (" (quiet logs)" if args.quiet_logs else ""),
         "worker": f"celery {args.worker_pool} -c {args.worker_concurrency} --prefetch-multiplier {args.prefetch}, "
         f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 8')}",
         # The system's own defaults unless exported: production's settings, rate limits included.

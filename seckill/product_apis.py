@@ -1,18 +1,29 @@
 """The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import hashlib
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from products import selectors
 from products.models import Product
-from seckill import catalogue
+from seckill import catalogue, sale_cache
 from seckill_site.openapi import error_responses
+
+PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
+# what the page shows, besides its id and status
+PAGE_FIELDS = ("name", "price", "start_time", "end_time", "stock_total", "stock_left_live")
+PAGE_FIELDS += ("per_user_limit", "is_enabled")
+_pages: dict[int, tuple[tuple, bytes, str]] = {}  # product id -> (what it shows, the page, its ETag)
 
 
 class ReadOrModelPermissions(DjangoModelPermissions):
@@ -106,13 +117,43 @@ class ProductListApi(_ProductApiBase):
 
 
 class ProductDetailApi(_ProductApiBase):
+    def perform_authentication(self, request):
+        # The page is public: a GET reads no user (DRF authenticates lazily, and the permission never asks for
+        # one on a read), so a crowd refreshing it with their tokens costs no user query. Writes authenticate.
+        if request.method not in SAFE_METHODS:
+            super().perform_authentication(request)
+
     @extend_schema(
         summary="A product, with live stock (public)",
+        description="Served from the web process' copy of the product and its sale state: the row and the stock "
+        "are at most SECKILL_LOCAL_CACHE_TTL (1 s) old. Answers carry an ETag; `If-None-Match` with it answers 304 "
+        "while nothing shown changed.",
         auth=[],
-        responses={200: ProductOutputSerializer, **error_responses("product_not_found", authenticated=False)},
+        responses={
+            200: ProductOutputSerializer,
+            304: OpenApiResponse(description="not modified (If-None-Match)"),
+            **error_responses("product_not_found", authenticated=False),
+        },
     )
     def get(self, request, product_id: int):
-        return Response(ProductOutputSerializer(catalogue.product_get_live(product_id=product_id)).data)
+        product = sale_cache.product_get_cached(product_id=product_id)
+        # Serializing costs more than the rest of the request: each process keeps the page it last built for what
+        # it shows and builds it again only when something shown changes (a field, the live stock, the status).
+        shown = (*(getattr(product, f) for f in PAGE_FIELDS), catalogue.product_status_live(product))
+        page = _pages.get(product_id)
+        if page is None or page[0] != shown:
+            body = JSONRenderer().render(ProductOutputSerializer(product).data)
+            etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+            if len(_pages) >= 10_000:
+                _pages.clear()
+            page = _pages[product_id] = (shown, body, etag)
+        _, body, etag = page
+        # max-age 1: no browser or proxy shows a stock figure older than a web process may
+        headers = {"ETag": etag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE}"}
+        if etag in request.headers.get("If-None-Match", ""):
+            return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        # the page as rendered once (the API renders JSON only: seckill_site.negotiation)
+        return HttpResponse(body, content_type="application/json", headers=headers)
 
     @extend_schema(
         summary="Edit a product (products.change_product); stock changes reach Redis as a delta",

@@ -8,12 +8,15 @@ losers away early.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import replace
 
 from django.conf import settings
 
+from products import selectors
 from products.errors import ProductNotFound
+from products.models import Product
 from seckill import stock_gate
 from seckill.errors import BROKER_ERRORS, SaleDisabled, SaleEnded, SaleNotStarted, SoldOut
 from seckill.redis_store import sale as gate
@@ -21,6 +24,7 @@ from seckill_site.errors import InvalidRequest, Unavailable
 
 _sale_cache: dict[int, tuple[float, gate.SaleState | None]] = {}  # product id -> (expiry, state or None: unknown)
 _SALE_CACHE_MAX = 10_000  # unknown ids must not grow it without bound
+_product_cache: dict[int, tuple[float, Product | None]] = {}  # product id -> (expiry, row or None: unknown)
 
 
 def purchase_check(*, state: gate.SaleState, quantity: int, now_ms: int) -> None:
@@ -105,5 +109,33 @@ def product_known(product_id: int) -> bool:
     return cached is not None and cached[1] is not None
 
 
+def product_get_cached(*, product_id: int) -> Product:
+    """The product page a crowd refreshes before a sale: the product's row as this process last read it from the
+    database and its live stock (`stock_left_live`) from the cached sale state, each at most
+    SECKILL_LOCAL_CACHE_TTL old, so that a flood of page views costs no query and, mostly, no Redis call. The
+    ledger's figure when Redis is down or has no counter. Raises ProductNotFound. The instance is this caller's
+    own (a copy)."""
+    now = time.monotonic()
+    cached = _product_cache.get(product_id)
+    if cached is None or cached[0] <= now:
+        try:
+            row = selectors.product_get(product_id=product_id)
+        except ProductNotFound:
+            row = None  # remembered as well: a flood of an unknown id costs no query for a while either
+        if len(_product_cache) >= _SALE_CACHE_MAX:
+            _product_cache.clear()
+        cached = _product_cache[product_id] = (now + settings.SECKILL_LOCAL_CACHE_TTL, row)
+    if cached[1] is None:
+        raise ProductNotFound()
+    try:
+        stock = sale_state_get(product_id=product_id).stock
+    except (Unavailable, ProductNotFound):  # Redis down; a gate that does not know the product (yet)
+        stock = None
+    product = copy.copy(cached[1])  # (another thread may serve the same row with another figure)
+    product.stock_left_live = product.stock_left if stock is None else stock
+    return product
+
+
 def sale_cache_clear() -> None:
     _sale_cache.clear()
+    _product_cache.clear()

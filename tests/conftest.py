@@ -51,6 +51,15 @@ def clean_redis(redis_client):
     delete_app_keys(redis_client)
 
 
+@pytest.fixture(autouse=True)
+def web_caches_cleared():
+    """Each test starts with this process' copies of sale states and product rows empty: ids are reused from one
+    test's database to the next, within the copies' lifetime (SECKILL_LOCAL_CACHE_TTL)."""
+    from seckill import sale_cache
+
+    sale_cache.sale_cache_clear()
+
+
 # --- the Celery worker, a real process ------------------------------------------------------------------
 def database_url_for_worker() -> str:
     """The URL of the test database that pytest-django created, for a process outside this one."""
@@ -219,39 +228,42 @@ def http(method, url, body=None, token=None):
         return error.code, json.loads(error.read())
 
 
+def procfile_command(process: str) -> str:
+    """The Procfile's command line of `process` (web, worker, beat...)."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))[process]
+
+
 @pytest.fixture
 def web(tmp_path, transactional_db):
-    """Start gunicorn on the test database with the given environment; yield its base URL."""
-    procs = []
+    """Start the web server as the Procfile does (its `web` line: seckill_site/web_server.py, WEB_SERVER's server,
+    Granian by default) with one process of four threads, on the test database with the given environment; yield
+    its base URL. `web.procs` and `web.logs` hold each server's process and log file."""
+    procs, logs = [], []
 
     def start(**env_overrides):
         port = free_port()
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="seckill_site.settings", DATABASE_URL=database_url_for_worker())
+        env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="seckill_site.settings",
+            DATABASE_URL=database_url_for_worker(),
+            WEB_BIND=f"127.0.0.1:{port}",
+            WEB_WORKERS="1",
+            WEB_THREADS="4",
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # the Procfile's python
+        )
         env.update(env_overrides)
-        log = open(tmp_path / f"web-{port}.log", "wb")
+        log_path = tmp_path / f"web-{port}.log"
+        log = open(log_path, "wb")
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "seckill_site.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            ["sh", "-c", f"exec {procfile_command('web')}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         procs.append(proc)
+        logs.append(log_path)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / f"web-{port}.log").read_text()
+            assert proc.poll() is None, log_path.read_text()
             try:
                 urllib.request.urlopen(f"{base}/api/time/", timeout=1)
                 return base
@@ -260,11 +272,12 @@ def web(tmp_path, transactional_db):
         raise RuntimeError("web process did not answer")
 
     start.procs = procs  # (tests that stop a web server find its process here)
+    start.logs = logs
     yield start
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
-            proc.wait(timeout=20)
+            proc.wait(timeout=40)
 
 
 # --- waiting -----------------------------------------------------------------------------------------------

@@ -17,18 +17,20 @@ from seckill.models import Order
 from seckill.redis_store import keys
 from seckill.redis_store import sale as gate
 from seckill_site.celery import app as celery_app
+from seckill_site.web_server import SERVERS
 from tests.conftest import WorkerProcess, http, token_for, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 
+@pytest.mark.parametrize("server", SERVERS)
 def test_sigterm_to_web_and_worker_mid_sale_loses_nothing(
-    worker, web, make_buyers, make_product, redis_client, tmp_path
+    server, worker, web, make_buyers, make_product, redis_client, tmp_path
 ):
     buyers, stock = 80, 40
     users = make_buyers(buyers)
     product = make_product(stock_total=stock)
-    env = {"SECKILL_USER_RATE_LIMIT": ""}
+    env = {"SECKILL_USER_RATE_LIMIT": "", "WEB_SERVER": server}
     first = web(**env)
     old_web = web.procs[-1]
     celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
@@ -61,7 +63,7 @@ def test_sigterm_to_web_and_worker_mid_sale_loses_nothing(
         for thread in threads[: buyers // 2]:
             thread.start()
         assert wait_for(lambda: len(answers) >= 5, 30, 0.05)
-        old_web.send_signal(signal.SIGTERM)  # gunicorn: stop taking connections, finish those it has
+        old_web.send_signal(signal.SIGTERM)  # the web server: stop taking connections, finish those it has
         old_worker.proc.send_signal(signal.SIGTERM)  # celery: warm shutdown, give back what it holds
         current["base"] = web(**env)  # the deploy's new processes
         celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)

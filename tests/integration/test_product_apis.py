@@ -1,9 +1,11 @@
 """Products: the public API, staff edits, and stock reaching the Redis gate as deltas."""
 
 import json
+import time
 from io import StringIO
 
 import pytest
+import redis
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
@@ -197,3 +199,55 @@ def test_a_stock_removal_whose_transaction_rolls_back_leaves_the_gate_as_it_was(
     catalogue.product_update(product=Product.objects.get(pk=product.pk), stock_total=4)
     assert gate.live_stock([product.pk]) == {product.pk: 4}
     assert_gate_and_ledger_agree(product.pk)
+
+
+def test_product_page_answers_304_to_its_etag_and_may_be_cached_a_second(clean_redis, make_product):
+    product = make_product(stock_total=5)
+
+    first = api_client().get(f"/api/products/{product.pk}/")
+    again = api_client().get(f"/api/products/{product.pk}/", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert first.status_code == 200 and first["ETag"].startswith('"')
+    assert first["Cache-Control"] == "public, max-age=1"
+    assert again.status_code == 304 and again["ETag"] == first["ETag"] and not again.content
+    other = api_client().get(f"/api/products/{product.pk}/", HTTP_IF_NONE_MATCH='"not-it"')
+    assert other.status_code == 200
+
+
+def test_product_page_costs_no_query_once_this_process_has_it_even_with_a_token(
+    clean_redis, make_buyers, make_product, django_assert_num_queries
+):
+    (buyer,) = make_buyers(1)
+    product = make_product(stock_total=5)
+    api_client().get(f"/api/products/{product.pk}/")  # the process reads the row and the sale state once
+    api_client().get("/api/products/999999/")  # ... and learns an unknown id is unknown
+
+    with django_assert_num_queries(0):  # no product query, and no user query for the token
+        page = api_client(buyer).get(f"/api/products/{product.pk}/")
+        unknown = api_client(buyer).get("/api/products/999999/")
+
+    assert page.status_code == 200 and page.json()["stock_left"] == 5
+    assert unknown.status_code == 404 and unknown.json()["code"] == "product_not_found"
+
+
+def test_product_page_shows_the_live_stock_within_the_cache_lifetime(clean_redis, make_product, settings):
+    product = make_product(stock_total=5)
+    assert api_client().get(f"/api/products/{product.pk}/").json()["stock_left"] == 5
+
+    gate.adjust_stock(product_id=product.pk, delta=-5)  # sold in the gate, ahead of the ledger
+
+    deadline = time.monotonic() + settings.SECKILL_LOCAL_CACHE_TTL + 1
+    page = api_client().get(f"/api/products/{product.pk}/").json()
+    while page["stock_left"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        page = api_client().get(f"/api/products/{product.pk}/").json()
+    assert (page["stock_left"], page["status"]) == (0, "sold_out")
+
+
+def test_product_page_shows_the_ledger_stock_when_redis_is_down(clean_redis, make_product, monkeypatch):
+    product = make_product(stock_total=5)
+    monkeypatch.setattr(gate, "sale_state", lambda product_id: (_ for _ in ()).throw(redis.ConnectionError()))
+
+    page = api_client().get(f"/api/products/{product.pk}/")
+
+    assert page.status_code == 200 and page.json()["stock_left"] == 5

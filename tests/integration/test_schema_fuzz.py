@@ -1,4 +1,4 @@
-"""Hostile input from the project's own OpenAPI schema (schemathesis): against a live server (gunicorn, the real
+"""Hostile input from the project's own OpenAPI schema (schemathesis): against a live server (the Procfile's, the real
 worker), no answer is a 500, every answer matches the schema, and whatever it sends, the ledger and Redis agree
 afterwards (a refused request changed no stock)."""
 
