@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
+from bench import report as bench_report  # noqa: E402
 
 SCENARIOS = ("burst", "sold_out", "accepted", "product_page")
 
@@ -142,7 +143,7 @@ def bench_env(args) -> dict:
 def ensure_bench_requirements() -> None:
     """psutil and Locust (bench/requirements.txt), installed into this Python when missing. (Not imported here:
     importing Locust monkey-patches the process for gevent.)"""
-    if not all(importlib.util.find_spec(name) for name in ("locust", "psutil")):
+    if not all(importlib.util.find_spec(name) for name in ("locust", "psutil", "matplotlib")):
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")], check=True
         )
@@ -496,6 +497,7 @@ def burst(args, system, path, product_id, tokens, base=None) -> dict:
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
+        "latency_ms_quantiles": [round(pct(i / 100), 2) for i in range(101)],  # (the report's distribution plot)
         "sales": codes.get("success", 0),
         "sales_per_s": codes.get("success", 0) / wall,
         "final_codes": codes,
@@ -750,11 +752,12 @@ def main() -> int:
         report["audits"][name] = audit(pid, gate=not name.endswith("naive"))
     report["ratios"] = ratios(report["scenarios"])
     report["server_ratios"] = server_ratios(args, report["scenarios"])
-    report["targets"] = targets(report)
     report["meta"] = meta(args, env)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"{stamp}.json"
+    report["targets"] = targets(report)
+    # The last full run's JSON is kept in git (latest.json); a partial run's only until the next (last.json).
+    out = RESULTS / ("latest.json" if set(args.only) == set(SCENARIOS) else "last.json")
     out.write_text(json.dumps(report, indent=2))
+    bench_report.history_append(report)
     print(
         json.dumps(
             {
@@ -768,8 +771,10 @@ def main() -> int:
         )
     )
     if not args.no_markdown:
-        update_markdown(report, out)
-    print(f"results: {out}")
+        update_markdown(report)
+        for path in bench_report.plots(report):
+            print(f"plot: {path}")
+    print(f"results: {out}, a line in {bench_report.HISTORY}")
     return 0 if all(not a["errors"] for a in report["audits"].values()) else 1
 
 
@@ -812,26 +817,30 @@ def server_ratios(args, s: dict) -> dict:
     return out
 
 
+ACCEPTED_TARGET = {"sqlite": 0.9, "postgres": 0.85}  # x the no-op: PostgreSQL's server shares the cores
+
+
 def targets(report: dict) -> dict:
     r, s = report["ratios"], report["scenarios"]
     t = {}
     if "sold_out" in s:
-        t["sold_out >= 0.7 x time"] = r["sold_out_vs_time_rps"] >= 0.7
+        t["sold_out >= 0.9 x time"] = r["sold_out_vs_time_rps"] >= 0.9
         if "expiring" not in report:  # (beat's own messages would count: the check needs a broker to itself)
             t["sold_out sends no broker message"] = s["sold_out"]["broker_messages"] == 0
     if "product_page" in s:
         t["product page >= 0.9 x time"] = r["product_page_vs_time_rps"] >= 0.9
         t["product page answers 200"] = set(s["product_page"]["statuses"]) == {"200"}
     if "accepted" in s:
-        t["accepted >= 0.8 x noop"] = r["accepted_vs_noop_rps"] >= 0.8
+        floor = ACCEPTED_TARGET[report["meta"]["database"]]
+        t[f"accepted >= {floor} x noop"] = r["accepted_vs_noop_rps"] >= floor
         # every accepted request a sale: a reused buyer's cheaper 409 must not count as a purchase
         t["accepted: every answer a sale"] = (
             set(s["accepted"]["statuses"]) == {"200"} and not s["accepted"]["buyers_wrapped"]
         )
     if "burst" in s:
         rss = s["burst"]["peak_rss_mb"]
-        t["burst <= 0.5 x naive time"] = r["burst_time_vs_naive"] <= 0.5
-        t["burst p99 < naive p99"] = r["burst_p99_vs_naive"] < 1
+        t["burst <= 0.35 x naive time"] = r["burst_time_vs_naive"] <= 0.35
+        t["burst p99 <= 0.3 x naive p99"] = r["burst_p99_vs_naive"] <= 0.3
         t["every buyer answered"] = s["burst"]["answered"] == s["burst"]["buyers"]
         t["no 5xx in the burst"] = s["burst"]["server_errors"] == 0
         t["rss < 150 MB"] = all(v is not None and v < 150 for v in rss.values())
@@ -846,6 +855,9 @@ def meta(args, env) -> dict:
     return {
         "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"django": django.get_version(), "celery": celery.__version__},
         "database": env["DATABASE_URL"].split(":", 1)[0],
@@ -863,30 +875,45 @@ def meta(args, env) -> dict:
     }
 
 
-def update_markdown(report: dict, out: Path) -> None:
-    s, r, m = report["scenarios"], report["ratios"], report["meta"]
-    row = (
-        f"| {m['when']} | {m['database']} | {m['buyers']}/{m['stock']} "
-        f"| {s['burst']['seconds_until_all_answered']:.1f} s vs {s['burst_naive']['seconds_until_all_answered']:.1f} s "
-        f"| {s['burst']['p99_ms']:.0f} vs {s['burst_naive']['p99_ms']:.0f} ms "
-        f"| {s['sold_out']['rps']:.0f} / {s['time_floor']['rps']:.0f} = {r['sold_out_vs_time_rps']:.2f} "
-        f"| {s['accepted']['rps']:.0f} / {s['noop_round_trip']['rps']:.0f} = {r['accepted_vs_noop_rps']:.2f} "
-        f"| {max(v or 0 for v in s['burst']['peak_rss_mb'].values()):.0f} MB "
-        f"| {sum(len(a['errors']) for a in report['audits'].values())} | `{m['command']}` |"
+def headline(report: dict) -> str:
+    """Each target of a full run, its figure and whether it is met, as a Markdown table."""
+    s, r, m, t = report["scenarios"], report["ratios"], report["meta"], report["targets"]
+    rps = lambda name: f"{s[name]['rps']:,.0f}"  # noqa: E731
+    figures = {
+        "sold_out >= 0.9 x time": f"{r['sold_out_vs_time_rps']:.2f} ({rps('sold_out')} vs {rps('time_floor')} req/s)",
+        "sold_out sends no broker message": f"{s['sold_out']['broker_messages']} messages",
+        "product page >= 0.9 x time": f"{r.get('product_page_vs_time_rps', 0):.2f}",
+        "product page answers 200": ", ".join(sorted(s.get("product_page", {}).get("statuses", {}))),
+        "accepted: every answer a sale": ", ".join(sorted(s["accepted"]["statuses"])),
+        "burst <= 0.35 x naive time": f"{r['burst_time_vs_naive']:.2f} ({s['burst']['seconds_until_all_answered']:.1f}"
+        f" s vs {s['burst_naive']['seconds_until_all_answered']:.1f} s)",
+        "burst p99 <= 0.3 x naive p99": f"{r['burst_p99_vs_naive']:.2f} ({s['burst']['p99_ms']:.0f} vs "
+        f"{s['burst_naive']['p99_ms']:.0f} ms)",
+        "every buyer answered": f"{s['burst']['answered']:,} of {s['burst']['buyers']:,}",
+        "no 5xx in the burst": f"{s['burst']['server_errors']}",
+        "rss < 150 MB": ", ".join(f"{k} {v:.0f} MB" for k, v in report.get("peak_rss_mb", {}).items() if v),
+        "zero audit errors": f"{sum(len(a['errors']) for a in report['audits'].values())}",
+    }
+    for name in t:
+        if name.startswith("accepted >= "):
+            figures[name] = f"{r['accepted_vs_noop_rps']:.2f} ({rps('accepted')} vs {rps('noop_round_trip')} req/s)"
+    rows = [f"| {name} | {figures.get(name, '')} | {'met' if met else '**not met**'} |" for name, met in t.items()]
+    return (
+        f"`{m['command']}` on {m['database']}, {m['when'][:16].replace('T', ' ')} UTC, commit {m['commit']}; "
+        f"{m['machine']}; web {m['web']}; worker {m['worker']}.\n\n"
+        "| target | figure | |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     )
+
+
+def update_markdown(report: dict) -> None:
+    """Write the run's headline table into BENCHMARKS.md, between the markers of its database."""
     path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else ""
-    marker = "<!-- results: newest first -->"
-    if marker not in text:
-        text = text.rstrip() + f"\n\n{marker}\n"
-    head, tail = text.split(marker, 1)
-    table_head = (
-        "| when (UTC) | db | buyers/stock | burst: all answered (ours vs naive) | burst p99 (ours vs naive) "
-        "| sold-out rps / time rps | accepted rps / no-op rps | peak RSS | audit errors | command |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    rows = [line for line in tail.splitlines() if line.startswith("| 20")]
-    path.write_text(head + marker + "\n" + table_head + "\n".join([row, *rows]) + "\n")
+    text = path.read_text()
+    start, end = f"<!-- headline {report['meta']['database']} -->", f"<!-- /headline {report['meta']['database']} -->"
+    if start not in text:
+        text = text.rstrip() + f"\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    path.write_text(head + start + "\n" + headline(report) + end + rest.split(end, 1)[1])
 
 
 if __name__ == "__main__":
