@@ -74,7 +74,7 @@ def parse_args():
     p.add_argument("--web-threads", type=int, default=32)
     p.add_argument("--worker-concurrency", type=int, default=2)
     p.add_argument("--worker-pool", default="prefork", choices=("prefork", "threads", "solo"))
-    p.add_argument("--prefetch", type=int, default=8, help="Celery worker prefetch multiplier (as settings)")
+    p.add_argument("--prefetch", type=int, default=16, help="Celery worker prefetch multiplier (as settings)")
     p.add_argument("--port", type=int, default=8765, help="the first web server's port (the next ones: +1, +2...)")
     p.add_argument(
         "--servers",
@@ -866,7 +866,7 @@ def meta(args, env) -> dict:
         "web": f"{', '.join(args.servers)} {args.web_workers}x{args.web_threads}"
         + (" (quiet logs)" if args.quiet_logs else ""),
         "worker": f"celery {args.worker_pool} -c {args.worker_concurrency} --prefetch-multiplier {args.prefetch}, "
-        f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 8')}",
+        f"purchase batches of up to {env.get('SECKILL_WORKER_BATCH_MAX', 'default 16')}",
         # The system's own defaults unless exported: production's settings, rate limits included.
         "rate_limits": {
             "user": env.get("SECKILL_USER_RATE_LIMIT", "default 5/s,60/m"),

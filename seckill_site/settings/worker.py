@@ -26,9 +26,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A worker holds up to this many unacknowledged messages per pool process, those running included. More than 1
 # lets it hand a process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed
 # outright gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
-CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "8"))
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "16"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
-SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "8"))
+SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "16"))
 # Such a job's sales are written in one database transaction (seckill.process.purchases_decide_together);
 # 0: each in its own, as a request alone is.
 SECKILL_WORKER_BATCH_TRANSACTION = env_bool("SECKILL_WORKER_BATCH_TRANSACTION", True)
