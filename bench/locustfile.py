@@ -58,7 +58,9 @@ class Buyer(FastHttpUser):
             status, code = 599, f"client_error:{type(error).__name__}"
         ANSWERS.append((status, code, time.time() - SPEC["start_at"]))
         if len(ANSWERS) == len(SPEC["tokens"]):
-            self.environment.runner.quit()
+            # From its own greenlet: quit() stops every user, this one included, and called from a user it
+            # sometimes never returned (the process then waited for its run-time limit with every buyer answered).
+            gevent.spawn(self.environment.runner.quit)
 
     def one_buyer(self, token: str) -> tuple[int, str]:
         body = json.dumps({"product_id": SPEC["product_id"]})
