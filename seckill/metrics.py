@@ -41,9 +41,22 @@ def purchase_answered(code: str, started: float, product_id: int | None) -> None
     """Count one purchase answer (started: its time.perf_counter() at arrival; product_id: None before the input
     was read)."""
     if settings.SECKILL_METRICS:
-        product = str(product_id) if product_id is not None and sale_cache.product_known(product_id) else ""
-        PURCHASE_ANSWERS.labels(code, product).inc()
-        PURCHASE_SECONDS.labels(product).observe(time.perf_counter() - started)
+        product = product_id if product_id is not None and sale_cache.product_known(product_id) else None
+        answers, seconds = _purchase_series.get((code, product)) or _purchase_series_add(code, product)
+        answers.inc()
+        seconds.observe(time.perf_counter() - started)
+
+
+# The (answers, seconds) children of each (code, product), looked up once: .labels() costs more than the
+# increment. Bounded like the series themselves (known codes and products).
+_purchase_series: dict[tuple[str, int | None], tuple] = {}
+
+
+def _purchase_series_add(code: str, product_id: int | None) -> tuple:
+    label = "" if product_id is None else str(product_id)
+    series = (PURCHASE_ANSWERS.labels(code, label), PURCHASE_SECONDS.labels(label))
+    _purchase_series[code, product_id] = series
+    return series
 
 
 _task_started: dict[str, float] = {}

@@ -5,7 +5,6 @@ from seckill import apis, auth_apis, order_apis
 urlpatterns = [
     path("auth/token/", auth_apis.TokenObtainApi.as_view(), name="token-obtain"),
     path("auth/token/refresh/", auth_apis.TokenRefreshApi.as_view(), name="token-refresh"),
-    path("seckill/", apis.SeckillBuyApi.as_view(), name="seckill-buy"),
     path("seckill/requests/<str:request_id>/", apis.SeckillRequestDetailApi.as_view(), name="seckill-request-detail"),
     path("orders/", order_apis.OrderListApi.as_view(), name="order-list"),
     path("orders/<int:order_id>/", order_apis.OrderDetailApi.as_view(), name="order-detail"),

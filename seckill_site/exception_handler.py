@@ -48,14 +48,23 @@ def error_body(code: str, detail: str, errors=None) -> dict:
 def error_response(exc: SeckillError) -> HttpResponse:
     """The JSON answer to a domain error: what DRF's JSONRenderer would write, without DRF's Response and
     renderer machinery (most answers of a flash sale are `sold_out`: this is the hot path)."""
-    body = json.dumps(
-        error_body(exc.code, exc.detail, exc.errors),
-        cls=encoders.JSONEncoder,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    response = HttpResponse(body.encode(), content_type="application/json", status=http_status_for(exc.code))
+    plain = exc.errors is None and exc.detail == exc.default_detail  # one of a few fixed bodies: encoded once
+    body = _plain_bodies.get((exc.code, exc.detail)) if plain else None
+    if body is None:
+        body = json.dumps(
+            error_body(exc.code, exc.detail, exc.errors),
+            cls=encoders.JSONEncoder,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        if plain:
+            _plain_bodies[exc.code, exc.detail] = body
+    response = HttpResponse(body, content_type="application/json", status=http_status_for(exc.code))
     return _with_retry_after(response, exc)
+
+
+# The body of each error class' default answer, by (code, detail): as many entries as there are classes.
+_plain_bodies: dict[tuple[str, str], bytes] = {}
 
 
 def _with_retry_after(response, exc: SeckillError):

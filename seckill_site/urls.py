@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from seckill_site.views import ServerTimeApi, index
 
 urlpatterns = [
+    path("api/seckill/", include("seckill.purchase_urls")),  # the purchase first (the others pay one failed match)
     path("admin/", admin.site.urls),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

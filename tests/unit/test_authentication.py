@@ -221,3 +221,36 @@ def test_a_signed_token_with_an_absurd_expiry_is_refused_not_a_crash(exp):
     raw = sign(HS256, good_payload(exp=exp))
     with pytest.raises(InvalidToken):
         authenticate(raw)
+
+
+def test_a_token_verified_once_is_refused_once_it_expires():
+    # The second request of a buyer is answered from the cache of verified tokens: it must still expire.
+    from seckill_site.authentication import _verified_payload
+
+    now = int(time.time())
+    raw = sign(HS256, good_payload(exp=now + 60, iat=now - 10))
+    assert authenticate(raw)[0].id == "7"
+    with mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("not from the cache")):
+        assert authenticate(raw)[0].id == "7"
+        assert _verified_payload(raw, KEY)["user_id"] == "7"
+    with mock.patch("time.time", return_value=now + 60):
+        assert _verified_payload(raw, KEY) is None  # not from the cache, and fast_verify finds it expired
+
+
+def test_the_cache_of_verified_tokens_answers_only_for_the_key_that_verified_them():
+    from seckill_site.authentication import _verified_payload
+
+    raw = str(AccessToken.for_user(User(8))).encode()
+    assert authenticate(raw)[0].id == "8"
+    assert _verified_payload(raw, KEY)["user_id"] == "8"
+    assert _verified_payload(raw, b"another key, rotated in") is None
+
+
+def test_the_cache_of_verified_tokens_is_bounded():
+    from seckill_site import authentication
+
+    raws = [str(AccessToken.for_user(User(i))).encode() for i in range(1, 40)]
+    with mock.patch.object(authentication, "VERIFIED_CACHE_SIZE", 16):
+        for i, raw in enumerate(raws, start=1):
+            assert authenticate(raw)[0].id == str(i)
+            assert len(authentication._verified) <= 16

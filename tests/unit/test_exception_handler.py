@@ -1,3 +1,5 @@
+import json
+
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
@@ -64,3 +66,20 @@ def test_the_views_fast_error_answer_is_what_drf_would_render():
         assert fast.content == JSONRenderer().render(slow.data)
         assert fast["Content-Type"] == "application/json"
         assert fast.get("Retry-After") == slow.get("Retry-After")
+
+
+def test_error_bodies_encoded_once_are_only_the_default_ones():
+    # The default bodies are kept encoded; an error with its own detail or field errors must not get them.
+    from seckill.errors import SoldOut
+    from seckill_site.errors import InvalidRequest
+    from seckill_site.exception_handler import error_response
+
+    for _ in range(2):
+        assert json.loads(error_response(SoldOut()).content) == {"code": "sold_out", "detail": SoldOut.default_detail}
+    assert json.loads(error_response(SoldOut("Only 2 left.")).content)["detail"] == "Only 2 left."
+    body = json.loads(error_response(InvalidRequest(errors={"quantity": ["Too many."]})).content)
+    assert body["errors"] == {"quantity": ["Too many."]}
+    assert json.loads(error_response(InvalidRequest()).content) == {
+        "code": "invalid_request",
+        "detail": InvalidRequest.default_detail,
+    }
