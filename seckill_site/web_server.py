@@ -7,7 +7,8 @@
 - `gunicorn`: gunicorn's gthread worker, `--workers WEB_WORKERS --threads WEB_THREADS`, as before.
 
 Both give every process WEB_THREADS threads: the purchase view blocks on its task's result (up to
-SECKILL_RESULT_TIMEOUT), so a thread is one waiting buyer. Both log every request (WEB_ACCESS_LOG=0: none), stop
+SECKILL_RESULT_TIMEOUT), so a thread is one waiting buyer. Both log every request (WEB_ACCESS_LOG=0: none; Granian's
+lines are written by a thread of their own, `seckill_site/log_handlers.py`, as `granian_logging.json` says), stop
 taking connections on SIGTERM and finish the requests they hold (WEB_GRACEFUL_TIMEOUT seconds at most), and
 start a new worker process when one dies. The launcher `exec`s the server: signals reach it directly.
 """
@@ -17,10 +18,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 SERVERS = ("granian", "gunicorn")
 DEFAULT_SERVER = "granian"
 APP = "seckill_site.wsgi:application"
+GRANIAN_LOGGING = Path(__file__).with_name("granian_logging.json")
 
 
 def web_command(environ: Mapping[str, str]) -> list[str]:
@@ -58,6 +61,8 @@ def web_command(environ: Mapping[str, str]) -> list[str]:
             "--log-level",
             (environ.get("LOG_LEVEL", "") or "INFO").lower(),
             "--access-log" if access_log else "--no-access-log",
+            "--log-config",  # Granian's own, with the access log written off the request threads
+            str(GRANIAN_LOGGING),
             APP,
         ]
     if server == "gunicorn":
