@@ -7,7 +7,7 @@ the sold-out flood ran at 6,854 requests/s against 8,970 without it (BENCHMARKS.
 
 BackgroundStreamHandler formats the line in the caller's thread (the record's arguments are read at once, as
 always) and hands it to a queue; one thread per process writes whatever has queued up, then flushes once.
-`flush()` waits for the lines queued before it (logging.shutdown calls it at exit, and so does a
+Past MAX_QUEUED lines a caller waits for the writer. `flush()` waits for the lines queued before it (logging.shutdown calls it at exit, and so does a
 multiprocessing child's exit, which skips atexit). Lines still queued when a process is killed outright are lost.
 """
 
@@ -22,6 +22,7 @@ import threading
 from multiprocessing import util
 
 FLUSH_TIMEOUT = 2.0  # seconds flush() waits for the writer
+MAX_QUEUED = 10_000  # lines; past this a caller waits for the writer (a stuck pipe must not grow memory)
 
 
 class BackgroundStreamHandler(logging.Handler):
@@ -51,6 +52,8 @@ class BackgroundStreamHandler(logging.Handler):
             return
         if self._writer_pid is None:
             self._start_writer()
+        elif self._queue.qsize() >= MAX_QUEUED:  # the writer is behind: wait for it, as a plain handler would
+            self.flush()
         self._queue.put(line)
 
     def flush(self):

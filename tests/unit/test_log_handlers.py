@@ -85,3 +85,41 @@ def test_a_handler_made_before_a_fork_writes_in_the_child_too(tmp_path):
         process.join(30)
         assert process.exitcode == 0
     assert path.read_text().splitlines() == ["parent"] + [f"child {i}" for i in range(50)]
+
+
+def test_a_stuck_stream_makes_callers_wait_instead_of_queueing_without_bound():
+    from unittest import mock
+
+    from seckill_site import log_handlers
+    from tests.conftest import wait_for
+
+    gate, lines = threading.Event(), []
+
+    class Stuck:
+        def write(self, text):
+            gate.wait(30)
+            lines.extend(text.splitlines())
+
+        def flush(self):
+            pass
+
+    handler = BackgroundStreamHandler(Stuck())
+    logger = logger_to(handler, "test.log_handlers.stuck")
+    with mock.patch.object(log_handlers, "MAX_QUEUED", 5), mock.patch.object(log_handlers, "FLUSH_TIMEOUT", 30):
+        logged = []
+
+        def log_40():
+            for i in range(40):
+                logger.info("line %d", i)
+                logged.append(i)
+
+        caller = threading.Thread(target=log_40)
+        caller.start()
+        # the writer is stuck on its first batch: the caller may queue up to MAX_QUEUED more, then must wait
+        assert wait_for(lambda: len(logged) >= 5, 5)
+        assert not wait_for(lambda: not caller.is_alive(), 1)
+        assert len(logged) <= 5 + 5 + 1 and handler._queue.qsize() <= 6
+        gate.set()
+        caller.join(30)
+    handler.flush()
+    assert lines == [f"line {i}" for i in range(40)]
