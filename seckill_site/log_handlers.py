@@ -6,9 +6,10 @@ threads queue up on the lock, each waiting for the GIL to come back to the one h
 the sold-out flood ran at 6,854 requests/s against 8,970 without it (BENCHMARKS.md, session 8).
 
 BackgroundStreamHandler formats the line in the caller's thread (the record's arguments are read at once, as
-always) and hands it to a queue; one thread per process writes whatever has queued up, then flushes once.
-Past MAX_QUEUED lines a caller waits for the writer. `flush()` waits for the lines queued before it (logging.shutdown calls it at exit, and so does a
-multiprocessing child's exit, which skips atexit). Lines still queued when a process is killed outright are lost.
+always) and hands it to a queue; one thread per process writes whatever has queued up, then flushes once. Past
+MAX_QUEUED lines a caller waits for the writer. `flush()` waits for the lines queued before it (logging.shutdown
+calls it at exit, and so does a multiprocessing child's exit, which skips atexit). Lines still queued when a
+process is killed outright are lost.
 """
 
 from __future__ import annotations
