@@ -33,6 +33,10 @@ WORKER_CONCURRENCY = 2
 def redis_client():
     client = get_client()
     assert client.connection_pool.connection_kwargs.get("db") == int(os.environ.get("TEST_REDIS_DB", "15"))
+    # Emptied first too: a run killed before its cleanup leaves results under fixed task ids and queued messages
+    # (a later run's AsyncResult.get returned the earlier run's result). Nothing of this session is there yet:
+    # the worker fixture and every test that publishes come after this fixture.
+    client.flushdb()
     yield client
     client.flushdb()  # the test database number is ours alone: leave it empty
 
