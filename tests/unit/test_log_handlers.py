@@ -5,8 +5,11 @@ import io
 import logging
 import multiprocessing
 import threading
+from unittest import mock
 
+from seckill_site import log_handlers
 from seckill_site.log_handlers import BackgroundStreamHandler
+from tests.conftest import wait_for
 
 
 def logger_to(handler: logging.Handler, name: str) -> logging.Logger:
@@ -88,11 +91,6 @@ def test_a_handler_made_before_a_fork_writes_in_the_child_too(tmp_path):
 
 
 def test_a_stuck_stream_makes_callers_wait_instead_of_queueing_without_bound():
-    from unittest import mock
-
-    from seckill_site import log_handlers
-    from tests.conftest import wait_for
-
     gate, lines = threading.Event(), []
 
     class Stuck:
