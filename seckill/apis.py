@@ -26,6 +26,21 @@ def caller_id(request) -> int:
         raise AuthenticationFailed("Token has no valid user id.") from None
 
 
+def plain_input(data) -> dict | None:
+    """The fields of a body of the plain shape ({"product_id": id} and maybe an integer "quantity", both in range),
+    which InputSerializer would accept as they are; None for anything else (the serializer decides)."""
+    if type(data) is dict and data.keys() <= INPUT_FIELDS:
+        product_id, quantity = data.get("product_id"), data.get("quantity", 1)
+        if (
+            type(product_id) is int
+            and type(quantity) is int
+            and 1 <= product_id <= MAX_ID
+            and 1 <= quantity <= MAX_QUANTITY
+        ):
+            return {"product_id": product_id, "quantity": quantity}
+    return None
+
+
 def outcome_response(outcome) -> Response:
     return Response(outcome.as_dict(), status=http_status_for(outcome.code))
 
@@ -127,15 +142,9 @@ class SeckillBuyApi(APIView):
     def input_valid(cls, data) -> dict:
         """The validated input. A plain well-formed body (the hot path) skips building the serializer, which
         costs more than the rest of a sold-out answer; anything else gets the serializer's checks and errors."""
-        if type(data) is dict and data.keys() <= INPUT_FIELDS:
-            product_id, quantity = data.get("product_id"), data.get("quantity", 1)
-            if (
-                type(product_id) is int
-                and type(quantity) is int
-                and 1 <= product_id <= MAX_ID
-                and 1 <= quantity <= MAX_QUANTITY
-            ):
-                return {"product_id": product_id, "quantity": quantity}
+        fields = plain_input(data)
+        if fields is not None:
+            return fields
         serializer = cls.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

@@ -30,7 +30,7 @@ MAX_EPOCH = 253402300800
 HS256_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 
 
-def _fast_path_key() -> bytes | None:
+def fast_path_key() -> bytes | None:
     """The HMAC key when simplejwt is set up for plain HS256 with nothing the fast path does not check."""
     s = jwt_settings.api_settings
     if (
@@ -97,7 +97,7 @@ VERIFIED_CACHE_SIZE = 4096
 _verified: dict[tuple[bytes, bytes], dict] = {}
 
 
-def _verified_payload(raw_token: bytes, key: bytes) -> dict | None:
+def verified_payload(raw_token: bytes, key: bytes) -> dict | None:
     payload = _verified.get((raw_token, key))
     if payload is not None and time.time() < payload["exp"]:
         return payload
@@ -122,8 +122,8 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
         return get_user_model()
 
     def get_validated_token(self, raw_token: bytes):
-        key = _fast_path_key()
-        payload = _verified_payload(raw_token, key) if key is not None else None
+        key = fast_path_key()
+        payload = verified_payload(raw_token, key) if key is not None else None
         if payload is None:
             try:
                 return super().get_validated_token(raw_token)

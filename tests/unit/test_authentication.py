@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from seckill_site.authentication import FastJWTAuthentication, _fast_path_key, fast_verify
+from seckill_site.authentication import FastJWTAuthentication, fast_path_key, fast_verify
 
 KEY = settings.SECRET_KEY.encode()
 
@@ -195,9 +195,9 @@ def test_pyjwt_agrees_on_every_token_the_fast_path_accepts():
     ],
 )
 def test_fast_path_is_off_when_simplejwt_is_set_up_otherwise(setting, value):
-    assert _fast_path_key() == KEY
+    assert fast_path_key() == KEY
     with mock.patch.object(api_settings, setting, value):
-        assert _fast_path_key() is None
+        assert fast_path_key() is None
         raw = str(AccessToken.for_user(User(3))).encode()
         with (
             mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("fast path used")),
@@ -225,25 +225,25 @@ def test_a_signed_token_with_an_absurd_expiry_is_refused_not_a_crash(exp):
 
 def test_a_token_verified_once_is_refused_once_it_expires():
     # The second request of a buyer is answered from the cache of verified tokens: it must still expire.
-    from seckill_site.authentication import _verified_payload
+    from seckill_site.authentication import verified_payload
 
     now = int(time.time())
     raw = sign(HS256, good_payload(exp=now + 60, iat=now - 10))
     assert authenticate(raw)[0].id == "7"
     with mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("not from the cache")):
         assert authenticate(raw)[0].id == "7"
-        assert _verified_payload(raw, KEY)["user_id"] == "7"
+        assert verified_payload(raw, KEY)["user_id"] == "7"
     with mock.patch("time.time", return_value=now + 60):
-        assert _verified_payload(raw, KEY) is None  # not from the cache, and fast_verify finds it expired
+        assert verified_payload(raw, KEY) is None  # not from the cache, and fast_verify finds it expired
 
 
 def test_the_cache_of_verified_tokens_answers_only_for_the_key_that_verified_them():
-    from seckill_site.authentication import _verified_payload
+    from seckill_site.authentication import verified_payload
 
     raw = str(AccessToken.for_user(User(8))).encode()
     assert authenticate(raw)[0].id == "8"
-    assert _verified_payload(raw, KEY)["user_id"] == "8"
-    assert _verified_payload(raw, b"another key, rotated in") is None
+    assert verified_payload(raw, KEY)["user_id"] == "8"
+    assert verified_payload(raw, b"another key, rotated in") is None
 
 
 def test_the_cache_of_verified_tokens_is_bounded():

@@ -1,0 +1,116 @@
+"""The purchase's most common answer, a refusal from this process' cached sale state (sold out, not started,
+ended, disabled, not enough stock), given before DRF handles the request: DRF's request wrapping,
+negotiation, authentication and permission steps cost about a quarter of a sold-out answer.
+
+Only a request that the DRF view (apis.SeckillBuyApi) would refuse the same way is answered here: a POST with a
+Bearer token the fast check of seckill_site.authentication accepts, no Idempotency-Key, a JSON body of the plain
+shape, past the guards, for a product whose cached state refuses it. The answer is the view's: the same body,
+status and headers, counted in the same metrics. Everything else, every error included, goes to the DRF view
+unchanged, which checks it all again. SECKILL_FAST_REFUSALS=0 sends every request to the DRF view.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+
+from django.conf import settings
+from rest_framework import HTTP_HEADER_ENCODING
+from rest_framework.permissions import IsAuthenticated
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES
+from rest_framework_simplejwt.models import TokenUser
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from seckill import guards, metrics
+from seckill.apis import SeckillBuyApi, plain_input
+from seckill.sale_cache import sale_check_cached
+from seckill_site.authentication import FastJWTAuthentication, fast_path_key, verified_payload
+from seckill_site.errors import SeckillError
+from seckill_site.exception_handler import error_response
+
+
+def purchase_view():
+    """The view of POST /api/seckill/: the refusals above, then SeckillBuyApi for the rest. Only when the DRF view
+    is set up as this module assumes (authentication, permission, no throttle); else the DRF view alone."""
+    drf_view = SeckillBuyApi.as_view()
+    if (
+        list(SeckillBuyApi.authentication_classes) != [FastJWTAuthentication]
+        or list(SeckillBuyApi.permission_classes) != [IsAuthenticated]
+        or list(SeckillBuyApi.throttle_classes)
+    ):
+        return drf_view
+    allow = ", ".join(SeckillBuyApi().allowed_methods)  # the header DRF's finalize_response adds
+
+    @functools.wraps(drf_view)  # keeps csrf_exempt and the class for the URL resolver and the OpenAPI schema
+    def view(request, *args, **kwargs):
+        if request.method == "POST" and settings.SECKILL_FAST_REFUSALS:
+            response = _refusal(request)
+            if response is not None:
+                response["Allow"] = allow
+                return response
+        return drf_view(request, *args, **kwargs)
+
+    return view
+
+
+def _refusal(request):
+    """The refusal the DRF view would answer, or None (then the DRF view decides)."""
+    started = time.perf_counter()
+    meta = request.META
+    if "HTTP_IDEMPOTENCY_KEY" in meta:  # a keyed request may be a replay: it must reach its first outcome
+        return None
+    user_id = _token_user_id(meta.get(jwt_settings.AUTH_HEADER_NAME))
+    if user_id is None:
+        return None
+    fields = _plain_body(request)
+    if fields is None:
+        return None
+    try:
+        guards.purchase_guard(user_id=user_id, meta=meta)
+    except SeckillError:
+        return None
+    try:
+        sale_check_cached(**fields)
+    except SeckillError as error:
+        metrics.purchase_answered(error.code, started, fields["product_id"])
+        return error_response(error)
+    return None
+
+
+def _token_user_id(header: str | None) -> int | None:
+    """The user id of an `Authorization: Bearer <token>` header the DRF view would accept (the same check as
+    FastJWTAuthentication's fast path), else None."""
+    if not header or jwt_settings.TOKEN_USER_CLASS is not TokenUser:
+        return None
+    try:
+        parts = header.encode(HTTP_HEADER_ENCODING).split()  # as simplejwt splits it: bytes, ASCII whitespace
+    except UnicodeEncodeError:
+        return None
+    if len(parts) != 2 or parts[0] not in AUTH_HEADER_TYPE_BYTES:
+        return None
+    key = fast_path_key()
+    payload = verified_payload(parts[1], key) if key is not None else None
+    if payload is None:
+        return None
+    try:
+        return int(payload[jwt_settings.USER_ID_CLAIM])  # what apis.caller_id reads from the token's user
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain_body(request) -> dict | None:
+    """The fields of a JSON body of the plain shape (apis.plain_input), within SECKILL_MAX_BODY_BYTES, else None."""
+    if request.content_type != "application/json":
+        return None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= settings.SECKILL_MAX_BODY_BYTES:
+        return None
+    try:
+        data = json.loads(request.body.decode("utf-8"))  # read once: DRF parses the same bytes if it must
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return plain_input(data)

@@ -1,0 +1,117 @@
+"""The purchase refusals answered before DRF (seckill/fast_refusals.py): each is the answer the DRF view gives
+(status, body, headers, metrics), and every other request still reaches the DRF view. Real Redis (the sale state)."""
+
+import json
+from unittest import mock
+
+import pytest
+from django.test import Client, override_settings
+
+from seckill import apis, blacklist, metrics
+from tests.conftest import in_the_future, in_the_past, token_for
+
+BUY = "/api/seckill/"
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_redis")]
+
+
+@pytest.fixture(autouse=True)
+def long_lived_sale_cache():
+    # The process' copy of the sale state must outlive the test's few requests, however slow the machine.
+    with override_settings(SECKILL_LOCAL_CACHE_TTL=60):
+        yield
+
+
+@pytest.fixture
+def drf_posts():
+    """The DRF view's handling of a request (SeckillBuyApi.dispatch), counted (still run)."""
+    with mock.patch.object(
+        apis.SeckillBuyApi, "dispatch", autospec=True, side_effect=apis.SeckillBuyApi.dispatch
+    ) as dispatch:
+        yield dispatch
+
+
+def post(token=None, body=None, content_type="application/json", **headers):
+    if token is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return Client().post(BUY, data, content_type=content_type, **headers)
+
+
+def answer(response) -> tuple:
+    return response.status_code, response.content, sorted(response.headers.items())
+
+
+def answered_count(code: str, product_id) -> float:
+    return metrics.PURCHASE_ANSWERS.labels(code, str(product_id))._value.get()
+
+
+@pytest.mark.parametrize(
+    "product_fields, body_fields, code",
+    [
+        (dict(stock_total=0), {}, "sold_out"),
+        (dict(start_time=in_the_future(1), end_time=in_the_future(2)), {}, "sale_not_started"),
+        (dict(start_time=in_the_past(2), end_time=in_the_past(1)), {}, "sale_ended"),
+        (dict(is_enabled=False), {}, "sale_disabled"),
+        (dict(stock_total=5, per_user_limit=1), {"quantity": 2}, "invalid_request"),
+    ],
+)
+def test_a_refusal_from_the_cached_state_is_the_drf_views_answer_without_the_view(
+    make_buyers, make_product, drf_posts, product_fields, body_fields, code
+):
+    (user,) = make_buyers(1)
+    product = make_product(**product_fields)
+    token, body = token_for(user), {"product_id": product.pk, **body_fields}
+
+    first = post(token, body)  # this process has no copy of the sale state yet: the DRF view reads it
+    assert drf_posts.call_count == 1
+    counted = answered_count(code, product.pk)
+    fast = post(token, body)
+    assert drf_posts.call_count == 1, "answered before the DRF view"
+    assert answered_count(code, product.pk) == counted + 1, "counted once, as the view counts it"
+    with override_settings(SECKILL_FAST_REFUSALS=False):
+        slow = post(token, body)
+    assert drf_posts.call_count == 2
+
+    assert fast.json()["code"] == code
+    assert answer(fast) == answer(slow) == answer(first)
+    assert fast["Allow"] == "POST, OPTIONS"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no token", "bad token", "idempotency key", "extra field", "string id", "not json", "form body", "blacklisted"],
+)
+def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf_posts, case):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    token, body = token_for(user), {"product_id": product.pk}
+    post(token, body)  # the sale state is cached from here
+    before = drf_posts.call_count
+    kwargs = dict(token=token, body=body)
+    if case == "no token":
+        kwargs["token"] = None
+    elif case == "bad token":
+        kwargs["token"] = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    elif case == "idempotency key":
+        kwargs["HTTP_IDEMPOTENCY_KEY"] = "k1"
+    elif case == "extra field":
+        kwargs["body"] = {**body, "coupon": "x"}
+    elif case == "string id":
+        kwargs["body"] = {"product_id": str(product.pk)}
+    elif case == "not json":
+        kwargs["body"] = "{"
+    elif case == "form body":
+        kwargs["body"], kwargs["content_type"] = f"product_id={product.pk}", "application/x-www-form-urlencoded"
+    elif case == "blacklisted":
+        blacklist.blacklist_add(kind="user", value=str(user.pk), reason="test")
+        blacklist._snapshot = blacklist._Snapshot()  # (this process looks again at once)
+
+    fast = post(**kwargs)
+    assert drf_posts.call_count == before + 1
+    if case == "idempotency key":  # (the same key again would replay the first answer)
+        kwargs["HTTP_IDEMPOTENCY_KEY"] = "k2"
+    with override_settings(SECKILL_FAST_REFUSALS=False):
+        slow = post(**kwargs)
+    assert answer(fast) == answer(slow)
+    assert fast.status_code != 200
