@@ -115,3 +115,15 @@ def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf
         slow = post(**kwargs)
     assert answer(fast) == answer(slow)
     assert fast.status_code != 200
+
+
+def test_an_unknown_product_is_refused_as_the_drf_view_refuses_it(make_buyers, drf_posts):
+    (user,) = make_buyers(1)
+    token, body = token_for(user), {"product_id": 987654}
+    first = post(token, body)  # remembered as unknown from here
+    fast = post(token, body)
+    assert drf_posts.call_count == 1
+    with override_settings(SECKILL_FAST_REFUSALS=False):
+        slow = post(token, body)
+    assert fast.json()["code"] == "product_not_found"
+    assert answer(fast) == answer(slow) == answer(first)
