@@ -1,5 +1,6 @@
 """Per-request cost of the Django/DRF stack alone: the WSGI application called directly in one thread (no HTTP
-server, no client), for a sold-out `POST /api/seckill/` and `GET /api/time/`, side by side; and a profile.
+server, no client), for a sold-out `POST /api/seckill/`, `GET /api/time/` and `GET /` (a plain Django view, to
+show what DRF costs), side by side; and a profile.
 
     .venv/bin/python bench/inprocess.py            # microseconds per request, three rounds
     .venv/bin/python bench/inprocess.py --profile  # plus cProfile of the sold-out POST (top 40 by cumulative),
@@ -93,9 +94,10 @@ def main() -> int:
     for round_ in range(3):
         post, post_status = run("POST", "/api/seckill/", body, args.requests)
         get, get_status = run("GET", "/api/time/", b"", args.requests)
+        plain, _ = run("GET", "/", b"", args.requests)  # a plain Django view: the same middleware, no DRF
         print(
             f"round {round_ + 1}: sold-out POST {post:.0f} us {sorted(post_status)}, GET /api/time/ {get:.0f} us "
-            f"{sorted(get_status)}, ratio {get / post:.2f}"
+            f"{sorted(get_status)}, ratio {get / post:.2f}; GET / (plain Django) {plain:.0f} us"
         )
     if args.profile:
         import cProfile
