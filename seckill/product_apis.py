@@ -26,6 +26,28 @@ PAGE_FIELDS += ("per_user_limit", "is_enabled")
 _pages: dict[int, tuple[tuple, bytes, str]] = {}  # product id -> (what it shows, the page, its ETag)
 
 
+def product_page(request, product_id: int) -> HttpResponse:
+    """GET /api/products/<id>/ (also answered before DRF: seckill/before_drf.py). Raises ProductNotFound."""
+    product = sale_cache.product_get_cached(product_id=product_id)
+    # Serializing costs more than the rest of the request: each process keeps the page it last built for what
+    # it shows and builds it again only when something shown changes (a field, the live stock, the status).
+    shown = (*(getattr(product, f) for f in PAGE_FIELDS), catalogue.product_status_live(product))
+    page = _pages.get(product_id)
+    if page is None or page[0] != shown:
+        body = JSONRenderer().render(ProductOutputSerializer(product).data)
+        etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+        if len(_pages) >= 10_000:
+            _pages.clear()
+        page = _pages[product_id] = (shown, body, etag)
+    _, body, etag = page
+    # max-age 1: no browser or proxy shows a stock figure older than a web process may
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE}"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    # the page as rendered once (the API renders JSON only: seckill_site.negotiation)
+    return HttpResponse(body, content_type="application/json", headers=headers)
+
+
 class ReadOrModelPermissions(DjangoModelPermissions):
     """Anyone may read the catalogue; writes need the model's permission (add_product, change_product)."""
 
@@ -136,24 +158,7 @@ class ProductDetailApi(_ProductApiBase):
         },
     )
     def get(self, request, product_id: int):
-        product = sale_cache.product_get_cached(product_id=product_id)
-        # Serializing costs more than the rest of the request: each process keeps the page it last built for what
-        # it shows and builds it again only when something shown changes (a field, the live stock, the status).
-        shown = (*(getattr(product, f) for f in PAGE_FIELDS), catalogue.product_status_live(product))
-        page = _pages.get(product_id)
-        if page is None or page[0] != shown:
-            body = JSONRenderer().render(ProductOutputSerializer(product).data)
-            etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
-            if len(_pages) >= 10_000:
-                _pages.clear()
-            page = _pages[product_id] = (shown, body, etag)
-        _, body, etag = page
-        # max-age 1: no browser or proxy shows a stock figure older than a web process may
-        headers = {"ETag": etag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE}"}
-        if etag in request.headers.get("If-None-Match", ""):
-            return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        # the page as rendered once (the API renders JSON only: seckill_site.negotiation)
-        return HttpResponse(body, content_type="application/json", headers=headers)
+        return product_page(request, product_id)
 
     @extend_schema(
         summary="Edit a product (products.change_product); stock changes reach Redis as a delta",

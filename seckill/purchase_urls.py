@@ -3,7 +3,7 @@ pattern tried before it costs every one of them a failed match."""
 
 from django.urls import path
 
-from seckill.fast_refusals import purchase_view
+from seckill.before_drf import purchase_view
 
-# SeckillBuyApi, after the refusals a process answers from its cached sale state (seckill/fast_refusals.py)
+# SeckillBuyApi, after the refusals a process answers from its cached sale state (seckill/before_drf.py)
 urlpatterns = [path("", purchase_view(), name="seckill-buy")]

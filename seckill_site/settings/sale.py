@@ -32,9 +32,9 @@ SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_IN
 # Prometheus metrics at /metrics (seckill/metrics.py); 0: nothing recorded. Several processes share their samples
 # through PROMETHEUS_MULTIPROC_DIR (a directory wiped before they start: the run command sets .run/prometheus).
 SECKILL_METRICS = env_bool("SECKILL_METRICS", True)
-# Refusals from a process' cached sale state (sold out, not started...) answered before DRF's request handling
-# (seckill/fast_refusals.py); 0: every purchase request goes through the DRF view.
-SECKILL_FAST_REFUSALS = env_bool("SECKILL_FAST_REFUSALS", True)
+# A purchase refused from a process' cached sale state (sold out, not started...) and the product page, answered
+# before DRF's request handling with the DRF views' own answers (seckill/before_drf.py); 0: all through DRF.
+SECKILL_BEFORE_DRF = env_bool("SECKILL_BEFORE_DRF", True)
 
 # --- Orders after the sale ------------------------------------------------------------------------------
 # Seconds a buyer has to pay an order before it expires and its units go back on sale; 0: orders are born paid.

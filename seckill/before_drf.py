@@ -1,12 +1,16 @@
-"""The purchase's most common answer, a refusal from this process' cached sale state (sold out, not started,
-ended, disabled, not enough stock), given before DRF handles the request: DRF's request wrapping,
-negotiation, authentication and permission steps cost about a quarter of a sold-out answer.
+"""The two answers most requests of a sale get, given before DRF handles the request: DRF's request wrapping,
+negotiation, authentication and permission steps cost about a quarter of such an answer.
 
-Only a request that the DRF view (apis.SeckillBuyApi) would refuse the same way is answered here: a POST with a
-Bearer token the fast check of seckill_site.authentication accepts, no Idempotency-Key, a JSON body of the plain
-shape, past the guards, for a product whose cached state refuses it. The answer is the view's: the same body,
-status and headers, counted in the same metrics. Everything else, every error included, goes to the DRF view
-unchanged, which checks it all again. SECKILL_FAST_REFUSALS=0 sends every request to the DRF view.
+- POST /api/seckill/: a refusal from this process' cached sale state (sold out, not started, ended, disabled, not
+  enough stock, unknown product), for a request the DRF view (apis.SeckillBuyApi) would refuse the same way: a
+  Bearer token the fast check of seckill_site.authentication accepts, no Idempotency-Key, a JSON body of the plain
+  shape, past the guards.
+- GET /api/products/<id>/: the product page a crowd refreshes (product_apis.product_page, which the DRF view
+  answers with too), for a product this process knows; a GET reads no user there either.
+
+Each answer is the DRF view's: the same body, status and headers, counted in the same metrics. Everything else,
+every error included, goes to the DRF view unchanged, which checks it all again. SECKILL_BEFORE_DRF=0 sends every
+request to the DRF views.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import time
 from django.conf import settings
 from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES
 from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from seckill import guards, metrics
 from seckill.apis import SeckillBuyApi, plain_input
+from seckill.product_apis import ProductDetailApi, ReadOrModelPermissions, product_page
 from seckill.sale_cache import sale_check_cached
 from seckill_site.authentication import FastJWTAuthentication, fast_path_key, verified_payload
 from seckill_site.errors import SeckillError
@@ -40,11 +46,11 @@ def purchase_view():
         or list(SeckillBuyApi.throttle_classes)
     ):
         return drf_view
-    allow = ", ".join(SeckillBuyApi().allowed_methods)  # the header DRF's finalize_response adds
+    allow = _allow_header(SeckillBuyApi)
 
     @functools.wraps(drf_view)  # keeps csrf_exempt and the class for the URL resolver and the OpenAPI schema
     def view(request, *args, **kwargs):
-        if request.method == "POST" and settings.SECKILL_FAST_REFUSALS:
+        if request.method == "POST" and settings.SECKILL_BEFORE_DRF:
             response = _refusal(request)
             if response is not None:
                 response["Allow"] = allow
@@ -52,6 +58,40 @@ def purchase_view():
         return drf_view(request, *args, **kwargs)
 
     return view
+
+
+def product_page_view():
+    """The view of /api/products/<id>/: a GET's page, then ProductDetailApi for the rest (PATCH, errors). Only when
+    the DRF view reads no user on a GET and lets anyone read; else the DRF view alone."""
+    drf_view = ProductDetailApi.as_view()
+    if (
+        list(ProductDetailApi.permission_classes) != [ReadOrModelPermissions]
+        or list(ProductDetailApi.throttle_classes)
+        or ProductDetailApi.perform_authentication is APIView.perform_authentication
+    ):
+        return drf_view
+    allow = _allow_header(ProductDetailApi)
+
+    @functools.wraps(drf_view)
+    def view(request, *args, product_id: int, **kwargs):
+        if request.method == "GET" and settings.SECKILL_BEFORE_DRF:
+            try:
+                response = product_page(request, product_id)
+            except SeckillError:  # (ProductNotFound) answered by the DRF view, as any error
+                pass
+            else:
+                response["Allow"] = allow
+                return response
+        return drf_view(request, *args, product_id=product_id, **kwargs)
+
+    return view
+
+
+def _allow_header(view_class) -> str:
+    """The Allow header DRF's finalize_response adds: the view's methods, HEAD too when it has GET (View.setup)."""
+    view = view_class()
+    view.setup(None)
+    return ", ".join(view.allowed_methods)
 
 
 def _refusal(request):

@@ -1,5 +1,6 @@
-"""The purchase refusals answered before DRF (seckill/fast_refusals.py): each is the answer the DRF view gives
-(status, body, headers, metrics), and every other request still reaches the DRF view. Real Redis (the sale state)."""
+"""The answers given before DRF (seckill/before_drf.py), a purchase's refusal from the cached sale state and the
+product page: each is the answer the DRF view gives (status, body, headers, metrics), and every other request still
+reaches the DRF view. Real Redis (the sale state)."""
 
 import json
 from unittest import mock
@@ -7,7 +8,7 @@ from unittest import mock
 import pytest
 from django.test import Client, override_settings
 
-from seckill import apis, blacklist, metrics
+from seckill import apis, blacklist, metrics, product_apis
 from tests.conftest import in_the_future, in_the_past, token_for
 
 BUY = "/api/seckill/"
@@ -69,7 +70,7 @@ def test_a_refusal_from_the_cached_state_is_the_drf_views_answer_without_the_vie
     fast = post(token, body)
     assert drf_posts.call_count == 1, "answered before the DRF view"
     assert answered_count(code, product.pk) == counted + 1, "counted once, as the view counts it"
-    with override_settings(SECKILL_FAST_REFUSALS=False):
+    with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(token, body)
     assert drf_posts.call_count == 2
 
@@ -111,7 +112,7 @@ def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf
     assert drf_posts.call_count == before + 1
     if case == "idempotency key":  # (the same key again would replay the first answer)
         kwargs["HTTP_IDEMPOTENCY_KEY"] = "k2"
-    with override_settings(SECKILL_FAST_REFUSALS=False):
+    with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(**kwargs)
     assert answer(fast) == answer(slow)
     assert fast.status_code != 200
@@ -123,7 +124,47 @@ def test_an_unknown_product_is_refused_as_the_drf_view_refuses_it(make_buyers, d
     first = post(token, body)  # remembered as unknown from here
     fast = post(token, body)
     assert drf_posts.call_count == 1
-    with override_settings(SECKILL_FAST_REFUSALS=False):
+    with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(token, body)
     assert fast.json()["code"] == "product_not_found"
     assert answer(fast) == answer(slow) == answer(first)
+
+
+@pytest.fixture
+def drf_pages():
+    """The DRF view's handling of a product request (ProductDetailApi.dispatch), counted (still run)."""
+    cls = product_apis.ProductDetailApi
+    with mock.patch.object(cls, "dispatch", autospec=True, side_effect=cls.dispatch) as dispatch:
+        yield dispatch
+
+
+def test_the_product_page_is_the_drf_views_page_without_the_view(make_buyers, make_product, drf_pages):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=7, start_time=in_the_future(1), end_time=in_the_future(2))
+    url, auth = f"/api/products/{product.pk}/", {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
+
+    fast = Client().get(url, **auth)
+    assert drf_pages.call_count == 0
+    with override_settings(SECKILL_BEFORE_DRF=False):
+        slow = Client().get(url, **auth)
+    assert drf_pages.call_count == 1
+    assert fast.status_code == 200 and fast.json()["stock_left"] == 7
+    assert answer(fast) == answer(slow)
+    assert fast["Allow"] == "GET, PATCH, HEAD, OPTIONS"
+
+    not_modified = Client().get(url, HTTP_IF_NONE_MATCH=fast["ETag"])
+    with override_settings(SECKILL_BEFORE_DRF=False):
+        not_modified_slow = Client().get(url, HTTP_IF_NONE_MATCH=fast["ETag"])
+    assert not_modified.status_code == 304
+    assert answer(not_modified) == answer(not_modified_slow)
+    assert drf_pages.call_count == 2
+
+
+def test_an_unknown_product_and_a_write_reach_the_drf_view(make_product, drf_pages):
+    product = make_product(stock_total=7)
+    missing = Client().get("/api/products/987654/")
+    assert missing.status_code == 404 and missing.json()["code"] == "product_not_found"
+    assert drf_pages.call_count == 1
+    write = Client().patch(f"/api/products/{product.pk}/", "{}", content_type="application/json")
+    assert write.status_code == 401
+    assert drf_pages.call_count == 2
