@@ -130,6 +130,17 @@ def test_an_unknown_product_is_refused_as_the_drf_view_refuses_it(make_buyers, d
     assert answer(fast) == answer(slow) == answer(first)
 
 
+def test_a_failure_before_drf_leaves_the_request_to_the_drf_view(make_buyers, make_product, drf_posts):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    token, body = token_for(user), {"product_id": product.pk}
+    post(token, body)
+    with mock.patch("seckill.before_drf._plain_body", side_effect=RuntimeError("a bug")):
+        response = post(token, body)
+    assert drf_posts.call_count == 2
+    assert response.status_code == 409 and response.json()["code"] == "sold_out"
+
+
 @pytest.fixture
 def drf_pages():
     """The DRF view's handling of a product request (ProductDetailApi.dispatch), counted (still run)."""
