@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from django.test import Client, override_settings
 
-from seckill import apis, blacklist, metrics, product_apis
+from seckill import apis, blacklist, guards, metrics, product_apis
 from tests.conftest import in_the_future, in_the_past, token_for
 
 BUY = "/api/seckill/"
@@ -139,6 +139,25 @@ def test_a_failure_before_drf_leaves_the_request_to_the_drf_view(make_buyers, ma
         response = post(token, body)
     assert drf_posts.call_count == 2
     assert response.status_code == 409 and response.json()["code"] == "sold_out"
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("before_drf", [True, False])
+def test_a_purchase_that_goes_on_is_checked_once(worker, make_buyers, make_product, before_drf):
+    # Checked before DRF and not refused: the DRF view takes the checked caller, address and fields as they are.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    token, body = token_for(user), {"product_id": product.pk}
+    guard = mock.patch("seckill.guards.purchase_guard", autospec=True, side_effect=guards.purchase_guard)
+    valid = mock.patch.object(
+        apis.SeckillBuyApi, "input_valid", autospec=True, side_effect=apis.SeckillBuyApi.input_valid
+    )
+    with override_settings(SECKILL_BEFORE_DRF=before_drf), guard as guarded, valid as validated:
+        response = post(token, body)
+    assert response.status_code == 200 and response.json()["code"] == "success"
+    assert response.json()["user_id"] == user.pk and response.json()["product_id"] == product.pk
+    assert guarded.call_count == 1
+    assert validated.call_count == (0 if before_drf else 1)
 
 
 @pytest.fixture
