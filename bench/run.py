@@ -267,8 +267,9 @@ class System:
         return {**self.webs, "worker": self.worker}
 
     def cpu_seconds(self) -> dict:
-        """CPU seconds used so far by each web server's processes, the worker processes and redis-server (every
-        redis-server on this machine: the bench's Redis database shares the local server)."""
+        """CPU seconds used so far by each web server's processes, the worker processes, redis-server (every
+        redis-server on this machine: the bench's Redis database shares the local server) and, on PostgreSQL, the
+        database server."""
         import psutil
 
         def total(processes) -> float:
@@ -289,11 +290,18 @@ class System:
                     out["worker_consumer"] = total([parent])
             except psutil.Error:
                 out[name] = 0.0
-        servers = []
+        servers: dict[str, list] = {"redis": [], "postgres": []}
         for process in psutil.process_iter(["name"]):
-            if "redis-server" in (process.info["name"] or ""):
-                servers.append(process)
-        out["redis"] = total(servers)
+            name = process.info["name"] or ""
+            if "redis-server" in name:
+                servers["redis"].append(process)
+            elif name == "postgres" and self.env["DATABASE_URL"].startswith("postgres"):
+                servers["postgres"].append(process)
+        out["redis"] = total(servers["redis"])
+        if self.env["DATABASE_URL"].startswith("postgres"):
+            # Every PostgreSQL process on this machine, those alive now: a connection's backend that closed during
+            # the measurement is not counted (the web and the worker keep theirs open).
+            out["postgres"] = total(servers["postgres"])
         return out
 
     def rss_mb(self) -> dict:
