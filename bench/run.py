@@ -201,6 +201,7 @@ class System:
 
     def __init__(self, args, env):
         self.args, self.env = args, env
+        self._postgres_seen: dict[int, float] = {}  # pid -> CPU seconds at its last reading
         self.webs: dict[str, subprocess.Popen] = {}  # "web", "web@gunicorn", ... -> process
         self.worker = None
         self.extra = []
@@ -299,9 +300,15 @@ class System:
                 servers["postgres"].append(process)
         out["redis"] = total(servers["redis"])
         if self.env["DATABASE_URL"].startswith("postgres"):
-            # Every PostgreSQL process on this machine, those alive now: a connection's backend that closed during
-            # the measurement is not counted (the web and the worker keep theirs open).
-            out["postgres"] = total(servers["postgres"])
+            # Every PostgreSQL process on this machine: a backend comes and goes with its connection, so each one's
+            # last reading is kept after it exits (what it spent after that reading is missed; the web and the
+            # worker keep their connections open).
+            for process in servers["postgres"]:
+                try:
+                    self._postgres_seen[process.pid] = sum(process.cpu_times()[:2])
+                except psutil.Error:
+                    pass
+            out["postgres"] = sum(self._postgres_seen.values())
         return out
 
     def rss_mb(self) -> dict:
