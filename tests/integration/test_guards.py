@@ -125,12 +125,14 @@ def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buye
 def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_buyers, make_product):
     (user, other) = make_buyers(2)
     product = make_product(stock_total=1)  # bound: ceil(1 * 1.5) = 2
-    gate.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=500)[0]
-    gate.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=500)[0]  # workers died
-    with override_settings(SECKILL_ADMISSION_SLOT_TTL=0.5):
+    # Slots live 3 s: long enough for the first request to find them taken on a loaded machine (at 0.5 s a busy
+    # CI host reached it after they had lapsed), short enough for the test.
+    gate.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=3000)[0]
+    gate.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=3000)[0]  # workers died
+    with override_settings(SECKILL_ADMISSION_SLOT_TTL=3):
         assert api_client(user).post(BUY, {"product_id": product.pk}, format="json").status_code == 429
         assert wait_for(
-            lambda: api_client(other).post(BUY, {"product_id": product.pk}, format="json").status_code == 200, 5, 0.1
+            lambda: api_client(other).post(BUY, {"product_id": product.pk}, format="json").status_code == 200, 15, 0.5
         )
     assert gate.admitted_count(product.pk) == 0
 
