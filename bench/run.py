@@ -291,15 +291,16 @@ class System:
                     out["worker_consumer"] = total([parent])
             except psutil.Error:
                 out[name] = 0.0
+        on_postgres = self.env["DATABASE_URL"].startswith("postgres")
         servers: dict[str, list] = {"redis": [], "postgres": []}
         for process in psutil.process_iter(["name"]):
             name = process.info["name"] or ""
             if "redis-server" in name:
                 servers["redis"].append(process)
-            elif name == "postgres" and self.env["DATABASE_URL"].startswith("postgres"):
+            elif name == "postgres" and on_postgres:
                 servers["postgres"].append(process)
         out["redis"] = total(servers["redis"])
-        if self.env["DATABASE_URL"].startswith("postgres"):
+        if on_postgres:
             # Every PostgreSQL process on this machine: a backend comes and goes with its connection, so each one's
             # last reading is kept after it exits (what it spent after that reading is missed; the web and the
             # worker keep their connections open).

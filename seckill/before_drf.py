@@ -21,18 +21,15 @@ import json
 import time
 
 from django.conf import settings
-from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES
-from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from seckill import guards, metrics
 from seckill.apis import SeckillBuyApi, plain_input
 from seckill.product_apis import ProductDetailApi, ReadOrModelPermissions, product_page
 from seckill.sale_cache import sale_check_cached
-from seckill_site.authentication import FastJWTAuthentication, fast_path_key, verified_payload
+from seckill_site.authentication import FastJWTAuthentication, fast_user_id
 from seckill_site.errors import SeckillError
 from seckill_site.exception_handler import error_response
 
@@ -105,7 +102,7 @@ def _refusal(request):
     meta = request.META
     if "HTTP_IDEMPOTENCY_KEY" in meta:  # a keyed request may be a replay: it must reach its first outcome
         return None
-    user_id = _token_user_id(meta.get(jwt_settings.AUTH_HEADER_NAME))
+    user_id = fast_user_id(meta.get(jwt_settings.AUTH_HEADER_NAME))
     if user_id is None:
         return None
     fields = _plain_body(request)
@@ -123,27 +120,6 @@ def _refusal(request):
     # Not refused here: the DRF view takes the caller, address and fields checked above instead of checking again.
     request.purchase_checked = (user_id, ip, fields)
     return None
-
-
-def _token_user_id(header: str | None) -> int | None:
-    """The user id of an `Authorization: Bearer <token>` header the DRF view would accept (the same check as
-    FastJWTAuthentication's fast path), else None."""
-    if not header or jwt_settings.TOKEN_USER_CLASS is not TokenUser:
-        return None
-    try:
-        parts = header.encode(HTTP_HEADER_ENCODING).split()  # as simplejwt splits it: bytes, ASCII whitespace
-    except UnicodeEncodeError:
-        return None
-    if len(parts) != 2 or parts[0] not in AUTH_HEADER_TYPE_BYTES:
-        return None
-    key = fast_path_key()
-    payload = verified_payload(parts[1], key) if key is not None else None
-    if payload is None:
-        return None
-    try:
-        return int(payload[jwt_settings.USER_ID_CLAIM])  # what apis.caller_id reads from the token's user
-    except (TypeError, ValueError):
-        return None
 
 
 def _plain_body(request) -> dict | None:

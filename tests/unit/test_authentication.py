@@ -254,3 +254,17 @@ def test_the_cache_of_verified_tokens_is_bounded():
         for i, raw in enumerate(raws, start=1):
             assert authenticate(raw)[0].id == str(i)
             assert len(authentication._verified) <= 16
+
+
+def test_fast_user_id_takes_the_headers_simplejwt_takes_and_nothing_else():
+    # What seckill/before_drf.py answers from: a header simplejwt would refuse or parse otherwise gives None.
+    from seckill_site.authentication import fast_user_id
+
+    now = int(time.time())
+    raw = sign(HS256, good_payload(exp=now + 60, iat=now - 10)).decode()
+    assert fast_user_id(f"Bearer {raw}") == 7
+    assert fast_user_id(f"Bearer  {raw} ".encode()) == 7  # (split on whitespace, as simplejwt splits it)
+    for header in (None, "", f"Token {raw}", f"Bearer {raw} extra", "Bearer", f"Bearer {raw[:-2]}xx", "Bearer é"):
+        assert fast_user_id(header) is None, header
+    expired = sign(HS256, good_payload(exp=now - 1, iat=now - 10)).decode()
+    assert fast_user_id(f"Bearer {expired}") is None
