@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from products.models import Product
-from seckill.ledger import ledger_sell
+from seckill.ledger import ledger_sell, ledger_sell_many
 from seckill.models import Order
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     Product.objects.all().delete()
     user_model.objects.filter(username__startswith="ledger-cost-").delete()
     users = user_model.objects.bulk_create(
-        [user_model(username=f"ledger-cost-{i}", password="!") for i in range(3 * sales)]
+        [user_model(username=f"ledger-cost-{i}", password="!") for i in range(5 * sales)]
     )
     now = timezone.now()
     product = Product.objects.create(
@@ -63,12 +63,19 @@ def main() -> None:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
 
-    def measure(label: str, buyers: list, group: int) -> None:
+    def measure(label: str, buyers: list, group: int, together: bool = False) -> None:
         cpu, server, wall = time.process_time(), server_cpu_s(pid), time.perf_counter()
         for start in range(0, len(buyers), group):
+            requests = [
+                dict(request_id=f"{label}-{start}-{i}", user_id=user.pk, product_id=product.pk, quantity=1)
+                for i, user in enumerate(buyers[start : start + group])
+            ]
             with transaction.atomic():
-                for i, user in enumerate(buyers[start : start + group]):
-                    ledger_sell(request_id=f"{label}-{start}-{i}", user_id=user.pk, product_id=product.pk, quantity=1)
+                if together:
+                    assert len(ledger_sell_many(requests)) == len(requests)
+                else:
+                    for fields in requests:
+                        ledger_sell(**fields)
         n = len(buyers)
         print(
             f"{label:>22}: this process {(time.process_time() - cpu) / n * 1e6:4.0f} us, "
@@ -78,7 +85,9 @@ def main() -> None:
 
     measure("one per transaction", users[:sales], 1)
     measure("8 per transaction", users[sales : 2 * sales], 8)
-    measure("one per transaction, again", users[2 * sales :], 1)
+    measure("8 in one statement", users[2 * sales : 3 * sales], 8, together=True)
+    measure("8 per transaction, again", users[3 * sales : 4 * sales], 8)
+    measure("8 in one statement, again", users[4 * sales :], 8, together=True)
 
 
 if __name__ == "__main__":

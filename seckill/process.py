@@ -14,6 +14,7 @@ an error) rolls the batch back and leaves each request to be decided alone.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ from django.db import IntegrityError, transaction
 from products.errors import ProductNotFound
 from products.models import Product
 from seckill.errors import TRANSIENT_ERRORS, AlreadyPurchased, SoldOut, UserInactive
-from seckill.ledger import ledger_sell
+from seckill.ledger import ledger_sell, ledger_sell_many
 from seckill.models import Order
 from seckill.outcomes import Outcome
 from seckill.redis_store import requests as records
@@ -64,12 +65,14 @@ _decided_together: dict[str, Outcome] = {}  # request id -> its sale, committed 
 
 
 def purchases_decide_together(requests: list[dict]) -> int:
-    """Decide a batch of requests (dicts of request_id, user_id, product_id, quantity) in one transaction: each
-    one's ledger statements, then Redis decides them all in one round trip (sell.lua), then one commit. The
-    sales are kept for `purchase_process` of the same requests, which runs next in this process. Returns how
-    many were sold. Never raises: whatever is not sold here is decided alone, by the usual path.
+    """Decide a batch of requests (dicts of request_id, user_id, product_id, quantity) in one transaction: the
+    ledger's statements (one per product on PostgreSQL: `seckill.ledger.ledger_sell_many`), then Redis decides
+    them all in one round trip (sell.lua), then one commit. The sales are kept for `purchase_process` of the
+    same requests, which runs next in this process. Returns how many were sold. Never raises: whatever is not
+    sold here is decided alone, by the usual path.
 
-    A request the ledger refuses (sold out, an inactive buyer) is simply left out. Anything else rolls the whole
+    A request the ledger does not sell (an inactive buyer; on PostgreSQL every request of a product whose stock
+    cannot cover them all, elsewhere those past its last unit) is simply left out. Anything else rolls the whole
     batch back: a refusal by Redis, an integrity error (a redelivered request, a buyer twice in the batch),
     any error. Redis may have sold some of them by then (its decisions are final); their orders are written
     when each runs alone (sell.lua answers 'again'), as after any failed commit."""
@@ -90,9 +93,14 @@ class _DecideAlone(Exception):
 
 
 def _sell_together(requests: list[dict]) -> list[Outcome]:
+    by_product: dict[int, list[dict]] = defaultdict(list)
+    for fields in requests:
+        by_product[fields["product_id"]].append(fields)
     with transaction.atomic():
-        taken = [(fields, ledger_sell(**fields)) for fields in requests]
-        taken = [(fields, order_id) for fields, order_id in taken if order_id is not None]
+        order_ids: dict[str, int] = {}
+        for product_id in sorted(by_product):  # every batch locks products in the same order: no deadlock
+            order_ids.update(ledger_sell_many(by_product[product_id]))
+        taken = [(fields, order_ids[fields["request_id"]]) for fields in requests if fields["request_id"] in order_ids]
         if not taken:
             return []
         decided = gate.sell_many([fields for fields, _ in taken])

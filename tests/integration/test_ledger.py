@@ -142,3 +142,81 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
     assert Order.objects.get(pk=order_id).request_id == "sold"
     assert Product.objects.get(pk=product.pk).stock_left == 4 and gate.live_stock([product.pk]) == {product.pk: 4}
     assert gate.decision_get(product_id=product.pk, request_id="sold") == gate.SOLD
+
+
+# A worker's batch of one product's sales (ledger.ledger_sell_many): one statement on PostgreSQL.
+
+
+def batch_of(buyers, product, quantity=1, prefix="b") -> list[dict]:
+    return [dict(request_id=f"{prefix}-{b.pk}", user_id=b.pk, product_id=product.pk, quantity=quantity) for b in buyers]
+
+
+def test_a_batch_writes_each_order_as_one_sale_would(clean_redis, make_buyers, make_product):
+    buyers = make_buyers(4)
+    product = make_product(stock_total=10, price="7.25", per_user_limit=2)
+    with transaction.atomic():
+        alone = ledger.ledger_sell(request_id="alone", user_id=buyers[0].pk, product_id=product.pk, quantity=2)
+        sold = ledger.ledger_sell_many(batch_of(buyers[1:], product, quantity=2))
+    assert len(sold) == 3 and Product.objects.get(pk=product.pk).stock_left == 2
+    columns = ("user_id", "product_id", "quantity", "unit_price", "status", "paid_at", "closed_at", "gate_released")
+    reference = Order.objects.values(*columns).get(pk=alone)
+    for request in batch_of(buyers[1:], product):
+        order = Order.objects.get(pk=sold[request["request_id"]])
+        assert order.request_id == request["request_id"]
+        assert Order.objects.values(*columns).get(pk=order.pk) == {**reference, "user_id": request["user_id"]}
+        assert order.pay_by == order.created_at + timedelta(seconds=settings.SECKILL_PAYMENT_WINDOW)
+
+
+def test_a_batch_with_payment_off_is_born_paid(clean_redis, make_buyers, make_product, settings):
+    settings.SECKILL_PAYMENT_WINDOW = 0
+    product = make_product(stock_total=5)
+    with transaction.atomic():
+        sold = ledger.ledger_sell_many(batch_of(make_buyers(2), product))
+    for order in Order.objects.filter(pk__in=sold.values()):
+        assert (order.status, order.pay_by, order.paid_at) == (Order.Status.PAID, None, order.created_at)
+
+
+def test_a_batch_leaves_an_inactive_buyer_out(clean_redis, make_buyers, make_product):
+    buyers = make_buyers(3)
+    buyers[1].is_active = False
+    buyers[1].save()
+    product = make_product(stock_total=5)
+    requests = batch_of(buyers, product)
+    with transaction.atomic():
+        sold = ledger.ledger_sell_many(requests)
+    assert set(sold) == {requests[0]["request_id"], requests[2]["request_id"]}
+    assert Product.objects.get(pk=product.pk).stock_left == 3 and Order.objects.count() == 2
+
+
+def test_a_batch_never_takes_more_than_the_stock(clean_redis, make_buyers, make_product):
+    """PostgreSQL sells the whole batch or none of it; elsewhere each request in turn until the stock runs out.
+    Either way the stock never goes below zero and every unit taken is an order's."""
+    from django.db import connection
+
+    product = make_product(stock_total=3)
+    requests = batch_of(make_buyers(5), product)
+    with transaction.atomic():
+        sold = ledger.ledger_sell_many(requests)
+    expected = [] if connection.vendor == "postgresql" else [r["request_id"] for r in requests[:3]]
+    assert sorted(sold) == sorted(expected)
+    assert Product.objects.get(pk=product.pk).stock_left == 3 - len(expected)
+    assert sorted(Order.objects.values_list("request_id", flat=True)) == sorted(expected)
+
+
+def test_a_batch_is_one_statement_on_postgresql(clean_redis, make_buyers, make_product):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    product = make_product(stock_total=10)
+    requests = batch_of(make_buyers(6), product)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert len(ledger.ledger_sell_many(requests)) == 6
+    writes = [q for q in queries.captured_queries if "INSERT" in q["sql"] or "UPDATE" in q["sql"]]
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 12)
+
+
+def test_a_batch_of_two_products_is_refused(clean_redis, make_buyers, make_product):
+    first, second = make_product(stock_total=5), make_product(stock_total=5)
+    buyers = make_buyers(2)
+    with pytest.raises(ValueError), transaction.atomic():
+        ledger.ledger_sell_many(batch_of(buyers[:1], first) + batch_of(buyers[1:], second))
