@@ -1,5 +1,6 @@
 """The Celery app (seckill_site/celery.py): its configuration read once into a dict, the broker channel that
-reuses its client, database connections treated per task as Django treats them per request."""
+reuses its client, database connections treated per task as Django treats them per request, a pool process
+that exits waiting seconds, not half a minute, for the worker to read its results."""
 
 import pytest
 from django.conf import settings
@@ -79,3 +80,20 @@ def test_a_task_drops_a_broken_database_connection_and_keeps_a_good_one():
         assert connection.connection is None  # closed: the next query reconnects
     finally:
         del connection.is_usable
+
+
+def test_a_stopping_pool_process_waits_seconds_not_half_a_minute_for_its_results_to_be_read():
+    import billiard.pool
+
+    from seckill_site.celery import POOL_PROCESS_EXIT_WAIT_S, _bound_pool_process_exit_wait
+
+    before = billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT  # (renamed, this fails: the bound is off)
+    try:
+        _bound_pool_process_exit_wait()
+        limit = billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT
+        assert limit * billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_INTERVAL == pytest.approx(
+            POOL_PROCESS_EXIT_WAIT_S
+        )
+        assert limit < before
+    finally:
+        billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT = before
