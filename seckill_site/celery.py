@@ -90,6 +90,6 @@ POOL_PROCESS_EXIT_WAIT_S = 2.0
 def _bound_pool_process_exit_wait(**kwargs):
     import billiard.pool
 
-    if hasattr(billiard.pool, "GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT"):  # (billiard >= 4.2.1)
+    if hasattr(billiard.pool, "GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT"):  # (a unit test fails if it goes)
         interval = billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_INTERVAL
         billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT = max(1, round(POOL_PROCESS_EXIT_WAIT_S / interval))
