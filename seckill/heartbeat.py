@@ -1,6 +1,13 @@
-"""Workers say they are alive: a worker's main process scores its name in Redis every HEARTBEAT_INTERVAL
-seconds (a thread started when the worker is ready, stopped when it shuts down), so that /readyz can tell in one
-Redis call whether any worker runs, instead of a broadcast ping to every worker on every probe."""
+"""Heartbeats of the processes the sale needs besides the web: workers and celery beat.
+
+Workers: a worker's main process scores its name in Redis every HEARTBEAT_INTERVAL seconds (a thread started
+when the worker is ready, stopped when it shuts down), so that /readyz can tell in one Redis call whether any
+worker runs, instead of a broadcast ping to every worker on every probe.
+
+Beat: its scheduler writes the time of its last tick (`HeartbeatScheduler`, CELERY_BEAT_SCHEDULER). Without beat
+nothing sweeps lost requests, expires unpaid orders or reconciles; /readyz, /metrics and the live sale page show
+its age, so that a missing beat is seen (readiness does not fail on it: every web host shares it).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ import time
 
 import redis
 from celery import signals
+from celery.beat import PersistentScheduler
+from django.conf import settings
 
 from seckill.redis_store import ops
 
@@ -51,3 +60,41 @@ def _on_worker_shutdown(sender=None, **kwargs) -> None:
 def connect() -> None:
     signals.worker_ready.connect(_on_worker_ready, dispatch_uid="seckill.heartbeat.ready")
     signals.worker_shutdown.connect(_on_worker_shutdown, dispatch_uid="seckill.heartbeat.shutdown")
+
+
+# --- celery beat ------------------------------------------------------------------------------------------------
+BEAT_HEARTBEAT_EVERY = 1.0  # seconds between two writes of beat's tick (it ticks at least every sweep interval)
+
+
+def beat_stale_after() -> float:
+    """Beat not heard from for this long is missing: it ticks at least every sweep interval."""
+    return max(10.0, 3 * settings.SECKILL_SWEEP_INTERVAL)
+
+
+def beat_age() -> float | None:
+    """Seconds since beat last ticked; None if it never did (or Redis lost it). Raises Redis' errors."""
+    last = ops.beat_last_seen()
+    return None if last is None else max(0.0, time.time() - last)
+
+
+def beat_state(age: float | None) -> str:
+    """'ok', 'stale' (not heard from for beat_stale_after()) or 'never seen', for a beat_age()."""
+    if age is None:
+        return "never seen"
+    return "ok" if age <= beat_stale_after() else "stale"
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """Celery's default scheduler (the schedule file), writing beat's heartbeat at each tick."""
+
+    _beat_written = float("-inf")
+
+    def tick(self, *args, **kwargs):
+        now = time.monotonic()
+        if now - self._beat_written >= BEAT_HEARTBEAT_EVERY:
+            self._beat_written = now
+            try:
+                ops.beat_seen()
+            except redis.RedisError:
+                logger.warning("beat's heartbeat not written", exc_info=True)
+        return super().tick(*args, **kwargs)

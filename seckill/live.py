@@ -51,18 +51,21 @@ def product_live_reading(*, product_id: int) -> dict:
     except (redis.RedisError, *BROKER_ERRORS):
         logger.warning("live page: Redis unreachable", exc_info=True)
         reading.update(redis="unreachable", stock_left=None, admission_slots=None, requests_pending=None)
-        reading.update(queue_depth=None, workers_live=None, reconcile=None)
+        reading.update(queue_depth=None, workers_live=None, beat_age_s=None, beat="unknown", reconcile=None)
     product.stock_left_live = product.stock_left if reading["stock_left"] is None else reading["stock_left"]
     reading["product"]["status"] = catalogue.product_status_live(product).label
     return reading
 
 
 def _redis_figures(product_id: int) -> dict:
+    beat_age = heartbeat.beat_age()
     return {
         "stock_left": gate.live_stock([product_id])[product_id],  # None: not loaded (nobody asked yet)
         "admission_slots": gate.admitted_count(product_id),
         "requests_pending": get_client().zcard(keys.PENDING),  # all products': the sweeper's backlog
         "queue_depth": purchase_queue_length(),
         "workers_live": heartbeat.live_workers(),
+        "beat_age_s": beat_age,
+        "beat": heartbeat.beat_state(beat_age),
         "reconcile": reconcile.reconcile_reports([product_id])[product_id],
     }

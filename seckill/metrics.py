@@ -3,8 +3,8 @@
 With PROMETHEUS_MULTIPROC_DIR set (the run command sets it, and wipes it at start) every process writes its
 samples to files there, and GET /metrics sums them (the client's multiprocess mode); without it, /metrics shows
 this process' own. What the hot path records costs a few microseconds (an increment and an observation); the
-sale's state (queue depth, pending requests, admission slots, stock and workers) is read from Redis only when
-/metrics is scraped. SECKILL_METRICS=0 records nothing.
+sale's state (queue depth, pending requests, admission slots, stock, workers, beat's age) is read from Redis only
+when /metrics is scraped. SECKILL_METRICS=0 records nothing.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ class SaleCollector:
             "seckill_requests_pending", "Purchase requests without an outcome", client.zcard(keys.PENDING)
         )
         yield GaugeMetricFamily("seckill_workers_live", "Workers heard from in the last 10 s", heartbeat.live_workers())
+        beat_age = heartbeat.beat_age()
+        yield GaugeMetricFamily(
+            "seckill_beat_age_seconds",
+            "Seconds since celery beat last ticked (+Inf: never seen); without beat no sweeps, no expiry",
+            float("inf") if beat_age is None else beat_age,
+        )
         now = timezone.now()
         live = list(
             Product.objects.filter(is_enabled=True, start_time__lte=now, end_time__gt=now).values_list("pk", flat=True)

@@ -102,9 +102,7 @@ class WorkerProcess:
                 "celery",
                 "-A",
                 "seckill_site",
-                "worker",
-                "-Q",
-                "celery,maintenance",
+                "worker",  # no -Q: it consumes every declared queue, as a plain `celery worker` does
                 "-P",
                 "prefork",
                 "-c",
@@ -173,8 +171,9 @@ def worker_process(django_db_setup, django_db_blocker, redis_client, tmp_path_fa
 def worker(worker_process, transactional_db, clean_redis):
     """A running worker, a database it can see (committed data), clean Redis keys; the queue purged after."""
     yield worker_process
-    # Leave the worker consuming and the queue empty for the next test.
-    celery_app.control.add_consumer("celery", destination=[worker_process.name], reply=True, timeout=2)
+    # Leave the worker consuming every queue and the queues empty for the next test.
+    for queue in celery_app.amqp.queues:
+        celery_app.control.add_consumer(queue, destination=[worker_process.name], reply=True, timeout=2)
     celery_app.control.purge()
 
 
@@ -199,7 +198,7 @@ def beat_start(env: dict, directory: Path) -> subprocess.Popen:
 @pytest.fixture
 def beat(worker_process, tmp_path):
     """celery beat with the project's default schedule (the sweeper, expiry, reconciliation), as the Procfile
-    runs it, on the test Redis and database; its tasks run on the session's worker (the maintenance queue)."""
+    runs it, on the test Redis and database; its tasks run on the session's worker."""
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="seckill_site.settings",

@@ -22,6 +22,7 @@ Guards:
 Operations:
     seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
     seckill:workers                  sorted set worker hostname -> its last heartbeat (epoch s), for /readyz
+    seckill:beat                     celery beat's last tick (epoch s): a dead beat means no sweeps, no expiry
 
 One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
 record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path);
@@ -34,6 +35,7 @@ BLACKLIST_VERSION = "seckill:blacklist:version"
 BANS_VERSION = "seckill:bans:version"
 RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
 WORKERS = "seckill:workers"  # sorted set worker hostname -> its last heartbeat (epoch s)
+BEAT = "seckill:beat"  # celery beat's last tick (epoch s)
 
 
 def stock(product_id: int) -> str:

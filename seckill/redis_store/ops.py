@@ -1,4 +1,4 @@
-"""Operational state: the last reconciliation's report per product, and the workers that are alive."""
+"""Operational state: the last reconciliation's report per product, the workers that are alive, beat's last tick."""
 
 from __future__ import annotations
 
@@ -33,3 +33,14 @@ def worker_gone(hostname: str) -> None:
 def workers_seen_since(moment: float) -> int:
     """How many workers gave a heartbeat since `moment` (epoch seconds)."""
     return get_client().zcount(keys.WORKERS, moment, "+inf")
+
+
+def beat_seen() -> None:
+    """Celery beat ticked now (its heartbeat)."""
+    get_client().set(keys.BEAT, time.time())
+
+
+def beat_last_seen() -> float | None:
+    """When beat last ticked (epoch seconds), None if never (or Redis lost it)."""
+    value = get_client().get(keys.BEAT)
+    return float(value) if value is not None else None

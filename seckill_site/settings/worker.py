@@ -1,5 +1,7 @@
 """Celery: the logic layer's broker, results, acknowledgements and schedule."""
 
+from kombu import Queue
+
 from seckill_site.settings.env import env, env_bool
 from seckill_site.settings.sale import (
     REDIS_URL,
@@ -66,15 +68,22 @@ CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Maintenance runs on its own queue, so that it never waits behind a burst of purchases (workers consume both:
-# `-Q celery,maintenance`); a sweep not run within one interval is dropped, the next one does its work.
+# Maintenance runs on its own queue, so that it never waits behind a burst of purchases; a sweep not run within
+# one interval is dropped, the next one does its work. Both queues are declared, so a worker started as Celery
+# documents it (`celery -A seckill_site worker`, no -Q) consumes both; `-Q maintenance` or `-Q celery` makes a
+# dedicated one (docs/deploy.md). A queue routed to but not declared here would be read by no plain worker.
+# https://docs.celeryq.dev/en/stable/userguide/routing.html#manual-routing
 CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("maintenance"))
 CELERY_TASK_ROUTES = {
     "seckill.sweep_pending": {"queue": "maintenance"},
     "seckill.reconcile_blacklist": {"queue": "maintenance"},
     "seckill.expire_orders": {"queue": "maintenance"},
     "seckill.reconcile": {"queue": "maintenance"},
 }
+# Celery's default scheduler (a schedule file), which also writes beat's heartbeat for /readyz and /metrics.
+CELERY_BEAT_SCHEDULER = "seckill.heartbeat:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-purchases": {
         "task": "seckill.sweep_pending",

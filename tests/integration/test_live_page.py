@@ -87,6 +87,7 @@ def test_the_reading_counts_this_products_sale(worker, staff, make_buyers, make_
     assert after["latency"]["count"] - before["latency"]["count"] == 5
     assert after["latency"]["buckets"][-1] == [None, after["latency"]["count"]]  # +Inf holds every request
     assert (after["admission_slots"], after["redis"]) == (0, "ok")
+    assert (after["beat"], after["beat_age_s"]) == ("never seen", None)  # no beat runs in this test
     # the worker's heartbeat (every 2 s; the test's clean Redis dropped the last one)
     assert wait_for(lambda: client.get(reading_url(product.pk)).json()["workers_live"] == 1, 10)
 
@@ -218,6 +219,9 @@ def test_the_live_page_shows_a_sale_as_it_happens(
     assert columns["stock"][1][0] == stock and columns["stock"][1][-1] == 0  # stock left fell to 0 on the chart
     assert page.inner_text("#fig-status") == "Sold Out"
     assert page.inner_text("#fig-reconcile") in ("not checked yet", "agree")
+    # No beat runs here: nothing would sweep lost requests or expire orders, and the page says so in red.
+    assert page.inner_text("#fig-beat") == "never seen"
+    assert page.eval_on_selector("#fig-beat", "el => getComputedStyle(el).color") == "rgb(186, 33, 33)"
     assert not page.problems, page.problems
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -97,3 +97,24 @@ def test_a_stopping_pool_process_waits_seconds_not_half_a_minute_for_its_results
         assert limit < before
     finally:
         billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT = before
+
+
+def test_a_worker_started_without_a_queue_option_consumes_every_queue_a_task_is_routed_to():
+    """`celery -A seckill_site worker` (no -Q) consumes the declared queues: a routed queue left undeclared would
+    hold sweeps and expiry that no plain worker ever runs."""
+    from seckill_site.celery import app
+
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    routed |= {app.amqp.router.route({}, entry["task"])["queue"].name for entry in app.conf.beat_schedule.values()}
+    assert "maintenance" in routed
+    assert routed | {app.conf.task_default_queue} <= set(app.amqp.queues)
+
+
+def test_beat_runs_the_scheduler_that_writes_its_heartbeat():
+    from celery.beat import PersistentScheduler
+    from kombu.utils.imports import symbol_by_name
+
+    from seckill_site.celery import app
+
+    scheduler = symbol_by_name(app.conf.beat_scheduler)
+    assert issubclass(scheduler, PersistentScheduler) and scheduler.__name__ == "HeartbeatScheduler"

@@ -112,6 +112,14 @@
     return found.map((d) => d.check + (d.fixed ? " (fixed)" : "")).join("; ");
   }
 
+  // Beat sweeps lost requests and expires unpaid orders: its age in red once it has missed a few ticks.
+  function showBeat(reading) {
+    const el = document.getElementById("fig-beat");
+    const age = reading.beat_age_s;
+    el.textContent = age === null || age === undefined ? reading.beat : reading.beat + " (" + age.toFixed(0) + " s ago)";
+    el.className = reading.beat === "ok" ? "" : "alarm";
+  }
+
   function take(reading) {
     const before = readings.length ? readings[readings.length - 1] : null;
     readings.push(reading);
@@ -132,6 +140,7 @@
     show("fig-status", reading.product.status);
     show("fig-redis", reading.redis);
     show("fig-workers", reading.workers_live);
+    showBeat(reading);
     show("fig-reconcile", reading.redis === "ok" ? reconcileText(reading.reconcile) : "–");
     show("fig-stock-left", reading.stock_left === null ? reading.ledger_stock_left : reading.stock_left);
     show("fig-sold", sold(reading));
