@@ -13,7 +13,7 @@ from django.conf import settings
 
 from products.errors import ProductNotFound
 from seckill import guards, stock_gate
-from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut
+from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut, redis_refused_write
 from seckill.outcomes import Outcome
 from seckill.redis_store import requests as records
 from seckill.redis_store import sale as gate
@@ -22,12 +22,18 @@ from seckill.sale_cache import sale_cache_mark_short
 from seckill_site.errors import Unavailable
 
 
+class AdmissionUnknown(Exception):
+    """Redis failed the admission's call in a way that may hide its effect (a lost reply): the request may be
+    admitted and recorded, and the sweeper would then find it."""
+
+
 def purchase_admit(
     *, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()
 ) -> None:
     """Count the request's rate limits, take one of the product's admission slots and record the request.
     Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
-    (retry later), ProductNotFound, Unavailable."""
+    (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
+    admitted)."""
     call = dict(
         product_id=product_id,
         request_id=request_id,
@@ -44,7 +50,9 @@ def purchase_admit(
             stock_gate.stock_gate_load(product_id=product_id)
             answer, retry_after_ms, breached = gate.admit(**call)
     except BROKER_ERRORS as exc:
-        raise Unavailable() from exc
+        if redis_refused_write(exc):  # full or read-only: refused at its first write, nothing admitted
+            raise Unavailable() from exc
+        raise AdmissionUnknown() from exc
     if answer == "rate_limited":
         guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
     if answer == "sold_out":
@@ -59,10 +67,12 @@ def purchase_admit(
 
 
 def purchase_refuse_unsent(fields: dict) -> str | None:
-    """A request about to be answered 503 must never sell later: its message may have reached the broker after
-    all, or Redis ran the admission and lost only its reply (then a pending record exists for the sweeper).
+    """Refuse for good a request whose message may not have reached the broker, so that it can be answered 503
+    (nothing sold, and nothing ever will be): its message may have reached the broker after all, or Redis ran
+    the admission and lost only its reply (then a pending record exists for the sweeper).
     Returns the decision in force (`unavailable` when this refused it; SOLD or another code when a worker had
-    decided it already: then it must be answered with that decision, not 503), None when Redis is down."""
+    decided it already: then it must be answered with that decision, not 503), None when Redis could not
+    confirm the refusal (down, full): then the request may still sell, and must not be answered 503."""
     outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
     try:
         decision = gate.refuse(**fields, code=Unavailable.code)
@@ -72,4 +82,4 @@ def purchase_refuse_unsent(fields: dict) -> str | None:
             )
         return decision
     except BROKER_ERRORS:
-        return None  # Redis is down: then the message did not reach the broker (the same Redis) either
+        return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from django.db import transaction
 
 from products import selectors, services
 from products.models import Product
+from seckill.errors import BROKER_ERRORS
 from seckill.redis_store import sale as gate
 from seckill.stock_gate import stock_gate_change_total, stock_gate_load
 
@@ -21,7 +21,7 @@ def product_create(**fields) -> Product:
     Raises InvalidRequest."""
     with transaction.atomic():
         product = services.product_create(**fields)
-        transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
+        transaction.on_commit(lambda: _gate_load(product.pk))
     return product
 
 
@@ -37,7 +37,7 @@ def product_update(*, product: Product, **changes) -> Product:
         # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if stock_total is not None:
             product = stock_gate_change_total(product=product, stock_total=stock_total)
-        transaction.on_commit(lambda: stock_gate_load(product_id=product.pk))
+        transaction.on_commit(lambda: _gate_load(product.pk))
     product.refresh_from_db()
     return product
 
@@ -47,14 +47,30 @@ def product_delete(*, product: Product) -> None:
     product_id = product.pk
     with transaction.atomic():
         services.product_delete(product=product)
-        transaction.on_commit(lambda: gate.forget_product(product_id))
+        transaction.on_commit(lambda: _gate_forget(product_id))
+
+
+def _gate_load(product_id: int) -> None:
+    """The product's window and stock into the gate, after the commit. With Redis down the ledger has the
+    change: the first request after Redis is back loads it (the window, limit and stock as they are then)."""
+    try:
+        stock_gate_load(product_id=product_id)
+    except BROKER_ERRORS:
+        logger.warning("product %s saved, not loaded into Redis (unreachable)", product_id, exc_info=True)
+
+
+def _gate_forget(product_id: int) -> None:
+    try:
+        gate.forget_product(product_id)
+    except BROKER_ERRORS:  # its sales refuse it anyway (the ledger has no such product)
+        logger.error("product %s deleted, its Redis keys not (unreachable)", product_id, exc_info=True)
 
 
 def product_attach_live_stock(products: list[Product]) -> list[Product]:
     """Set `product.stock_left_live` on each: the gate's figure, or the ledger's where Redis has none."""
     try:
         live = gate.live_stock([p.pk for p in products])
-    except redis.RedisError:
+    except BROKER_ERRORS:
         logger.warning("Redis unreachable: showing the database's stock figures", exc_info=True)
         live = {}
     for product in products:

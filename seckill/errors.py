@@ -9,10 +9,33 @@ from django import db
 
 from seckill_site.errors import RateLimited, SeckillError
 
-# Redis or the broker cannot be reached.
-BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.ConnectionError, redis.TimeoutError, ConnectionError)
+# Redis refused a write and wrote nothing: full (maxmemory with noeviction) or a read-only replica. Redis checks
+# both before a script's first write only, so a script refused this way changed nothing.
+REDIS_REFUSED_WRITE = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+# Redis or the broker failed the call: unreachable, timed out, full, read-only, or any other error of Redis'
+# (the web side answers each of them 503 or `pending`, never a 500).
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.RedisError, ConnectionError)
+
+
+def redis_refused_write(exc: BaseException) -> bool:
+    """Whether Redis refused the call's first write, so that the call changed nothing (REDIS_REFUSED_WRITE; Redis
+    6 reports it inside a script's error, "... -OOM command not allowed ...")."""
+    if isinstance(exc, REDIS_REFUSED_WRITE):
+        return True
+    text = str(exc) if isinstance(exc, redis.ResponseError) else ""
+    return text.startswith("Error running script") and (" -OOM " in text or " -READONLY " in text)
+
+
 # Worth a retry of the task: the database or Redis may answer a moment later.
-TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError) + BROKER_ERRORS
+TRANSIENT_ERRORS = (
+    db.OperationalError,
+    db.InterfaceError,
+    kombu.exceptions.OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ConnectionError,
+    *REDIS_REFUSED_WRITE,
+)
 
 
 class SoldOut(SeckillError):

@@ -37,6 +37,24 @@ def idempotency_claim(*, user_id: int, key: str, request_id: str) -> str | None:
         raise Unavailable() from exc
 
 
+# A request records itself within moments of claiming its key (its admission); a key whose request has no record
+# this long after the claim belongs to a request that was never admitted (Redis failed it and could not confirm
+# the refusal either, so it was answered `pending`): nothing sold, and the key must let a new attempt in.
+NEVER_RECORDED_AFTER_S = 30
+
+
+def idempotency_first_never_recorded(*, user_id: int, key: str, request_id: str) -> bool:
+    """Whether the key's first request (`request_id`) never got a record: it was never admitted. Raises
+    Unavailable."""
+    try:
+        claimed_ago = records.idempotency_claimed_ago(user_id=user_id, key=key, ttl_s=settings.SECKILL_IDEMPOTENCY_TTL)
+        return (
+            claimed_ago is not None and claimed_ago > NEVER_RECORDED_AFTER_S and records.request_get(request_id) is None
+        )
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+
+
 def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
     """Free the key if it still names `request_id` (best effort: the key lapses by itself)."""
     try:

@@ -9,6 +9,7 @@ when /metrics is scraped. SECKILL_METRICS=0 records nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -19,6 +20,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 
 from seckill import sale_cache
+
+logger = logging.getLogger(__name__)
 
 # `product` is the product's id when the product exists (this process has its sale state), else "": ids a client
 # makes up must not grow the series without bound.
@@ -128,10 +131,16 @@ def _counters() -> CollectorRegistry:
 
 
 def metrics_text() -> bytes:
-    """The exposition text: the counters, then the sale's state."""
+    """The exposition text: the counters, then the sale's state (left out, and logged, when Redis, the broker or
+    the database cannot be read: the counters still answer)."""
     sale = CollectorRegistry()
     sale.register(SaleCollector())
-    return generate_latest(_counters()) + generate_latest(sale)
+    try:
+        state = generate_latest(sale)
+    except Exception:
+        logger.warning("metrics: the sale's state is unreadable", exc_info=True)
+        state = b""
+    return generate_latest(_counters()) + state
 
 
 def product_purchase_figures(product_id: int) -> dict:

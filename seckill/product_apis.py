@@ -165,7 +165,9 @@ class ProductDetailApi(_ProductApiBase):
         request=ProductInputSerializer(partial=True),
         responses={
             200: ProductOutputSerializer,
-            **error_responses("invalid_request", "permission_denied", "product_not_found", "stock_conflict"),
+            **error_responses(
+                "invalid_request", "permission_denied", "product_not_found", "stock_conflict", "unavailable"
+            ),
         },
     )
     def patch(self, request, product_id: int):

@@ -17,6 +17,7 @@ from seckill.errors import BROKER_ERRORS, StockConflict
 from seckill.models import Order
 from seckill.redis_store import sale as gate
 from seckill.redis_store.sale import AdjustResult
+from seckill_site.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
     not sold, and nothing reaches Redis before the commit (a transaction that rolls back leaves the gate as it
     was). Between the commit and the gate's delta a sale may still take a unit being removed: the ledger, which
     already has the smaller figure, refuses it, so that undersells for a moment and never oversells.
-    Raises StockConflict when more units would go than are unsold. Returns the refreshed product.
+    Raises StockConflict when more units would go than are unsold, Unavailable when Redis cannot tell how many
+    are (a removal). Returns the refreshed product.
     """
     delta = stock_total - product.stock_total
     if delta == 0:
@@ -60,7 +62,10 @@ def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:
         # reconciliation.
         Product.objects.select_for_update().only("pk").get(pk=product.pk)
         if delta < 0:
-            unsold = gate.live_stock([product.pk])[product.pk]
+            try:
+                unsold = gate.live_stock([product.pk])[product.pk]
+            except BROKER_ERRORS as exc:  # the removal cannot be checked against the gate: change nothing
+                raise Unavailable() from exc
             if unsold is not None and unsold < -delta:
                 raise StockConflict(f"Only {unsold} unsold units can be removed.")
         # Only if nobody changed the total since `product` was read: two edits from 10 to 15 must not make 20.

@@ -14,7 +14,7 @@ import logging
 import uuid
 
 from seckill import guards, idempotency
-from seckill.admission import purchase_admit, purchase_refuse_unsent
+from seckill.admission import AdmissionUnknown, purchase_admit, purchase_refuse_unsent
 from seckill.enqueue import purchase_enqueue, purchase_wait
 from seckill.outcomes import Outcome
 from seckill.redis_store.guards import RateRules
@@ -35,8 +35,10 @@ def purchase_submit(
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
     Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
     Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
-    request (then nothing will be sold for it; a publish that failed after the broker took the message is
-    answered with the worker's decision instead). No database query on this path once the product is in Redis.
+    request and nothing was, or ever will be, sold for it. A request Redis may have admitted whose refusal it
+    cannot confirm (it went down meanwhile) is answered `pending` instead: the sweeper may still run it once
+    Redis is back. A publish that failed after the broker took the message is answered with the worker's
+    decision. No database query on this path once the product is in Redis.
     """
     if idempotency_key is not None:
         return _submit_keyed(
@@ -60,10 +62,15 @@ def _submit_keyed(*, user_id: int, product_id: int, quantity: int, timeout: floa
     first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=request_id)
     if first is not None:
         outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
-        if outcome.code != Unavailable.code:
+        given_up = outcome.code == Unavailable.code or (
+            not outcome.is_final
+            and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
+        )
+        if not given_up:
             return outcome
         # The first request was given up and sold nothing (a request that may still sell is never recorded
-        # `unavailable`): "try again" must let this retry through, not repeat itself for the key's lifetime.
+        # `unavailable`), or was never admitted: "try again" must let this retry through, not repeat itself
+        # for the key's lifetime.
         idempotency.idempotency_release(user_id=user_id, key=key, request_id=first)
         first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=request_id)
         if first is not None:  # a concurrent retry with this key claimed it first: its outcome is ours
@@ -90,16 +97,26 @@ def _admit_enqueue_wait(fields: dict, timeout: float, rate_limits: RateRules = (
 def _admitted_enqueued_awaited(fields: dict, timeout: float, rate_limits: RateRules) -> Outcome:
     try:
         purchase_admit(**fields, rate_limits=rate_limits)  # writes the record: from here the sweeper knows it
-    except Unavailable:
-        purchase_refuse_unsent(fields)  # Redis may have run the admission and lost only its reply
-        raise
+    except AdmissionUnknown as exc:  # Redis may have run the admission and lost only its reply
+        logger.warning("purchase %s: admission unconfirmed: %s", fields["request_id"], exc.__cause__)
+        return _unsent_answer(fields, timeout)
     try:
         async_result = purchase_enqueue(fields)
     except Exception as exc:  # the broker, or the result backend subscribing before the publish
         logger.warning("purchase %s not enqueued: %r", fields["request_id"], exc)
-        if purchase_refuse_unsent(fields) in (None, Unavailable.code):
-            raise Unavailable() from exc
-        # The message reached the broker after all and a worker decided it: answer that decision.
-        outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
-        return outcome if outcome.is_final else Outcome.pending(**fields)
+        return _unsent_answer(fields, timeout)
     return purchase_wait(async_result, fields, timeout=timeout)
+
+
+def _unsent_answer(fields: dict, timeout: float) -> Outcome:
+    """The answer to a request that may be admitted but whose message may not have reached the broker. 503 only
+    once it is refused for good; `pending` when Redis cannot confirm that (the sweeper runs its record again when
+    Redis is back, and result_url then tells the decision, or 404: it was never admitted, nothing was sold)."""
+    decision = purchase_refuse_unsent(fields)
+    if decision == Unavailable.code:
+        raise Unavailable()
+    if decision is None:
+        return Outcome.pending(**fields)
+    # The message reached the broker after all and a worker decided it: answer that decision.
+    outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
+    return outcome if outcome.is_final else Outcome.pending(**fields)

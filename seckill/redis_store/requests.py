@@ -105,6 +105,12 @@ def idempotency_claim(*, user_id: int, key: str, request_id: str, ttl_s: int) ->
     return get_client().set(keys.idempotency(user_id, key), request_id, nx=True, ex=ttl_s, get=True)
 
 
+def idempotency_claimed_ago(*, user_id: int, key: str, ttl_s: int) -> float | None:
+    """Seconds since the key was claimed (it was set with `ttl_s`); None if it is not set."""
+    left = get_client().ttl(keys.idempotency(user_id, key))
+    return None if left < 0 else max(0.0, ttl_s - left)
+
+
 def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
     """Free the key if it still names `request_id`: the request's answer was not one to repeat."""
     script("idem_release")(keys=[keys.idempotency(user_id, key)], args=[request_id])

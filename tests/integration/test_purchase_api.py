@@ -294,3 +294,22 @@ def test_orders_list_is_paginated_by_cursor_newest_first(transactional_db, make_
     Order.objects.create(request_id="page-new", user=alice, product=newest, quantity=1, unit_price=1)
     second = client.get(first["next"]).json()
     assert [o["id"] for o in second["results"]] == ids[::-1][2:4]
+
+
+def test_a_key_whose_first_request_was_never_admitted_lets_a_new_attempt_in(worker, make_buyers, make_product):
+    """Redis failed the first request's admission and could not confirm its refusal (answered `pending`), and in
+    fact never admitted it: no record. Once the key is older than any admission could take, a replay is a new
+    attempt, not `pending` for the key's lifetime."""
+    from seckill import idempotency
+    from seckill.redis_store import keys
+    from seckill.redis_store.client import get_client
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    ttl = settings.SECKILL_IDEMPOTENCY_TTL - idempotency.NEVER_RECORDED_AFTER_S - 1  # claimed 31 s ago
+    get_client().set(keys.idempotency(user.pk, "lost-1"), "never-admitted", ex=ttl)
+
+    response = api_client(user).post(
+        "/api/seckill/", {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="lost-1"
+    )
+    assert response.json()["code"] == "success" and response.json()["request_id"] != "never-admitted"
