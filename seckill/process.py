@@ -117,7 +117,7 @@ def _record(outcome: Outcome) -> None:
 
 
 class _Refused(Exception):
-    """Redis refused the sale (sell.lua): its decision, final already."""
+    """The request is refused for good, by Redis (sell.lua) or by the ledger (then in Redis too): its decision."""
 
     def __init__(self, code: str):
         super().__init__(code)
@@ -136,17 +136,16 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
         except _NotLoaded:
             stock_gate_load(product_id=product_id)
             order_id = order_write(**fields)
-    except _Refused as refusal:
+    except _Refused as refusal:  # by Redis, or by the ledger (then made final in Redis already)
         return Outcome.from_error(error_for_code(refusal.code), **fields)
-    except (SoldOut, AlreadyPurchased, UserInactive, ProductNotFound) as error:  # the ledger's: Redis not asked
-        # Final in Redis too. A sale Redis decided for this request (an earlier run's commit failed, then the
-        # ledger changed) is undone: its order was never written, its units and buyer entry go back.
+    except AlreadyPurchased as error:  # the ledger's: the buyer holds another live order
+        # Final in Redis too (a sale Redis decided for this request is undone: its order can never be written),
+        # and the gate learns which order the buyer holds.
         decision = gate.refuse(**fields, code=error.code, ledger_refused=True)
-        if isinstance(error, AlreadyPurchased):  # the ledger knows the buyer's order: let the gate know it too
-            held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE)
-            gate.buyer_remember(
-                product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
-            )
+        held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE)
+        gate.buyer_remember(
+            product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
+        )
         return Outcome.from_error(error_for_code(decision), **fields)  # (an earlier refusal's code, if any)
     return Outcome.success(order_id=order_id, **fields)
 
@@ -158,23 +157,25 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
 
     One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
     SQLite). The ledger's statements (`seckill.ledger.ledger_sell`) first; only when they sell nothing are the
-    reasons looked up.
-    Raises UserInactive, ProductNotFound, SoldOut, AlreadyPurchased (the ledger's refusals; Redis not asked),
-    _Refused (Redis' refusal, final), _NotLoaded, or a transient error.
+    reasons looked up, and the refusal made final in Redis, still under the lock.
+    Raises _Refused (Redis' refusal, or the ledger's: UserInactive, ProductNotFound, SoldOut, made final in Redis),
+    AlreadyPurchased (the ledger's; Redis not asked), _NotLoaded, or a transient error.
     """
     try:
         with transaction.atomic():
             order_id = ledger_sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
             if order_id is None:
-                # A concurrent delivery of this same request may have taken the last units: that is a sale.
-                existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
+                # A concurrent delivery of this same request may have taken the last units, or sit between its
+                # ledger statement and its commit (a redelivery racing the first, the buyer deactivated
+                # meanwhile): that is a sale, and its Redis decision must not be undone.
+                existing = _order_of_concurrent_delivery(request_id=request_id, product_id=product_id)
                 if existing is not None:
                     return existing
-                if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
-                    raise UserInactive()
-                if not Product.objects.filter(pk=product_id).exists():
-                    raise ProductNotFound()
-                raise SoldOut()
+                refusal = _ledger_refusal(user_id=user_id, product_id=product_id)
+                # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
+                # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
+                fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+                raise _Refused(gate.refuse(**fields, code=refusal.code, ledger_refused=True))
             # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
             result, _ = gate.sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
             if result is gate.Sell.NOT_LOADED:
@@ -189,6 +190,25 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
         if Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE).exists():
             raise AlreadyPurchased() from None
         raise
+
+
+def _order_of_concurrent_delivery(*, request_id: str, product_id: int) -> int | None:
+    """The order of this request, once no delivery of it can be between its ledger statement and its commit.
+
+    Such a delivery holds the product's row lock until it commits; on PostgreSQL a statement that sold nothing
+    (an inactive buyer's: its condition fails before any row is locked) did not wait for it, so the lock is
+    taken here. On SQLite this transaction began only after every other writer had committed."""
+    Product.objects.select_for_update().filter(pk=product_id).values_list("pk", flat=True).first()
+    return Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
+
+
+def _ledger_refusal(*, user_id: int, product_id: int) -> UserInactive | ProductNotFound | SoldOut:
+    """Why the ledger sold nothing."""
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        return UserInactive()
+    if not Product.objects.filter(pk=product_id).exists():
+        return ProductNotFound()
+    return SoldOut()
 
 
 def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:

@@ -216,3 +216,84 @@ def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clea
     admission.purchase_refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
     assert records.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
     assert not Order.objects.exists()
+
+
+def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redis, make_buyers, make_product):
+    """The first delivery sits between Redis' sale and its commit; the buyer is deactivated; the sweeper's
+    redelivery of the same request finds the ledger refusing (an inactive buyer). It must wait for the first
+    delivery, find its order and answer the sale, not undo the sale in Redis nor record `user_inactive` for a
+    buyer who holds an order."""
+    from django.db import connection
+
+    from tests.conftest import assert_gate_and_ledger_agree, wait_for
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    stock_gate.stock_gate_load(product_id=product.pk)
+    fields = dict(request_id="raced-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    admission.purchase_admit(**fields)
+    first_sold, release_first, second_done = threading.Event(), threading.Event(), threading.Event()
+    outcomes = {}
+    real_sell = gate.sell
+
+    def sell_then_wait(**kwargs):  # the first delivery only: pauses after Redis sold, before its commit
+        decided = real_sell(**kwargs)
+        if threading.current_thread().name == "first":
+            first_sold.set()
+            release_first.wait(30)
+        return decided
+
+    def deliver(name, done=None):
+        try:
+            outcomes[name] = process.purchase_process(**fields)
+        finally:
+            connections.close_all()
+            if done is not None:
+                done.set()
+
+    gate.sell, saved = sell_then_wait, gate.sell
+    try:
+        first = threading.Thread(target=deliver, args=("first",), name="first")
+        first.start()
+        assert first_sold.wait(10)
+        # Deactivated meanwhile (on SQLite the update waits for the first delivery's commit, as every writer).
+        deactivate = threading.Thread(target=_deactivate, args=(user.pk,))
+        deactivate.start()
+        postgres = connection.vendor == "postgresql"
+        if postgres:
+            deactivate.join(10)
+        second = threading.Thread(target=deliver, args=("second", second_done), name="second")
+        second.start()
+        if postgres:  # the redelivery waits for the first delivery's row lock (or, unfixed, refuses at once)
+            assert wait_for(lambda: second_done.is_set() or _lock_waiters() > 0, 10)
+        release_first.set()
+        for thread in (first, second, deactivate):
+            thread.join(30)
+    finally:
+        gate.sell = saved
+        release_first.set()
+
+    assert outcomes["first"].code == "success" and outcomes["second"].code == "success"
+    assert outcomes["second"].order_id == outcomes["first"].order_id
+    assert Order.objects.filter(request_id="raced-1").count() == 1
+    assert gate.decision_get(product_id=product.pk, request_id="raced-1") == gate.SOLD
+    assert records.request_get("raced-1").outcome["code"] == "success"
+    assert_gate_and_ledger_agree(product.pk)  # the buyer's entry and the unit stay taken in Redis
+
+
+def _deactivate(user_id: int) -> None:
+    try:
+        get_user_model().objects.filter(pk=user_id).update(is_active=False)
+    finally:
+        connections.close_all()
+
+
+def _lock_waiters() -> int:
+    """PostgreSQL backends of this database waiting for a lock."""
+    from django.db import connections as conns
+
+    with conns["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
