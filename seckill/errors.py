@@ -118,6 +118,11 @@ class StaleSignature(SeckillError):
     default_detail = "The signature's timestamp is too old (or in the future)."
 
 
+class AlreadyPaid(SeckillError):
+    code = "already_paid"
+    default_detail = "The order was paid already: this payment is kept for a refund."
+
+
 class AmountMismatch(SeckillError):
     code = "amount_mismatch"
     default_detail = "The amount paid is not the order's amount."

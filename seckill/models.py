@@ -56,16 +56,20 @@ class Order(models.Model):
 
 
 class PaymentEvent(models.Model):
-    """A payment provider's webhook call, kept by its event id: a replay gets the first answer, and a late success
-    for an order that expired or was cancelled stays visible until someone refunds it."""
+    """A payment provider's webhook call, kept by its event id: a replay gets the first answer, and money that paid
+    no order (a second payment, a wrong amount, an unknown, expired or cancelled order) stays visible until
+    someone refunds it."""
 
     event_id = models.CharField(max_length=128, unique=True)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payment_events")
     order_ref = models.CharField(max_length=32, help_text="The order id the provider sent.")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     provider_status = models.CharField(max_length=32)
+    paid_at = models.DateTimeField(null=True, blank=True, help_text="When the provider says the payment was made.")
     code = models.CharField(max_length=32, help_text="What we answered.")
-    needs_refund = models.BooleanField(default=False, help_text="Paid after the order closed: refund by hand.")
+    needs_refund = models.BooleanField(
+        default=False, help_text="Money received that paid no order (see the code): refund it, then set refunded at."
+    )
     refunded_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 

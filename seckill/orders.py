@@ -5,6 +5,10 @@ between a payment, the expiry and a cancellation that race for it, on every data
 is cancelled gives its units back to the ledger in the same transaction, and to the Redis gate right after the
 commit (release.lua, once per order: it goes by the buyer's entry, which leaves with the units). If Redis cannot
 be reached then, the order stays `gate_released = False` and the next expiry sweep gives them back.
+
+A provider's payment made before the order's deadline that arrives after it expired (the provider retrying after
+an outage) pays the order after all if the ledger still has its units: they are taken back in one conditional
+UPDATE, and from the gate after the commit (reclaim.lua).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -45,17 +50,83 @@ def order_pay(*, order_id: int, user_id: int | None = None) -> Order:
     Raises OrderNotFound (someone else's too), OrderExpired (also when its deadline has passed and the sweep has
     not expired it yet: it expires now), OrderCancelled.
     """
-    now = timezone.now()
     order = _order_of(order_id, user_id)
-    in_time = Q(pay_by__gt=now) | Q(pay_by__isnull=True)
-    Order.objects.filter(in_time, pk=order.pk, status=PENDING).update(status=PAID, paid_at=now)
-    order.refresh_from_db()
-    if order.status == PENDING:  # its deadline passed: the payment loses to the expiry
-        orders_close(order_ids=[order.pk], status=EXPIRED, due_by=now)
-        order.refresh_from_db()
+    _pay_pending(order, paid_at=timezone.now())
     if order.status != PAID:
         raise _REFUSAL[order.status]()
     return order
+
+
+def order_pay_by_provider(*, order_id: int, paid_at: datetime | None = None) -> tuple[bool, Order]:
+    """Apply a payment provider's confirmed payment (`paid_at`: when the provider says it was made, at the latest
+    now; None: now). Returns (whether this payment paid the order, the order). It did not when the order was paid
+    already (by another payment), was cancelled, or expired: unless the payment was made before its deadline
+    and the ledger still has its units, then the expired order is paid after all. Raises OrderNotFound."""
+    now = timezone.now()
+    paid_at = min(paid_at or now, now)
+    order = _order_of(order_id, None)
+    if _pay_pending(order, paid_at=paid_at):
+        return True, order
+    if order.status == EXPIRED and order.pay_by is not None and paid_at < order.pay_by:
+        return _pay_expired(order, paid_at=paid_at), order
+    return False, order
+
+
+def _pay_pending(order: Order, *, paid_at) -> bool:
+    """Pay `order` if it is pending and `paid_at` is before its deadline; else a pending order past its deadline
+    expires now (the payment lost to the expiry). Refreshes `order`; returns whether this paid it."""
+    in_time = Q(pay_by__gt=paid_at) | Q(pay_by__isnull=True)
+    paid = Order.objects.filter(in_time, pk=order.pk, status=PENDING).update(status=PAID, paid_at=paid_at)
+    order.refresh_from_db()
+    if order.status == PENDING:  # its deadline passed: the payment loses to the expiry
+        orders_close(order_ids=[order.pk], status=EXPIRED, due_by=timezone.now())
+        order.refresh_from_db()
+    return bool(paid)
+
+
+def _pay_expired(order: Order, *, paid_at) -> bool:
+    """Pay an expired order after all, if the ledger still has its units and the buyer holds no other live order
+    of the product: one transaction, the units taken by one conditional UPDATE, the gate's after the commit.
+    Refreshes `order`; returns whether it was paid."""
+    try:
+        with transaction.atomic():
+            took = Product.objects.filter(pk=order.product_id, stock_left__gte=order.quantity).update(
+                stock_left=F("stock_left") - order.quantity
+            )
+            if not took or not _reopen_as_paid(order.pk, paid_at):
+                raise _NotRevived()
+            transaction.on_commit(lambda: _gate_reclaim(order))
+    except (_NotRevived, IntegrityError):  # sold meanwhile, or the buyer bought the product again since
+        order.refresh_from_db()
+        return False
+    order.refresh_from_db()
+    return True
+
+
+class _NotRevived(Exception):
+    pass
+
+
+def _reopen_as_paid(order_id: int, paid_at) -> bool:
+    """EXPIRED -> PAID, if it still is expired. Its release to the gate, done or not, is moot once it is paid
+    (orders_release_to_gate releases closed orders only, under their rows' lock): the gate's units are taken
+    back by reclaim.lua, which goes by the buyer's entry."""
+    updated = Order.objects.filter(pk=order_id, status=EXPIRED).update(
+        status=PAID, paid_at=paid_at, closed_at=None, gate_released=False
+    )
+    return bool(updated)
+
+
+def _gate_reclaim(order: Order) -> None:
+    try:
+        taken = gate.reclaim(
+            product_id=order.product_id, user_id=order.user_id, request_id=order.request_id, quantity=order.quantity
+        )
+    except BROKER_ERRORS:
+        logger.error("order %s paid after it expired: its units not taken back from Redis (reconcile)", order.pk)
+        return
+    if taken == -1:
+        logger.error("order %s paid after it expired: the Redis gate had fewer units than the ledger", order.pk)
 
 
 def order_cancel(*, order_id: int, user_id: int | None = None) -> Order:
@@ -127,17 +198,31 @@ def orders_release_to_gate(*, order_ids: Iterable[int] | None = None, limit: int
     closed = Order.objects.filter(status__in=(EXPIRED, CANCELLED), gate_released=False)
     if order_ids is not None:
         closed = closed.filter(pk__in=list(order_ids))
-    rows = list(closed.values_list("pk", "product_id", "user_id", "request_id", "quantity")[:limit])
-    by_product: dict[int, list[tuple]] = defaultdict(list)
-    for row in rows:
-        by_product[row[1]].append(row)
+    candidates = list(closed.order_by("product_id").values_list("product_id", "pk")[:limit])
+    by_product: dict[int, list[int]] = defaultdict(list)
+    for product_id, order_id in candidates:
+        by_product[product_id].append(order_id)
     released = 0
-    for product_id, orders in by_product.items():
-        try:
-            gate.release(product_id=product_id, orders=[(user, request, qty) for _, _, user, request, qty in orders])
-        except BROKER_ERRORS:
-            logger.warning("product %s: %s closed orders not released to Redis yet", product_id, len(orders))
-            continue
-        Order.objects.filter(pk__in=[row[0] for row in orders]).update(gate_released=True)
-        released += len(orders)
+    for product_id, order_ids_of_product in by_product.items():
+        released += _release_product_orders(product_id, order_ids_of_product)
     return released
+
+
+def _release_product_orders(product_id: int, order_ids: list[int]) -> int:
+    """Release one product's closed orders under their rows' lock: an expired order paid after all meanwhile
+    (order_pay_by_provider) waits for it, or is no longer closed here and keeps its units."""
+    with transaction.atomic():
+        rows = list(
+            Order.objects.select_for_update()
+            .filter(pk__in=order_ids, status__in=(EXPIRED, CANCELLED), gate_released=False)
+            .values_list("pk", "user_id", "request_id", "quantity")
+        )
+        if not rows:
+            return 0
+        try:
+            gate.release(product_id=product_id, orders=[(user, request, qty) for _, user, request, qty in rows])
+        except BROKER_ERRORS:
+            logger.warning("product %s: %s closed orders not released to Redis yet", product_id, len(rows))
+            return 0
+        Order.objects.filter(pk__in=[row[0] for row in rows]).update(gate_released=True)
+    return len(rows)

@@ -77,6 +77,7 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "order_expired": status.HTTP_409_CONFLICT,
     "order_cancelled": status.HTTP_409_CONFLICT,
     "order_paid": status.HTTP_409_CONFLICT,
+    "already_paid": status.HTTP_409_CONFLICT,
     "payload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,

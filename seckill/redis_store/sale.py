@@ -109,6 +109,14 @@ def release(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
     return int(script("release")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=args))
 
 
+def reclaim(*, product_id: int, user_id: int, request_id: str, quantity: int) -> int:
+    """An expired order paid after all takes its units back from the gate, once (reclaim.lua). Returns 1 taken,
+    0 held already, -1 the gate had fewer units (drift), -9 the product is not loaded."""
+    return int(
+        script("reclaim")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=[user_id, request_id, quantity])
+    )
+
+
 def buyer_set(*, product_id: int, user_id: int, request_id: str | None) -> None:
     """Make the gate's entry for this buyer name `request_id` (None: no entry). For repairs (reconcile)."""
     if request_id is None:

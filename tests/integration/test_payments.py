@@ -7,8 +7,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
+from products.models import Product
 from seckill import orders, process
 from seckill.models import Order, PaymentEvent
 from seckill.payments import signature_make
@@ -116,3 +118,117 @@ def test_an_amount_that_is_no_price_is_400_and_nothing_is_kept(order, amount):
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
     assert not PaymentEvent.objects.exists()
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+# --- no money kept silently -------------------------------------------------------------------------------------
+def test_a_second_payment_of_a_paid_order_is_kept_for_a_refund(order):
+    assert call(event(order.pk)).json()["code"] == "success"
+    second = event(order.pk)
+    response = call(second)
+    assert (response.status_code, response.json()["code"]) == (409, "already_paid")
+    assert PaymentEvent.objects.get(event_id=second["event_id"]).needs_refund
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+@pytest.mark.parametrize("status, refund", [("succeeded", True), ("failed", False)])
+def test_money_for_a_wrong_amount_or_an_unknown_order_is_kept_for_a_refund(order, status, refund):
+    wrong = event(order.pk, amount="1.00", status=status)
+    unknown = event(order.pk + 1000, status=status)
+    call(wrong)
+    call(unknown)
+    kept = {e.event_id: e for e in PaymentEvent.objects.all()}
+    assert kept[wrong["event_id"]].needs_refund is refund
+    assert kept[unknown["event_id"]].needs_refund is refund
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
+
+
+def test_a_cancelled_orders_payment_is_kept_for_a_refund(order):
+    orders.order_cancel(order_id=order.pk)
+    paid = event(order.pk)
+    response = call({**paid, "paid_at": int(time.time()) - 5})  # made in time: a cancellation is the buyer's own
+    assert (response.status_code, response.json()["code"]) == (409, "order_cancelled")
+    assert PaymentEvent.objects.get(event_id=paid["event_id"]).needs_refund
+
+
+def expire(order) -> None:
+    Order.objects.filter(pk=order.pk).update(pay_by=timezone.now() - timedelta(seconds=1))
+    assert orders.orders_expire_due(limit=10) == 1
+
+
+def test_a_payment_made_in_time_that_arrives_after_the_expiry_pays_the_order_after_all(order):
+    """A provider retrying after our outage: paid before pay_by, delivered after the order expired and gave its
+    units back. The ledger still has them: the order is paid, its units taken back from the ledger and the gate."""
+    expire(order)
+    pay_by = Order.objects.get(pk=order.pk).pay_by
+    assert Order.objects.get(pk=order.pk).gate_released
+    late = {**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60}
+    response = call(late)
+    assert (response.status_code, response.json()["code"]) == (200, "success")
+    paid = Order.objects.get(pk=order.pk)
+    assert (paid.status, paid.closed_at, paid.paid_at.timestamp()) == (Order.Status.PAID, None, late["paid_at"])
+    assert not PaymentEvent.objects.get(event_id=late["event_id"]).needs_refund
+    assert Product.objects.get(pk=order.product_id).stock_left == 0
+    assert_gate_and_ledger_agree(order.product_id)  # the gate holds the units and the buyer's entry again
+    assert call(late).json()["code"] == "success"  # a replay: the same answer, nothing taken twice
+    assert_gate_and_ledger_agree(order.product_id)
+
+
+def test_a_late_payment_of_an_order_whose_units_were_sold_again_is_kept_for_a_refund(order, make_buyers):
+    expire(order)
+    pay_by = Order.objects.get(pk=order.pk).pay_by
+    (other,) = make_buyers(1, prefix="second")
+    resold = process.purchase_process(request_id="resold", user_id=other.pk, product_id=order.product_id, quantity=2)
+    assert resold.code == "success"
+    late = {**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60}
+    response = call(late)
+    assert (response.status_code, response.json()["code"]) == (409, "order_expired")
+    assert PaymentEvent.objects.get(event_id=late["event_id"]).needs_refund
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+    assert_gate_and_ledger_agree(order.product_id)
+
+
+def test_a_late_payment_of_a_buyer_who_bought_again_is_kept_for_a_refund(order):
+    expire(order)
+    pay_by = Order.objects.get(pk=order.pk).pay_by
+    again = process.purchase_process(request_id="again", user_id=order.user_id, product_id=order.product_id, quantity=1)
+    assert again.code == "success"
+    response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60})
+    assert response.json()["code"] == "order_expired"  # one live order per buyer: the first stays expired
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+    assert Product.objects.get(pk=order.product_id).stock_left == 1
+    assert_gate_and_ledger_agree(order.product_id)
+
+
+def test_a_payment_made_after_the_deadline_never_pays_an_expired_order(order):
+    expire(order)
+    pay_by = Order.objects.get(pk=order.pk).pay_by
+    response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) + 1})
+    assert response.json()["code"] == "order_expired"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+
+
+def test_a_late_payment_before_the_gate_got_the_units_back_takes_nothing_twice(order, monkeypatch):
+    """The order expired while Redis was down (its units not back in the gate yet): paid after all, the gate's
+    units and entry are where they were."""
+    from seckill.redis_store import sale as gate
+
+
+    def redis_down(**kwargs):
+        raise redis.ConnectionError("down")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(gate, "release", redis_down)
+        expire(order)
+    pay_by = Order.objects.get(pk=order.pk).pay_by
+    assert not Order.objects.get(pk=order.pk).gate_released
+    response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) - 1})
+    assert response.json()["code"] == "success"
+    orders.orders_release_to_gate()  # the expiry sweep's retry: a paid order is released no more
+    assert_gate_and_ledger_agree(order.product_id)
+
+
+@pytest.mark.parametrize("paid_at", ["yesterday", 1.5, -1, 10**13, True])
+def test_a_paid_at_that_is_no_unix_time_is_400(order, paid_at):
+    response = call({**event(order.pk), "paid_at": paid_at})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+    assert not PaymentEvent.objects.exists()
