@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from seckill import guards, metrics, selectors
+from seckill.idempotency import IDEMPOTENCY_KEY
 from seckill.submit import purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
 from seckill_site.exception_handler import error_code_for, error_response
 from seckill_site.openapi import error_responses
+from seckill_site.serializers import StrictSerializer
 
 MAX_ID = 2**63 - 1
 MAX_QUANTITY = 1_000_000
@@ -43,16 +45,6 @@ def plain_input(data) -> dict | None:
 
 def outcome_response(outcome) -> Response:
     return Response(outcome.as_dict(), status=http_status_for(outcome.code))
-
-
-class StrictSerializer(serializers.Serializer):
-    """Unknown fields are an error, not silently ignored (a typo must not buy with defaults)."""
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError({field: ["Unknown field."] for field in sorted(unknown)})
-        return attrs
 
 
 class OutcomeSerializer(serializers.Serializer):
@@ -102,6 +94,7 @@ class SeckillBuyApi(APIView):
                 str,
                 OpenApiParameter.HEADER,
                 required=False,
+                pattern=IDEMPOTENCY_KEY.pattern,
                 description="1-64 of A-Z a-z 0-9 _ . : -; the same key from the same buyer answers the first "
                 "request's outcome for 24 h.",
             )

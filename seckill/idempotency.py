@@ -23,7 +23,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 def idempotency_key_check(key: str) -> None:
     """Raises InvalidRequest for a key that is not 1 to 64 of A-Z a-z 0-9 _ . : -"""
-    if not IDEMPOTENCY_KEY.match(key):
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidRequest(errors={"Idempotency-Key": ["1 to 64 letters, digits or _ . : -"]})
 
 

@@ -1,10 +1,9 @@
 """The buyer's orders: list, detail, pay (the demo checkout) and cancel; the payment provider's webhook."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +16,7 @@ from seckill.purchase_tokens import purchase_token_make
 from seckill_site.errors import PayloadTooLarge, http_status_for
 from seckill_site.exception_handler import error_response
 from seckill_site.openapi import error_responses
+from seckill_site.pagination import StrictCursorPagination
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -45,7 +45,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         return purchase_token_make(order_id=order.pk, user_id=order.user_id, product_id=order.product_id)
 
 
-class OrderPagination(CursorPagination):
+class OrderPagination(StrictCursorPagination):
     """Newest first; a cursor stays right while new orders arrive (offsets would shift under them)."""
 
     ordering = "-id"
@@ -64,8 +64,11 @@ class OrderListApi(APIView):
     @extend_schema(
         summary="My orders, newest first",
         operation_id="orders_list",
-        parameters=[OpenApiParameter("page_size", int, description="default 50, at most 500")],
-        responses={200: OrderPageSerializer, **error_responses()},
+        parameters=[
+            OpenApiParameter("page_size", {"type": "integer", "minimum": 1}, description="default 50; above 500: 500"),
+            OpenApiParameter("cursor", str, description="the position, from a page's `next` or `previous` link"),
+        ],
+        responses={200: OrderPageSerializer, **error_responses("invalid_request", "not_found")},
     )
     def get(self, request):
         paginator = OrderPagination()
@@ -114,13 +117,26 @@ class OrderCancelApi(APIView):
         return Response(OrderOutputSerializer(order).data)
 
 
-class PaymentEventSerializer(serializers.Serializer):
-    """The webhook's body (read as signed bytes; this describes it for the schema)."""
+@extend_schema_field({"type": "string", "pattern": payments.AMOUNT.pattern, "example": "25.00"})
+class _AmountField(serializers.CharField):
+    pass
 
-    event_id = serializers.CharField(max_length=128)
-    order_id = serializers.IntegerField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    status = serializers.CharField(help_text="succeeded, or anything else (kept, ignored)")
+
+class PaymentEventSerializer(serializers.Serializer):
+    """The webhook's body (read as signed bytes and checked by seckill.payments; this describes it for the
+    schema). Strings hold no NUL character."""
+
+    event_id = serializers.CharField(min_length=1, max_length=128)
+    order_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    amount = _AmountField(help_text="a decimal string: the order's unit_price × quantity")
+    status = serializers.CharField(max_length=32, help_text="succeeded, or anything else (kept, ignored)")
+    paid_at = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=payments.MAX_EPOCH - 1,
+        help_text="unix time the payment was made; a payment made before the order's pay_by pays it even after it "
+        "expired, while its units are unsold",
+    )
 
 
 class PaymentAnswerSerializer(serializers.Serializer):
@@ -137,7 +153,8 @@ class PaymentWebhookApi(APIView):
 
     @extend_schema(
         summary="Payment provider's webhook",
-        request=PaymentEventSerializer,
+        # (no parser: the body is read as the bytes signed; the media type is named or the body is left out)
+        request={"application/json": PaymentEventSerializer},
         parameters=[
             OpenApiParameter(
                 "Seckill-Signature",
@@ -154,6 +171,7 @@ class PaymentWebhookApi(APIView):
                 "stale_signature",
                 "invalid_request",
                 "amount_mismatch",
+                "already_paid",
                 "payload_too_large",
                 "order_not_found",
                 "order_expired",
@@ -163,6 +181,12 @@ class PaymentWebhookApi(APIView):
         },
     )
     def post(self, request):
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > settings.SECKILL_MAX_BODY_BYTES:  # refused before it is read
+            return error_response(PayloadTooLarge())
         body = request.body[: settings.SECKILL_MAX_BODY_BYTES + 1]
         if len(body) > settings.SECKILL_MAX_BODY_BYTES:
             return error_response(PayloadTooLarge())

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -37,7 +38,10 @@ from seckill_site.errors import InvalidRequest, SeckillError, error_for_code
 
 SUCCEEDED = "succeeded"
 IGNORED = "ignored"  # a provider status other than succeeded: kept, nothing changes
-MAX_AMOUNT = Decimal(10) ** 10  # what PaymentEvent.amount holds (12 digits, 2 after the point)
+# A decimal string below 10^10 (what PaymentEvent.amount holds) with at most 2 decimals: numbers are refused (a
+# float is not an amount of money).
+AMOUNT = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+MAX_STATUS = 32
 MAX_EPOCH = 253402300800  # the year 10000: paid_at beyond it is no date
 
 
@@ -87,24 +91,23 @@ class PaymentEventIn:
 def _event_read(body: bytes) -> PaymentEventIn:
     try:
         data = json.loads(body)
-        event_id, order_id, status = data["event_id"], data["order_id"], data["status"]
-        amount = Decimal(str(data["amount"]))
+        event_id, order_id, status, amount = data["event_id"], data["order_id"], data["status"], data["amount"]
         paid_at = data.get("paid_at")
-    except (ValueError, KeyError, TypeError, InvalidOperation, RecursionError, AttributeError):
+    except (ValueError, KeyError, TypeError, RecursionError, AttributeError):
         raise InvalidRequest("The body is not a payment event.") from None
-    if not (isinstance(event_id, str) and 0 < len(event_id) <= 128 and type(order_id) is int and 0 < order_id < 2**63):
+    if not (_text(event_id, 128) and type(order_id) is int and 0 < order_id < 2**63):
         raise InvalidRequest("event_id must be a string of 1 to 128 characters, order_id a positive integer.")
-    if (
-        not isinstance(status, str)
-        or not amount.is_finite()
-        or abs(amount) >= MAX_AMOUNT  # (first: quantize refuses a number this large)
-        or amount != amount.quantize(Decimal("0.01"))
-    ):
-        raise InvalidRequest("status must be a string, amount a number with at most 2 decimals, below 10^10.")
+    if not (_text(status, MAX_STATUS) and isinstance(amount, str) and AMOUNT.fullmatch(amount)):
+        raise InvalidRequest("status must be a string of 1 to 32 characters, amount a decimal string below 10^10.")
     if paid_at is not None and not (type(paid_at) is int and 0 < paid_at < MAX_EPOCH):
         raise InvalidRequest("paid_at must be a unix time in whole seconds.")
     when = None if paid_at is None else datetime.fromtimestamp(paid_at, tz=UTC)
-    return PaymentEventIn(event_id, order_id, amount, status, when)
+    return PaymentEventIn(event_id, order_id, Decimal(amount), status, when)
+
+
+def _text(value, max_length: int) -> bool:
+    """A string of 1 to max_length characters that a database can store (no NUL)."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
 
 
 def payment_webhook_receive(*, body: bytes, signature: str | None) -> PaymentAnswer:
@@ -133,7 +136,7 @@ def payment_webhook_receive(*, body: bytes, signature: str | None) -> PaymentAns
                 order=order,
                 order_ref=str(event.order_id),
                 amount=event.amount,
-                provider_status=event.status[:32],
+                provider_status=event.status,
                 paid_at=event.paid_at,
                 code=code,
                 # money received that paid no order: refund it

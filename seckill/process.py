@@ -116,7 +116,7 @@ def _record(outcome: Outcome) -> None:
     )
 
 
-class _Refused(Exception):
+class PurchaseRefused(Exception):
     """The request is refused for good, by Redis (sell.lua) or by the ledger (then in Redis too): its decision."""
 
     def __init__(self, code: str):
@@ -136,7 +136,7 @@ def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity
         except _NotLoaded:
             stock_gate_load(product_id=product_id)
             order_id = order_write(**fields)
-    except _Refused as refusal:  # by Redis, or by the ledger (then made final in Redis already)
+    except PurchaseRefused as refusal:  # by Redis, or by the ledger (then made final in Redis already)
         return Outcome.from_error(error_for_code(refusal.code), **fields)
     except AlreadyPurchased as error:  # the ledger's: the buyer holds another live order
         # Final in Redis too (a sale Redis decided for this request is undone: its order can never be written),
@@ -158,8 +158,8 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
     One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
     SQLite). The ledger's statements (`seckill.ledger.ledger_sell`) first; only when they sell nothing are the
     reasons looked up, and the refusal made final in Redis, still under the lock.
-    Raises _Refused (Redis' refusal, or the ledger's: UserInactive, ProductNotFound, SoldOut, made final in Redis),
-    AlreadyPurchased (the ledger's; Redis not asked), _NotLoaded, or a transient error.
+    Raises PurchaseRefused (Redis' refusal, or the ledger's: user_inactive, product_not_found, sold_out, made final
+    in Redis), AlreadyPurchased (the ledger's; Redis not asked), _NotLoaded, or a transient error.
     """
     try:
         with transaction.atomic():
@@ -175,13 +175,13 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
                 # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
                 # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
                 fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-                raise _Refused(gate.refuse(**fields, code=refusal.code, ledger_refused=True))
+                raise PurchaseRefused(gate.refuse(**fields, code=refusal.code, ledger_refused=True))
             # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
             result, _ = gate.sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
             if result is gate.Sell.NOT_LOADED:
                 raise _NotLoaded()
             if result not in (gate.Sell.SOLD, gate.Sell.AGAIN):
-                raise _Refused(result)
+                raise PurchaseRefused(result)
             return order_id
     except IntegrityError:
         existing = Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()

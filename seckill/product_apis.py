@@ -1,13 +1,14 @@
 """The product endpoints: the catalogue with the sale's live stock (seckill.catalogue)."""
 
 import hashlib
+import re
+from decimal import Decimal
 
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -18,6 +19,8 @@ from products import selectors
 from products.models import Product
 from seckill import catalogue, sale_cache
 from seckill_site.openapi import error_responses
+from seckill_site.pagination import MAX_OFFSET, StrictLimitOffsetPagination
+from seckill_site.serializers import StrictSerializer
 
 PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
 # what the page shows, besides its id and status
@@ -52,6 +55,8 @@ class ReadOrModelPermissions(DjangoModelPermissions):
     """Anyone may read the catalogue; writes need the model's permission (add_product, change_product)."""
 
     def has_permission(self, request, view):
+        if not hasattr(view, request.method.lower()):  # a method the view has not: its 405, not a 403
+            return True
         return request.method in SAFE_METHODS or super().has_permission(request, view)
 
 
@@ -78,9 +83,26 @@ class ProductOutputSerializer(serializers.ModelSerializer):
         return catalogue.product_status_live(product).value
 
 
-class ProductInputSerializer(serializers.Serializer):
+PRICE = re.compile(r"^[0-9]{1,8}(\.[0-9]{1,2})?$")
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": PRICE.pattern, "example": "12.50"})
+class PriceField(serializers.DecimalField):
+    """A price as a decimal string ("12.50"), as the API writes it: a JSON number is refused (a float is not an
+    amount of money), and so is any string the schema's pattern does not match."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=10, decimal_places=2, min_value=0, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not PRICE.fullmatch(data):
+            raise serializers.ValidationError('A decimal string of at most 8 digits and 2 decimals, e.g. "12.50".')
+        return super().to_internal_value(data)
+
+
+class ProductInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, default=0)
+    price = PriceField(default=Decimal("0"))
     stock_total = serializers.IntegerField(min_value=0, max_value=10_000_000)
     per_user_limit = serializers.IntegerField(min_value=1, max_value=1000, default=1)
     start_time = serializers.DateTimeField(required=False)
@@ -95,7 +117,7 @@ class ProductPageSerializer(serializers.Serializer):
     results = ProductOutputSerializer(many=True)
 
 
-class ProductPagination(LimitOffsetPagination):
+class ProductPagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = 500
 
@@ -114,10 +136,12 @@ class ProductListApi(_ProductApiBase):
         operation_id="products_list",
         auth=[],
         parameters=[
-            OpenApiParameter("limit", int, description="page size (default 50, at most 500)"),
-            OpenApiParameter("offset", int),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="page size: default 50; above 500: 500"
+            ),
+            OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
         ],
-        responses={200: ProductPageSerializer, **error_responses(authenticated=False)},
+        responses={200: ProductPageSerializer, **error_responses("invalid_request", authenticated=False)},
     )
     def get(self, request):
         paginator = ProductPagination()

@@ -56,7 +56,6 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": status.HTTP_400_BAD_REQUEST,
     "invalid_signature": status.HTTP_400_BAD_REQUEST,
     "stale_signature": status.HTTP_400_BAD_REQUEST,
-    "amount_mismatch": status.HTTP_400_BAD_REQUEST,
     "not_authenticated": status.HTTP_401_UNAUTHORIZED,
     "authentication_failed": status.HTTP_401_UNAUTHORIZED,
     "permission_denied": status.HTTP_403_FORBIDDEN,
@@ -78,6 +77,7 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "order_cancelled": status.HTTP_409_CONFLICT,
     "order_paid": status.HTTP_409_CONFLICT,
     "already_paid": status.HTTP_409_CONFLICT,
+    "amount_mismatch": status.HTTP_409_CONFLICT,  # a well-formed payment that is not the order's amount
     "payload_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,

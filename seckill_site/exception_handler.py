@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -17,7 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from seckill_site.errors import SeckillError, http_status_for
+from seckill_site.errors import PayloadTooLarge, SeckillError, http_status_for
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +78,22 @@ def _with_retry_after(response, exc: SeckillError):
 
 def error_code_for(exc: Exception) -> str:
     """The machine code an exception is answered with (`internal_error` for one nothing maps)."""
+    exc = _domain_error(exc)
     if isinstance(exc, SeckillError):
         return exc.code
     return next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), "internal_error")
 
 
+def _domain_error(exc: Exception) -> Exception:
+    """Django's own refusal to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE (DRF reads request.body to parse
+    JSON) is the API's payload_too_large, not an unhandled error."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    return exc
+
+
 def handle_exception(exc, context):
+    exc = _domain_error(exc)
     if isinstance(exc, SeckillError):
         set_rollback()
         response = Response(error_body(exc.code, exc.detail, exc.errors), status=http_status_for(exc.code))

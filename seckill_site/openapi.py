@@ -1,4 +1,5 @@
-"""OpenAPI (drf-spectacular) helpers: every error an endpoint can answer, documented from the one status table.
+"""OpenAPI (drf-spectacular) helpers: every error an endpoint can answer, documented from the one status table;
+the links from a purchase to its outcome and order.
 
 @extend_schema(responses={200: OrderOutputSerializer, **error_responses("order_not_found", ...)})
 """
@@ -44,3 +45,34 @@ class FastJWTScheme(SimpleJWTScheme):
 
     target_class = "seckill_site.authentication.FastJWTAuthentication"
     name = "bearerToken"  # (simplejwt's own class, on the product endpoints, is "jwtAuth": the same token)
+
+
+# (operation, status) -> {link name: (target operationId, {parameter: runtime expression})}: where an answer leads,
+# for clients and for the stateful phase of a schema-driven test (schemathesis follows links).
+LINKS = {
+    ("seckill_create", "200"): {
+        "GetOrder": ("orders_retrieve", {"order_id": "$response.body#/order_id"}),
+        "PayOrder": ("orders_pay_create", {"order_id": "$response.body#/order_id"}),
+        "CancelOrder": ("orders_cancel_create", {"order_id": "$response.body#/order_id"}),
+    },
+    ("seckill_create", "202"): {
+        "GetOutcome": ("seckill_requests_retrieve", {"request_id": "$response.body#/request_id"}),
+    },
+    ("seckill_requests_retrieve", "200"): {
+        "GetOrder": ("orders_retrieve", {"order_id": "$response.body#/order_id"}),
+        "CancelOrder": ("orders_cancel_create", {"order_id": "$response.body#/order_id"}),
+    },
+}
+
+
+def add_links(result, generator, request, public):
+    """drf-spectacular's POSTPROCESSING_HOOKS: it has no API for OpenAPI links, so they are written into the
+    finished schema."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                for name, (target, parameters) in LINKS.get((operation.get("operationId"), status), {}).items():
+                    response.setdefault("links", {})[name] = {"operationId": target, "parameters": parameters}
+    return result

@@ -10,9 +10,10 @@ from seckill_site.errors import PayloadTooLarge
 
 
 class SafeJSONParser(JSONParser):
-    """Reads at most SECKILL_MAX_BODY_BYTES (DRF reads the raw stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
-    does not apply), accepts UTF-8 only, and turns a body nested thousands of levels deep, which makes json.loads
-    raise RecursionError (a 500 in DRF, docs/traps.md), into a 400 like any other malformed body."""
+    """Reads at most SECKILL_MAX_BODY_BYTES (a larger body is a 413; one over Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    is refused by Django before this runs, which the exception handler answers 413 too), accepts UTF-8 only, and
+    turns a body nested thousands of levels deep, which makes json.loads raise RecursionError (a 500 in DRF,
+    docs/traps.md), into a 400 like any other malformed body."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.SECKILL_MAX_BODY_BYTES

@@ -20,5 +20,6 @@ urlpatterns = [
 if settings.SECKILL_BENCH_ENDPOINTS:  # the benchmark's comparators (bench/views.py); never in production
     urlpatterns.append(path("bench/", include("bench.urls")))
 
+handler400 = "seckill_site.error_pages.bad_request_page"
 handler404 = "seckill_site.error_pages.not_found"
 handler500 = "seckill_site.error_pages.internal_error"

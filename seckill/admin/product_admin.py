@@ -5,6 +5,8 @@ from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
 
 from products.errors import ProductNotFound
 from products.models import Product
@@ -71,13 +73,16 @@ class ProductAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view  # staff only, like every admin page
+        # The reading changes nothing: a GET only (405 otherwise, not the CSRF check's 403). `str`, not `int`: any
+        # other id is this view's 404, not the admin's redirect of unknown paths (docs/admin-openapi.yaml).
+        reading = csrf_exempt(require_GET(self.live_reading_view))
         return [
-            path("<int:object_id>/live/", view(self.live_view), name="products_product_live"),
-            path("<int:object_id>/live/reading/", view(self.live_reading_view), name="products_product_live_reading"),
+            path("<str:object_id>/live/", view(self.live_view), name="products_product_live"),
+            path("<str:object_id>/live/reading/", view(reading), name="products_product_live_reading"),
             *super().get_urls(),
         ]
 
-    def live_view(self, request, object_id: int):
+    def live_view(self, request, object_id: str):
         """The live sale page: charts of the readings the page fetches from live_reading_view every second."""
         product = self._viewable(request, object_id)
         context = {
@@ -89,18 +94,20 @@ class ProductAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/products/product/live.html", context)
 
-    def live_reading_view(self, request, object_id: int):
-        self._viewable(request, object_id)
+    def live_reading_view(self, request, object_id: str):
+        product = self._viewable(request, object_id)
         try:
-            reading = live.product_live_reading(product_id=object_id)
+            reading = live.product_live_reading(product_id=product.pk)
         except ProductNotFound:
             raise Http404 from None
         return JsonResponse(reading)  # (admin_view marks it never_cache)
 
-    def _viewable(self, request, object_id: int) -> Product:
+    def _viewable(self, request, object_id: str) -> Product:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        product = self.get_object(request, str(object_id))
+        if not object_id.isascii() or not object_id.isdigit() or len(object_id) > 18:
+            raise Http404
+        product = self.get_object(request, object_id)
         if product is None:
             raise Http404
         return product

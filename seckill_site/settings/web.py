@@ -146,6 +146,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "seckill_site.openapi.add_links"],
 }
 
 # https://django-rest-framework-simplejwt.readthedocs.io/en/latest/settings.html

@@ -124,6 +124,7 @@ def admin_session(base: str) -> urllib.request.OpenerDirector:
     request.add_header("Referer", f"{base}/admin/login/")
     opener.open(request, timeout=30).read()
     assert any(cookie.name == "sessionid" for cookie in jar), "admin login failed"
+    opener.cookies = jar
     return opener
 
 

@@ -231,3 +231,12 @@ def test_a_sold_out_product_whose_unpaid_orders_expire_sells_exactly_the_units_t
     assert answers.count("success") == 3 and len(answers) == 10
     assert Order.objects.filter(product=product, status__in=Order.LIVE).count() == 5
     assert_gate_and_ledger_agree(product.pk)
+
+
+@pytest.mark.parametrize("page_size", ["null", "0", "-3", "2.5"])
+def test_an_order_page_size_that_is_no_whole_number_is_400(clean_redis, make_buyers, page_size):
+    from tests.conftest import api_client
+
+    (user,) = make_buyers(1)
+    response = api_client(user).get(f"/api/orders/?page_size={page_size}")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")

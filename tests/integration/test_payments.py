@@ -78,7 +78,8 @@ def test_a_bad_call_is_refused_with_its_code_and_changes_nothing(order, how, exp
         response = call(event(order.pk), timestamp=time.time() - 6 * 60)
     else:
         response = call(event(order.pk, amount="12.50"))  # one unit's price, the order has two
-    assert (response.status_code, response.json()["code"]) == (400, expected)
+    status = 409 if expected == "amount_mismatch" else 400  # (well-formed, but not the order's amount)
+    assert (response.status_code, response.json()["code"]) == (status, expected)
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
     assert PaymentEvent.objects.filter(code="success").count() == 0
 
@@ -112,7 +113,7 @@ def test_without_a_secret_every_call_is_refused(order, settings):
     assert call(event(order.pk)).json()["code"] == "invalid_signature"
 
 
-@pytest.mark.parametrize("amount", ["99999999999999", "25.001", "1e400", "NaN", [25]])
+@pytest.mark.parametrize("amount", ["99999999999999", "25.001", "1e400", "NaN", [25], 25, "25.00\n", "-25.00", ""])
 def test_an_amount_that_is_no_price_is_400_and_nothing_is_kept(order, amount):
     response = call(event(order.pk, amount=amount))
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
@@ -212,7 +213,6 @@ def test_a_late_payment_before_the_gate_got_the_units_back_takes_nothing_twice(o
     units and entry are where they were."""
     from seckill.redis_store import sale as gate
 
-
     def redis_down(**kwargs):
         raise redis.ConnectionError("down")
 
@@ -232,3 +232,29 @@ def test_a_paid_at_that_is_no_unix_time_is_400(order, paid_at):
     response = call({**event(order.pk), "paid_at": paid_at})
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
     assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "field, value", [("event_id", "evt\x00nul"), ("status", "succeeded\x00"), ("status", "s" * 33), ("event_id", "")]
+)
+def test_a_string_a_database_cannot_keep_is_400_not_500(order, field, value):
+    response = call({**event(order.pk), field: value})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+    assert not PaymentEvent.objects.exists()
+
+
+def test_a_signature_of_non_ascii_text_is_refused_not_a_500(order):
+    body = json.dumps(event(order.pk)).encode()
+    response = api_client().post(
+        URL, data=body, content_type="application/json", HTTP_SECKILL_SIGNATURE=f"t={int(time.time())},v1=é"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_signature")
+
+
+def test_a_body_over_djangos_upload_limit_is_413_not_500(order, settings):
+    """Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig): a 413 with its code, on
+    the webhook and on every DRF endpoint (DRF reads request.body to parse JSON)."""
+    big = b'{"x": "' + b"a" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10) + b'"}'
+    for url in (URL, "/api/auth/token/", "/api/seckill/"):
+        response = api_client(order.user).post(url, data=big, content_type="application/json")
+        assert (response.status_code, response.json()["code"]) == (413, "payload_too_large"), url

@@ -269,3 +269,32 @@ def test_staff_edits_with_redis_down_answer_503_or_save_never_500(clean_redis, s
     # A new product is saved; the gate loads it from the ledger at its first request once Redis is back.
     response = client.post("/api/products/", {"name": "Saved anyway", "stock_total": 2}, format="json")
     assert response.status_code == 201 and Product.objects.filter(name="Saved anyway").exists()
+
+
+@pytest.mark.parametrize("query", ["limit=null", "limit=0", "limit=1.5", "offset=-1", "offset=abc", f"offset={2**63}"])
+def test_a_page_parameter_that_is_no_whole_number_in_range_is_400(clean_redis, query):
+    response = api_client().get(f"/api/products/?{query}")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+
+
+def test_a_page_size_above_the_maximum_is_cut_to_it(clean_redis, make_product):
+    make_product()
+    response = api_client().get(f"/api/products/?limit={10**30}")
+    assert response.status_code == 200 and "limit=500" in (response.json()["next"] or "limit=500")
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "x", "stock_total": 1, "is_enabled": 0}, "is_enabled"),
+        ({"name": "x", "stock_total": "1"}, "stock_total"),
+        ({"name": 5, "stock_total": 1}, "name"),
+        ({"name": "x", "stock_total": 1, "price": 5}, "price"),
+        ({"name": "x", "stock_total": 1, "stok_total": 1}, "stok_total"),
+    ],
+)
+def test_a_product_body_is_taken_as_the_schema_says_it(clean_redis, staff, body, field):
+    """JSON types as the schema gives them (DRF would take 0 for false, "1" for 1) and no unknown field."""
+    response = api_client(staff).post("/api/products/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+    assert field in response.json()["errors"] and not Product.objects.exists()
