@@ -1,5 +1,6 @@
 import time
 
+import redis
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -7,10 +8,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from seckill import guards, metrics, selectors
+from seckill import blacklist, guards, metrics, selectors
 from seckill.idempotency import IDEMPOTENCY_KEY
 from seckill.submit import purchase_submit
-from seckill_site.errors import SeckillError, http_status_for
+from seckill_site.errors import SeckillError, Unavailable, http_status_for
 from seckill_site.exception_handler import error_code_for, error_response
 from seckill_site.openapi import error_responses
 from seckill_site.serializers import StrictSerializer
@@ -26,6 +27,17 @@ def caller_id(request) -> int:
         return int(request.user.id)
     except (TypeError, ValueError):
         raise AuthenticationFailed("Token has no valid user id.") from None
+
+
+def buyer_id(request) -> int:
+    """The caller's user id (caller_id), refused when the account was deactivated or deleted after its token was
+    issued (from the blacklist snapshot: no query). Raises AuthenticationFailed, UserInactive, Unavailable."""
+    user_id = caller_id(request)
+    try:
+        blacklist.user_active_check(user_id=user_id)
+    except redis.RedisError as exc:
+        raise Unavailable() from exc
+    return user_id
 
 
 def plain_input(data) -> dict | None:
@@ -154,9 +166,9 @@ class SeckillRequestDetailApi(APIView):
             200: OpenApiResponse(OutcomeSerializer, description="decided: `success`"),
             202: OpenApiResponse(OutcomeSerializer, description="`pending`"),
             409: OpenApiResponse(OutcomeSerializer, description="decided: a refusal's code"),
-            **error_responses("not_found", "unavailable"),
+            **error_responses("not_found", "unavailable", "user_inactive"),
         },
     )
     def get(self, request, request_id: str):
-        outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
+        outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=buyer_id(request))
         return outcome_response(outcome)

@@ -100,6 +100,12 @@ def blacklist_check(*, user_id: int, ip: str) -> None:
             raise Blacklisted()
 
 
+def user_active_check(*, user_id: int) -> None:
+    """Raises UserInactive for an account deactivated or deleted (the snapshot: no query). Raises Redis' errors."""
+    if str(user_id) in _current_snapshot().inactive:
+        raise UserInactive()
+
+
 def blacklist_normalize(kind: str, value: str) -> str:
     """Raises InvalidRequest for a value that is not a user id / IP address or range."""
     value = value.strip()

@@ -63,6 +63,12 @@ def client_ip(meta: dict) -> str:
     return remote
 
 
+def forwarded_by_trusted_proxy(meta: dict) -> bool:
+    """Whether the socket's peer is one of SECKILL_TRUSTED_PROXIES (whose X-Forwarded-For client_ip believes)."""
+    trusted = settings.SECKILL_TRUSTED_PROXIES
+    return bool(trusted) and _is_trusted(_normalise_peer(meta.get("REMOTE_ADDR", "")) or "", trusted)
+
+
 def _normalise(text: str) -> str | None:
     try:
         address = ipaddress.ip_address(text.strip())
@@ -120,16 +126,6 @@ def rate_limit_rules(*, user_id: int, ip: str) -> store.RateRules:
     return [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
 
 
-def login_rate_limit_check(*, username: str, ip: str) -> None:
-    """Count a password login against its user name's and address' limits (SECKILL_LOGIN_*_RATE_LIMIT), whether
-    the password turns out right or not. Raises RateLimited, Unavailable (Redis down)."""
-    scopes = [("login-user", username.strip().lower()[:150], settings.SECKILL_LOGIN_USER_RATE_RULES)]
-    if ip:
-        scopes.append(("login-ip", rate_limit_subject(ip), settings.SECKILL_LOGIN_IP_RATE_RULES))
-    rules = [(scope, ident, limit, window) for scope, ident, ruleset in scopes for limit, window in ruleset]
-    _rate_limit_count(rules, ban=False)  # (bans are for buyers and addresses that flood the sale)
-
-
 def rate_limit_check(*, user_id: int, ip: str) -> None:
     """Count this request against the user's and the address' limits, atomically (one round trip). Raises
     RateLimited as `rate_limit_refuse` does when any is full, Unavailable when Redis is down. (A purchase whose
@@ -137,7 +133,7 @@ def rate_limit_check(*, user_id: int, ip: str) -> None:
     _rate_limit_count(rate_limit_rules(user_id=user_id, ip=ip))
 
 
-def _rate_limit_count(rules: store.RateRules, *, ban: bool = True) -> None:
+def _rate_limit_count(rules: store.RateRules) -> None:
     if not rules:
         return
     try:
@@ -145,17 +141,17 @@ def _rate_limit_count(rules: store.RateRules, *, ban: bool = True) -> None:
     except redis.RedisError as exc:
         raise Unavailable() from exc
     if not allowed:
-        rate_limit_refuse(rules, retry_after_ms=retry_after_ms, breached=breached, ban=ban)
+        rate_limit_refuse(rules, retry_after_ms=retry_after_ms, breached=breached)
 
 
-def rate_limit_refuse(rules: store.RateRules, *, retry_after_ms: int, breached: int, ban: bool = True) -> NoReturn:
+def rate_limit_refuse(rules: store.RateRules, *, retry_after_ms: int, breached: int) -> NoReturn:
     """Raise RateLimited (with retry_after) for a request refused by rule `breached`; after
     SECKILL_BAN_AFTER_BREACHES refusals within a minute, the offender is also banned for SECKILL_BAN_TTL seconds
     (never for good). The refusal stands if Redis fails to count it (the ban is then missed, logged)."""
     scope, ident = rules[breached][0], rules[breached][1]
     threshold = settings.SECKILL_BAN_AFTER_BREACHES
     try:
-        if ban and threshold > 0 and store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
+        if threshold > 0 and store.rate_limit_breach(scope=scope, ident=ident) >= threshold:
             expires_ms = int((time.time() + settings.SECKILL_BAN_TTL) * 1000)
             store.ban_set(kind=scope, value=ident, expires_ms=expires_ms)
             logger.warning("temporary ban of %s %s for %ss", scope, ident, settings.SECKILL_BAN_TTL)

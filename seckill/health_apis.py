@@ -7,13 +7,17 @@ enough to be called every second.
 
 from __future__ import annotations
 
+import functools
+import hmac
+import ipaddress
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from seckill import heartbeat, metrics
+from seckill import guards, heartbeat, metrics
 from seckill.redis_store.client import get_client
 from seckill_site.celery import app
 
@@ -22,6 +26,35 @@ logger = logging.getLogger(__name__)
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
+
+
+def ops_only(view):
+    """/readyz and /metrics answer only the operator's side: a client address in SECKILL_OPS_ALLOWED_NETWORKS (not
+    one forwarded by a proxy that is not trusted: behind one, that would be everyone), or the bearer token
+    SECKILL_METRICS_TOKEN. Anyone else gets a cheap 403 (each costs Redis, database and broker calls)."""
+
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        if not _ops_caller(request.META):
+            body = {"code": "permission_denied", "detail": "Not for this client (SECKILL_OPS_ALLOWED_NETWORKS)."}
+            return JsonResponse(body, status=403)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+def _ops_caller(meta: dict) -> bool:
+    token = settings.SECKILL_METRICS_TOKEN
+    given = meta.get("HTTP_AUTHORIZATION", "")
+    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+        return True
+    if "HTTP_X_FORWARDED_FOR" in meta and not guards.forwarded_by_trusted_proxy(meta):
+        return False
+    try:
+        address = ipaddress.ip_address(guards.client_ip(meta))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.SECKILL_OPS_ALLOWED_NETWORKS)
 
 
 def _database() -> str:
@@ -58,6 +91,7 @@ def _reports() -> dict:
     return {"workers_live": workers, "beat_age_s": age, "beat": heartbeat.beat_state(beat_age)}
 
 
+@ops_only
 def readyz(request):
     checks, ready = {}, True
     for name, check in CHECKS.items():
@@ -71,6 +105,7 @@ def readyz(request):
     return JsonResponse(body, status=200 if ready else 503)
 
 
+@ops_only
 def metrics_view(request):
-    """Prometheus' scrape (text exposition format). For the internal network: put it behind the proxy's rules."""
+    """Prometheus' scrape (text exposition format), for the operator's side only (ops_only)."""
     return HttpResponse(metrics.metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -34,6 +34,8 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Orders are read in the admin, never edited: cancelling one is a permission of its own.
+        permissions = [("cancel_order", "Can cancel unpaid orders (their units go back on sale)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "product"],

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from seckill import orders, payments, selectors
-from seckill.apis import caller_id
+from seckill.apis import buyer_id
 from seckill.errors import OrderNotFound
 from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_make
@@ -17,6 +17,9 @@ from seckill_site.errors import PayloadTooLarge, http_status_for
 from seckill_site.exception_handler import error_response
 from seckill_site.openapi import error_responses
 from seckill_site.pagination import StrictCursorPagination
+
+# What every order endpoint may answer about its caller (seckill.apis.buyer_id).
+BUYER_CODES = ("user_inactive", "unavailable")
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -68,21 +71,22 @@ class OrderListApi(APIView):
             OpenApiParameter("page_size", {"type": "integer", "minimum": 1}, description="default 50; above 500: 500"),
             OpenApiParameter("cursor", str, description="the position, from a page's `next` or `previous` link"),
         ],
-        responses={200: OrderPageSerializer, **error_responses("invalid_request", "not_found")},
+        responses={200: OrderPageSerializer, **error_responses("invalid_request", "not_found", *BUYER_CODES)},
     )
     def get(self, request):
         paginator = OrderPagination()
-        page = paginator.paginate_queryset(selectors.order_list(user_id=caller_id(request)), request, view=self)
+        page = paginator.paginate_queryset(selectors.order_list(user_id=buyer_id(request)), request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
 
 class OrderDetailApi(APIView):
     @extend_schema(
-        summary="One of my orders", responses={200: OrderOutputSerializer, **error_responses("order_not_found")}
+        summary="One of my orders",
+        responses={200: OrderOutputSerializer, **error_responses("order_not_found", *BUYER_CODES)},
     )
     def get(self, request, order_id: int):
         try:
-            order = selectors.order_get(user_id=caller_id(request), order_id=order_id)
+            order = selectors.order_get(user_id=buyer_id(request), order_id=order_id)
         except Order.DoesNotExist:
             raise OrderNotFound() from None
         return Response(OrderOutputSerializer(order).data)
@@ -96,13 +100,13 @@ class OrderPayApi(APIView):
         request=None,
         responses={
             200: OrderOutputSerializer,
-            **error_responses("not_found", "order_not_found", "order_expired", "order_cancelled"),
+            **error_responses("not_found", "order_not_found", "order_expired", "order_cancelled", *BUYER_CODES),
         },
     )
     def post(self, request, order_id: int):
         if not settings.SECKILL_DEMO_PAYMENTS:
             raise NotFound("Payments go through the payment provider here.")
-        order = orders.order_pay(order_id=order_id, user_id=caller_id(request))
+        order = orders.order_pay(order_id=order_id, user_id=buyer_id(request))
         return Response(OrderOutputSerializer(order).data)
 
 
@@ -110,10 +114,13 @@ class OrderCancelApi(APIView):
     @extend_schema(
         summary="Cancel an unpaid order",
         request=None,
-        responses={200: OrderOutputSerializer, **error_responses("order_not_found", "order_paid", "order_expired")},
+        responses={
+            200: OrderOutputSerializer,
+            **error_responses("order_not_found", "order_paid", "order_expired", *BUYER_CODES),
+        },
     )
     def post(self, request, order_id: int):
-        order = orders.order_cancel(order_id=order_id, user_id=caller_id(request))
+        order = orders.order_cancel(order_id=order_id, user_id=buyer_id(request))
         return Response(OrderOutputSerializer(order).data)
 
 

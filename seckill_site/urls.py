@@ -7,6 +7,7 @@ from seckill_site.views import ServerTimeApi, index
 
 urlpatterns = [
     path("api/seckill/", include("seckill.purchase_urls")),  # the purchase first (the others pay one failed match)
+    path("admin/login/", include("seckill.admin.login")),  # the admin's login, throttled (429 over a limit)
     path("admin/", admin.site.urls),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -70,7 +70,10 @@ class OrderAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="orders.csv"'
         return response
 
-    @admin.action(description="Cancel the selected unpaid orders (their units go back on sale)")
+    def has_cancel_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.cancel_order")
+
+    @admin.action(description="Cancel the selected unpaid orders (their units go back on sale)", permissions=["cancel"])
     def cancel_unpaid(self, request, queryset):
         cancelled, refused = 0, []
         for order_id in queryset.values_list("pk", flat=True):

@@ -112,7 +112,7 @@ class ProductAdmin(admin.ModelAdmin):
             raise Http404
         return product
 
-    @admin.action(description="Reconcile Redis with the ledger (repair by deltas)")
+    @admin.action(description="Reconcile Redis with the ledger (repair by deltas)", permissions=["change"])
     def reconcile_fix(self, request, queryset):
         repaired = 0
         for product_id in queryset.values_list("pk", flat=True):

@@ -134,3 +134,33 @@ def rate_limit_breach(*, scope: str, ident: str) -> int:
     pipe.incr(key)
     pipe.expire(key, 60, nx=True)
     return pipe.execute()[0]
+
+
+# --- failed logins ----------------------------------------------------------------------------------------------
+def failures_full(rules: RateRules) -> tuple[bool, int]:
+    """Whether any of the (scope, id, limit, window seconds) rules has reached its limit of failures, and the
+    milliseconds until the last such window ends. Reads only: failures are counted by failures_count."""
+    if not rules:
+        return False, 0
+    pipe = get_client().pipeline(transaction=False)
+    for scope, ident, _, window_s in rules:
+        key = keys.rate_limit(scope, ident, window_s)
+        pipe.get(key)
+        pipe.pttl(key)
+    replies = pipe.execute()
+    full, retry_after_ms = False, 0
+    for (_, _, limit, window_s), count, ttl_ms in zip(rules, replies[::2], replies[1::2]):
+        if count is not None and int(count) >= limit:
+            full = True
+            retry_after_ms = max(retry_after_ms, ttl_ms if ttl_ms > 0 else window_s * 1000)
+    return full, retry_after_ms
+
+
+def failures_count(rules: RateRules) -> None:
+    """Count one failure against each rule; a window starts with its first failure and ends on its own."""
+    pipe = get_client().pipeline(transaction=False)
+    for scope, ident, _, window_s in rules:
+        key = keys.rate_limit(scope, ident, window_s)
+        pipe.incr(key)
+        pipe.expire(key, window_s, nx=True)
+    pipe.execute()

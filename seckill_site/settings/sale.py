@@ -58,10 +58,13 @@ SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
 # address (mobile carriers, offices), so the per-address limit is off unless set.
 SECKILL_USER_RATE_RULES = parse_rate_rules(env("SECKILL_USER_RATE_LIMIT", "5/s,60/m"))
 SECKILL_IP_RATE_RULES = parse_rate_rules(env("SECKILL_IP_RATE_LIMIT", ""))
-# Password logins (POST /api/auth/token/) per user name and per client address: each try is a slow password hash
-# on the web tier that serves purchases, and unlimited tries guess passwords.
+# Failed password logins (POST /api/auth/token/, the admin's login page) per (user name, client address) pair and
+# per address: over them, 429 (seckill/login_throttle.py). A user name alone, from any address, is only slowed
+# down: after SECKILL_LOGIN_SLOW_AFTER failures within a minute (0: never), each try waits SECKILL_LOGIN_SLOWDOWN s.
 SECKILL_LOGIN_USER_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_USER_RATE_LIMIT", "10/m,50/h"))
 SECKILL_LOGIN_IP_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_IP_RATE_LIMIT", "60/m"))
+SECKILL_LOGIN_SLOW_AFTER = int(env("SECKILL_LOGIN_SLOW_AFTER", "20"))
+SECKILL_LOGIN_SLOWDOWN = float(env("SECKILL_LOGIN_SLOWDOWN", "1"))
 # Refusals within a minute that earn a temporary ban (0: no bans), and the ban's length. Never permanent.
 SECKILL_BAN_AFTER_BREACHES = int(env("SECKILL_BAN_AFTER_BREACHES", "0"))
 SECKILL_BAN_TTL = int(env("SECKILL_BAN_TTL", "60"))
@@ -70,6 +73,16 @@ SECKILL_BLACKLIST_REFRESH = float(env("SECKILL_BLACKLIST_REFRESH", "0.5"))
 # Proxies in front of the web server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is
 # believed; empty: REMOTE_ADDR only, the header never.
 SECKILL_TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in env_list("SECKILL_TRUSTED_PROXIES", ""))
+# Who may read /metrics and /readyz (not /healthz, which stays open): a client address in these networks (the
+# address as SECKILL_TRUSTED_PROXIES makes it, and never one forwarded by a proxy that is not trusted), or a request
+# with `Authorization: Bearer <SECKILL_METRICS_TOKEN>` (empty: no token accepted).
+SECKILL_OPS_ALLOWED_NETWORKS = tuple(
+    ipaddress.ip_network(n, strict=False)
+    for n in env_list(
+        "SECKILL_OPS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+    )
+)
+SECKILL_METRICS_TOKEN = env("SECKILL_METRICS_TOKEN", "")
 # Hosts whose Origin (or Referer) may buy, comma-separated; empty: any.
 SECKILL_ALLOWED_ORIGINS = frozenset(h.lower() for h in env_list("SECKILL_ALLOWED_ORIGINS", ""))
 # At most ceil(stock_left * factor) purchase requests per product in flight to the logic layer.

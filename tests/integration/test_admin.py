@@ -1,5 +1,6 @@
 """Django admin: products through the same services as the API (stock to Redis as deltas), orders read-only."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -169,3 +170,62 @@ def test_orders_are_found_by_purchase_token_and_exported_as_csv(clean_redis, adm
     assert {row[1] for row in rows[1:]} == {f"csv-{u.pk}" for u in users}
     listing = admin_client.get("/admin/products/product/").content
     assert b'field-sold">3<' in listing
+
+
+# --- who may do what ---------------------------------------------------------------------------------------------
+def staff_with(*codenames: str):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(f"staff-{uuid.uuid4().hex[:12]}", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_cancelling_orders_and_repairing_products_need_more_than_the_view_permission(
+    clean_redis, make_buyers, make_product
+):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    order_id = process.purchase_process(
+        request_id="r-perm", user_id=user.pk, product_id=product.pk, quantity=1
+    ).order_id
+    cancel = {"action": "cancel_unpaid", "_selected_action": [order_id]}
+    repair = {"action": "reconcile_fix", "_selected_action": [product.pk]}
+
+    viewer = staff_with("view_order", "view_product")
+    assert "cancel_unpaid" not in viewer.get("/admin/seckill/order/").content.decode()
+    assert "reconcile_fix" not in viewer.get("/admin/products/product/").content.decode()
+    viewer.post("/admin/seckill/order/", cancel)
+    assert Order.objects.get(pk=order_id).status == Order.Status.PENDING_PAYMENT  # refused: no such action
+
+    canceller = staff_with("view_order", "cancel_order")
+    assert "cancel_unpaid" in canceller.get("/admin/seckill/order/").content.decode()
+    canceller.post("/admin/seckill/order/", cancel)
+    assert Order.objects.get(pk=order_id).status == Order.Status.CANCELLED
+    assert (
+        "reconcile_fix" in staff_with("view_product", "change_product").get("/admin/products/product/").content.decode()
+    )
+    assert staff_with("view_product", "change_product").post("/admin/products/product/", repair).status_code == 302
+
+
+def test_payments_to_refund_are_listed_and_marked_refunded_by_the_change_permission(clean_redis):
+    from seckill.models import PaymentEvent
+
+    kept = PaymentEvent.objects.create(
+        event_id="evt-r",
+        order_ref="9",
+        amount="5.00",
+        provider_status="succeeded",
+        code="order_not_found",
+        needs_refund=True,
+    )
+    viewer = staff_with("view_paymentevent")
+    assert "evt-r" in viewer.get("/admin/seckill/paymentevent/?refund=due").content.decode()
+    assert "mark_refunded" not in viewer.get("/admin/seckill/paymentevent/").content.decode()
+    changer = staff_with("view_paymentevent", "change_paymentevent")
+    changer.post("/admin/seckill/paymentevent/", {"action": "mark_refunded", "_selected_action": [kept.pk]})
+    kept.refresh_from_db()
+    assert kept.refunded_at is not None
+    assert "evt-r" not in changer.get("/admin/seckill/paymentevent/?refund=due").content.decode()

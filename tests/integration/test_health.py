@@ -1,5 +1,6 @@
-"""/healthz, /readyz and the landing page."""
+"""/healthz, /readyz, /metrics' access and the landing page."""
 
+import ipaddress
 import time
 
 import pytest
@@ -60,3 +61,30 @@ def test_what_every_host_shares_is_reported_never_a_reason_to_be_unready(clean_r
 def test_the_landing_page_leads_to_the_admin_the_api_and_the_probes(clean_redis):
     body = Client().get("/").content
     assert b'href="/admin/"' in body and b'href="/api/products/"' in body and b'href="/readyz"' in body
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/metrics"])
+def test_readyz_and_metrics_answer_the_operators_side_only(clean_redis, settings, path):
+    settings.SECKILL_METRICS_TOKEN = "scrape-token-123"
+    public, private = "203.0.113.5", "10.1.2.3"
+    assert Client(REMOTE_ADDR=public).get(path).status_code == 403
+    assert Client(REMOTE_ADDR=private).get(path).status_code in (200, 503)
+    assert Client(REMOTE_ADDR="127.0.0.1").get(path).status_code in (200, 503)
+    # Through a proxy that is not trusted (behind one, every client's address would look private): refused.
+    assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=public).get(path).status_code == 403
+    settings.SECKILL_TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
+    assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=private).get(path).status_code in (200, 503)
+    assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=public).get(path).status_code == 403
+    # The bearer token opens them from anywhere; a wrong one does not.
+    bearer = Client(REMOTE_ADDR=public, HTTP_AUTHORIZATION="Bearer scrape-token-123")
+    assert bearer.get(path).status_code in (200, 503)
+    assert Client(REMOTE_ADDR=public, HTTP_AUTHORIZATION="Bearer nope").get(path).status_code == 403
+    assert Client(REMOTE_ADDR=public).get("/healthz").status_code == 200  # stays open
+
+
+def test_probes_and_the_scrape_are_not_redirected_to_https(clean_redis, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # (its middleware reads the settings at its first request)
+    assert client.get("/api/time/").status_code == 301
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code in (200, 503), path

@@ -240,3 +240,25 @@ def test_an_order_page_size_that_is_no_whole_number_is_400(clean_redis, make_buy
     (user,) = make_buyers(1)
     response = api_client(user).get(f"/api/orders/?page_size={page_size}")
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+
+
+def test_a_deactivated_buyers_unexpired_token_is_refused_on_the_order_endpoints(clean_redis, make_buyers, make_product):
+    from tests.conftest import api_client, wait_for
+
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=2)
+    order = process.purchase_process(request_id="inactive-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    client = api_client(user)  # the token was issued while the account was active
+    assert client.get("/api/orders/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert wait_for(lambda: client.get("/api/orders/").status_code == 403, 5)  # every process within a second
+    for method, url in [
+        ("get", "/api/orders/"),
+        ("get", f"/api/orders/{order.order_id}/"),
+        ("post", f"/api/orders/{order.order_id}/cancel/"),
+        ("get", "/api/seckill/requests/inactive-1/"),
+    ]:
+        response = getattr(client, method)(url)
+        assert (response.status_code, response.json()["code"]) == (403, "user_inactive"), url
+    assert Order.objects.get(pk=order.order_id).status == Order.Status.PENDING_PAYMENT

@@ -1,0 +1,49 @@
+"""The admin's login page, throttled like POST /api/auth/token/ (seckill.login_throttle): failed logins per user name
+and address and per address; a name alone is only slowed down. Over a limit the page answers 429 with its form and
+a message that says when to try again."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.urls import path
+
+from seckill.guards import client_ip
+from seckill.login_throttle import login_attempt
+from seckill_site.errors import RateLimited, Unavailable
+
+THROTTLED = "throttled"
+
+
+class ThrottledAdminLoginForm(AdminAuthenticationForm):
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if not username or self.cleaned_data.get("password") is None:
+            return super().clean()  # (a missing field: nothing tried, nothing counted)
+        try:
+            return login_attempt(
+                username=username,
+                ip=client_ip(self.request.META),
+                attempt=super().clean,
+                failures=(forms.ValidationError,),
+            )
+        except RateLimited as refusal:
+            self.retry_after = refusal.retry_after
+            raise forms.ValidationError(
+                f"Too many failed logins: try again in {refusal.retry_after} s.", code=THROTTLED
+            ) from None
+        except Unavailable:
+            raise forms.ValidationError("Logins cannot be checked right now: try again.", code=THROTTLED) from None
+
+
+def login_view(request, **kwargs):
+    """admin.site.login, answering 429 (with Retry-After) when the form was refused by the throttle."""
+    response = admin.site.login(request, **kwargs)
+    form = getattr(response, "context_data", {}).get("form") if hasattr(response, "context_data") else None
+    if form is not None and any(error.code == THROTTLED for error in form.non_field_errors().as_data()):
+        response.status_code = 429
+        response["Retry-After"] = str(getattr(form, "retry_after", 1))
+    return response
+
+
+admin.site.login_form = ThrottledAdminLoginForm
+urlpatterns = [path("", login_view)]  # (included by the root URLconf before the admin's own URLs)
