@@ -33,10 +33,18 @@ T = TypeVar("T")
 NAME_WINDOW_S = 60
 
 
-def login_attempt(*, username: str, ip: str, attempt: Callable[[], T], failures: tuple[type[BaseException], ...]) -> T:
+def login_attempt(
+    *,
+    username: str,
+    ip: str,
+    attempt: Callable[[], T],
+    failures: tuple[type[BaseException], ...],
+    unthrottled_without_redis: bool = False,
+) -> T:
     """Run `attempt` (the password check) unless this name and address, or this address, has failed too often;
     count it if it raises one of `failures` (and re-raise). Returns what `attempt` returns. Raises RateLimited (with
-    retry_after), Unavailable (Redis down), or what `attempt` raises."""
+    retry_after), Unavailable (Redis down, unless `unthrottled_without_redis`: then the attempt runs unthrottled,
+    logged), or what `attempt` raises."""
     name = username.strip().lower()[:150]
     rules = _rules(name, ip, known=_account_exists(username))
     name_rule = ("login-name", name, settings.SECKILL_LOGIN_SLOW_AFTER, NAME_WINDOW_S)
@@ -44,7 +52,10 @@ def login_attempt(*, username: str, ip: str, attempt: Callable[[], T], failures:
         full, retry_after_ms = store.failures_full(rules)
         slow, _ = store.failures_full([name_rule]) if settings.SECKILL_LOGIN_SLOW_AFTER > 0 else (False, 0)
     except redis.RedisError as exc:
-        raise Unavailable() from exc
+        if not unthrottled_without_redis:
+            raise Unavailable() from exc
+        logger.warning("Redis unreachable: a login of %r from %s is not throttled", name, ip)
+        full = slow = False
     if full:
         raise RateLimited(retry_after=max(1, -(-retry_after_ms // 1000)))
     if slow:  # someone is guessing this name, maybe from many addresses: slower, never locked out
