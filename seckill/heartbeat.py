@@ -5,8 +5,9 @@ when the worker is ready, stopped when it shuts down), so that /readyz can tell 
 worker runs, instead of a broadcast ping to every worker on every probe.
 
 Beat: its scheduler writes the time of its last tick (`HeartbeatScheduler`, CELERY_BEAT_SCHEDULER). Without beat
-nothing sweeps lost requests, expires unpaid orders or reconciles; /readyz, /metrics and the live sale page show
-its age, so that a missing beat is seen (readiness does not fail on it: every web host shares it).
+nothing expires unpaid orders or reconciles; /readyz, /metrics and the live sale page show its age, so that a
+missing beat is seen (readiness does not fail on it: every web host shares it). Lost purchase requests are still
+swept: while beat is silent, the workers' heartbeat thread publishes the sweep in its place.
 """
 
 from __future__ import annotations
@@ -35,13 +36,39 @@ def live_workers() -> int:
 
 
 def _beat(hostname: str) -> None:
+    period = min(HEARTBEAT_INTERVAL, settings.SECKILL_SWEEP_INTERVAL)
     while True:
         try:
             ops.worker_seen(hostname)
+            _stand_in_for_beat()
         except redis.RedisError:
             logger.warning("heartbeat of %s not written", hostname, exc_info=True)
-        if _stop.wait(HEARTBEAT_INTERVAL):
+        except Exception:  # (a broker error publishing the sweep): the heartbeat goes on
+            logger.warning("the sweep standing in for beat was not sent", exc_info=True)
+        if _stop.wait(period):
             return
+
+
+SWEEP_TASK = "seckill.sweep_pending"  # seckill.tasks.sweep_pending_task, published by name as beat does
+
+
+def _stand_in_for_beat() -> None:
+    """While beat is silent (never seen, or stale), the workers publish the sweep of lost requests it would: a
+    request whose message a killed worker took off the queue but never recorded as unacknowledged comes back by
+    nothing else (docs/reliability.md). One worker per sweep interval (a lock in Redis); the sweep runs in the pool
+    like any maintenance task. Expiry and reconciliation stay beat's."""
+    if not settings.SECKILL_SWEEP_WITHOUT_BEAT:
+        return
+    age = beat_age()
+    if age is not None and age <= beat_stale_after():
+        return
+    interval = settings.SECKILL_SWEEP_INTERVAL
+    if not ops.sweep_stand_in_claim(ttl_ms=int(interval * 1000)):
+        return
+    from seckill_site.celery import app
+
+    app.send_task(SWEEP_TASK, expires=interval)
+    logger.info("beat is silent (%s): this worker sent the sweep of lost requests", beat_state(age))
 
 
 def _on_worker_ready(sender=None, **kwargs) -> None:

@@ -92,6 +92,9 @@ class WorkerProcess:
             REDIS_URL=settings.REDIS_URL,
             DATABASE_URL=database_url_for_worker(),
             LOG_LEVEL="WARNING",
+            # No beat runs in most tests: a worker would stand in for it and sweep requests a test keeps pending
+            # on purpose. The tests of that stand-in turn it on.
+            SECKILL_SWEEP_WITHOUT_BEAT="0",
         )
         env.update(extra_env or {})
         self.log = open(self.log_path, "ab")

@@ -22,7 +22,8 @@ Guards:
 Operations:
     seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
     seckill:workers                  sorted set worker hostname -> its last heartbeat (epoch s), for /readyz
-    seckill:beat                     celery beat's last tick (epoch s): a dead beat means no sweeps, no expiry
+    seckill:beat                     celery beat's last tick (epoch s): a dead beat means no expiry, no reconciliation
+    seckill:sweep:stand-in           held for a sweep interval by the worker that sent the sweep while beat is silent
 
 One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
 record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path);
@@ -36,6 +37,7 @@ BANS_VERSION = "seckill:bans:version"
 RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
 WORKERS = "seckill:workers"  # sorted set worker hostname -> its last heartbeat (epoch s)
 BEAT = "seckill:beat"  # celery beat's last tick (epoch s)
+SWEEP_STAND_IN = "seckill:sweep:stand-in"  # the worker that sent the sweep while beat is silent, for an interval
 
 
 def stock(product_id: int) -> str:

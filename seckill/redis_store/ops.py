@@ -44,3 +44,8 @@ def beat_last_seen() -> float | None:
     """When beat last ticked (epoch seconds), None if never (or Redis lost it)."""
     value = get_client().get(keys.BEAT)
     return float(value) if value is not None else None
+
+
+def sweep_stand_in_claim(*, ttl_ms: int) -> bool:
+    """Claim the next sweep while beat is silent: True for one worker per `ttl_ms`."""
+    return bool(get_client().set(keys.SWEEP_STAND_IN, "1", nx=True, px=ttl_ms))

@@ -26,6 +26,9 @@ SECKILL_REDELIVER_AFTER = float(env("SECKILL_REDELIVER_AFTER", "5"))
 SECKILL_GIVE_UP_AFTER = float(env("SECKILL_GIVE_UP_AFTER", "3600"))
 # How often beat runs that sweep (one Redis read when nothing is pending).
 SECKILL_SWEEP_INTERVAL = float(env("SECKILL_SWEEP_INTERVAL", "2"))
+# While beat is silent (never seen, or not for max(10, 3 × SECKILL_SWEEP_INTERVAL) s), the workers send that sweep
+# themselves, one of them per interval: a request lost with a killed worker is found without beat too. 0: only beat.
+SECKILL_SWEEP_WITHOUT_BEAT = env_bool("SECKILL_SWEEP_WITHOUT_BEAT", True)
 # How often beat compares Redis' blacklist mirror with the database (a read of the entries and inactive users).
 SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_INTERVAL", "10"))
 

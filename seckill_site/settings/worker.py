@@ -41,8 +41,16 @@ CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
 # Results are read by the waiting view within seconds; our own request record keeps the outcome longer.
 CELERY_RESULT_EXPIRES = int(env("CELERY_RESULT_EXPIRES", "3600"))
 # Unacked messages come back after this many seconds. Tasks take milliseconds; no countdown may exceed it.
+# https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "300")),
+    # kombu looks for a dead worker's unacknowledged messages every interval × throttle seconds (10 × 10 by
+    # default): they came back up to 100 s after the visibility timeout. Every second instead: three cheap
+    # commands per worker and second.
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+    # A worker killed while it held the lock of that search stopped every worker's for this long (300 s).
+    "unacked_mutex_expire": 10,
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
     # kombu's Redis pool raises "Too many connections" (it does not wait) past this: every web thread that

@@ -159,3 +159,25 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
     assert len(sent) == 1 and sent[0]["countdown"] > 1  # later, not in a tight loop
     assert run_out_of_retries(users[1], sold=False)["code"] == "unavailable"  # undecided: given up
     assert gate.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, no other
+
+
+def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(clean_redis, monkeypatch, settings):
+    from seckill import heartbeat
+
+    sent = []
+    monkeypatch.setattr(celery_app, "send_task", lambda name, **kwargs: sent.append(name))
+    settings.SECKILL_SWEEP_WITHOUT_BEAT = True
+    clean_redis.set(keys.BEAT, time.time())  # beat ticks: the workers leave the sweep to it
+    heartbeat._stand_in_for_beat()
+    assert sent == []
+    clean_redis.set(keys.BEAT, time.time() - 3600)  # beat died: one worker per interval sends it
+    heartbeat._stand_in_for_beat()
+    heartbeat._stand_in_for_beat()  # (another worker, within the same interval)
+    assert sent == ["seckill.sweep_pending"]
+    clean_redis.delete(keys.BEAT, keys.SWEEP_STAND_IN)  # never seen, next interval
+    heartbeat._stand_in_for_beat()
+    assert sent == ["seckill.sweep_pending"] * 2
+    settings.SECKILL_SWEEP_WITHOUT_BEAT = False
+    clean_redis.delete(keys.SWEEP_STAND_IN)
+    heartbeat._stand_in_for_beat()
+    assert len(sent) == 2

@@ -225,3 +225,67 @@ def test_stopped_worker_gives_back_the_purchases_waiting_in_it(
     codes = Counter(api_client(user).get(answers[user.pk].json()["result_url"]).json()["code"] for user in users)
     assert codes == {"success": buyers}
     assert Order.objects.filter(product=product).count() == buyers
+
+
+# --- without beat ------------------------------------------------------------------------------------------------
+VISIBILITY_TIMEOUT = 10
+WITHOUT_BEAT = {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "SECKILL_SWEEP_WITHOUT_BEAT": "1"}
+
+
+def test_with_beat_off_every_request_is_decided_within_the_visibility_timeout_plus_5_s(
+    worker, make_buyers, make_product, redis_client, tmp_path
+):
+    """A worker SIGKILLed mid-sale with no beat running: the messages it held unacknowledged come back by kombu's
+    restore scan (every second: by default every 100 s, so they came back ~100 s late), a message it had popped but
+    not yet recorded by the sweep the workers send while beat is silent (nothing else finds it). Every request is
+    decided within the visibility timeout plus 5 s of the kill."""
+    users = make_buyers(120)
+    product = make_product(stock_total=60)
+    celery_app.control.cancel_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+    victim = WorkerProcess(f"nobeat-victim-{os.getpid()}@localhost", tmp_path / "victim.log")
+    survivor = WorkerProcess(f"nobeat-survivor-{os.getpid()}@localhost", tmp_path / "survivor.log")
+    try:
+        survivor.start(extra_env=WITHOUT_BEAT)  # another worker runs all along, as in production, but the
+        celery_app.control.cancel_consumer("celery", destination=[survivor.name], reply=True, timeout=5)  # victim
+        answers = submit_all(users, product)  # takes the purchases first, and holds many when it dies
+        victim.start(extra_env=WITHOUT_BEAT, wait=False)
+        assert wait_for(lambda: Order.objects.filter(product=product).count() >= 10, 30, interval=0.01)
+        victim.kill()
+        killed = time.monotonic()
+        celery_app.control.add_consumer("celery", destination=[survivor.name], reply=True, timeout=5)
+        deadline = VISIBILITY_TIMEOUT + 5
+        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, deadline + 30, interval=0.1), "never decided"
+        decided_after = time.monotonic() - killed
+    finally:
+        for proc in (victim, survivor):
+            if proc.proc and proc.proc.poll() is None:
+                proc.kill()
+        celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
+        redis_client.delete("unacked", "unacked_index", "unacked_mutex")
+    assert decided_after <= deadline, f"decided {decided_after:.1f} s after the kill"
+    assert_sold_out_once(users, answers, product, redis_client)
+
+
+def test_a_message_popped_and_never_recorded_is_found_without_beat(
+    worker, make_buyers, make_product, redis_client, tmp_path
+):
+    """The Redis transport pops a message before it records it as unacknowledged: a worker killed in between loses
+    it for good, and no visibility timeout brings it back. Taken off the queue here by hand, as such a worker would:
+    with no beat, the workers' own sweep finds the request and it is sold."""
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    for queue in celery_app.amqp.queues:
+        celery_app.control.cancel_consumer(queue, destination=[worker.name], reply=True, timeout=5)
+    sweeper = WorkerProcess(f"nobeat-sweeper-{os.getpid()}@localhost", tmp_path / "sweeper.log")
+    try:
+        with override_settings(SECKILL_RESULT_TIMEOUT=0.01):
+            answer = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json").json()
+        assert answer["code"] == "pending" and redis_client.rpop("celery") is not None  # the message, lost
+        sweeper.start(extra_env={**WITHOUT_BEAT, "SECKILL_REDELIVER_AFTER": "1"})
+        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 20, interval=0.1), sweeper.log_tail()
+    finally:
+        sweeper.stop()
+        for queue in celery_app.amqp.queues:
+            celery_app.control.add_consumer(queue, destination=[worker.name], reply=True, timeout=5)
+    assert api_client(user).get(answer["result_url"]).json()["code"] == "success"
+    assert Order.objects.filter(user=user, product=product).count() == 1

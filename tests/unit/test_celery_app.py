@@ -118,3 +118,11 @@ def test_beat_runs_the_scheduler_that_writes_its_heartbeat():
 
     scheduler = symbol_by_name(app.conf.beat_scheduler)
     assert issubclass(scheduler, PersistentScheduler) and scheduler.__name__ == "HeartbeatScheduler"
+
+
+def test_a_dead_workers_unacknowledged_messages_are_looked_for_every_second():
+    """kombu's Redis transport scans for them every interval × throttle seconds (10 × 10 by default), and a worker
+    killed holding the scan's lock stopped every scan for its expiry (300 s by default)."""
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 1
+    assert options["unacked_mutex_expire"] <= 10
