@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 import environ  # noqa: E402
 
 from seckill_site.local_redis import ensure_redis  # noqa: E402
+from seckill_site.secret_key import dotenv_ensure_secret_key  # noqa: E402
 
 
 def manage(*args: str) -> None:
@@ -21,22 +22,22 @@ def manage(*args: str) -> None:
 
 
 def ensure_secret_key(dotenv: Path) -> None:
-    """A fresh machine has no secret key: write a random one into .env (never committed), once, so that every
-    process of this checkout, manage.py included, signs tokens with the same key."""
-    if os.environ.get("DJANGO_SECRET_KEY") or (dotenv.is_file() and "DJANGO_SECRET_KEY=" in dotenv.read_text()):
+    """A fresh machine has no secret key: write a random one into .env (never committed; mode 600), once, so that
+    every process of this checkout, manage.py included, signs tokens with the same key."""
+    if os.environ.get("DJANGO_SECRET_KEY", "").strip():
         return
-    with dotenv.open("a") as out:
-        out.write("# written by the run command: signs tokens (keep it secret)\n")
-        out.write(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n")
-    print(f"Wrote a random DJANGO_SECRET_KEY to {dotenv}", flush=True)
+    if dotenv_ensure_secret_key(dotenv, lambda: secrets.token_urlsafe(50)):
+        print(f"Wrote a random DJANGO_SECRET_KEY to {dotenv}", flush=True)
 
 
 def main() -> int:
     # .env the way the settings read it (exported variables win), once: the processes below inherit it.
-    dotenv = Path(os.environ.get("SECKILL_DOTENV", str(ROOT / ".env")))
-    ensure_secret_key(dotenv)
-    if dotenv.is_file():
-        environ.Env.read_env(dotenv)
+    named = os.environ.get("SECKILL_DOTENV", str(ROOT / ".env"))  # (empty: no .env, as the settings read it)
+    dotenv = Path(named) if named else None
+    if dotenv is not None:
+        ensure_secret_key(dotenv)
+        if dotenv.is_file():
+            environ.Env.read_env(dotenv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
     os.environ.setdefault("SECKILL_DEMO_PAYMENTS", "1")  # the demo has no payment provider: buyers pay at once
     redis_url = os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")

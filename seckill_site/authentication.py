@@ -24,8 +24,9 @@ from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.models import TokenUser
-from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.utils import aware_utcnow
+
+from seckill_site.tokens import AccessToken, verifying_keys
 
 # Times past the year 9999 make simplejwt fail (datetime overflow): those tokens are left to it.
 MAX_EPOCH = 253402300800
@@ -33,8 +34,9 @@ MAX_EPOCH = 253402300800
 HS256_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 
 
-def fast_path_key() -> bytes | None:
-    """The HMAC key when simplejwt is set up for plain HS256 with nothing the fast path does not check."""
+def fast_path_keys() -> tuple[bytes, ...] | None:
+    """The HMAC keys, in the order they are tried (the signing key, then SECRET_KEY_FALLBACKS: seckill_site.tokens),
+    when simplejwt is set up for plain HS256 with nothing the fast path does not check."""
     s = jwt_settings.api_settings
     if (
         s.ALGORITHM != "HS256"
@@ -50,7 +52,7 @@ def fast_path_key() -> bytes | None:
         or s.JTI_CLAIM is None
     ):
         return None
-    return s.SIGNING_KEY.encode()
+    return tuple(key.encode() for key in verifying_keys())
 
 
 def _claims() -> tuple[frozenset, frozenset]:
@@ -94,21 +96,22 @@ def fast_verify(raw_token: bytes, *, key: bytes, now: float | None = None) -> di
 
 
 # Tokens fast_verify accepted, with their payload: a buyer who presses "buy" again is checked by a dict lookup and
-# the expiry instead of the HMAC and two decodes (~6 µs). Keyed by the exact token bytes and the key that verified
-# them; bounded (emptied when full).
+# the expiry instead of the HMAC and two decodes. Keyed by the exact token bytes and the keys that were tried;
+# bounded (emptied when full).
 VERIFIED_CACHE_SIZE = 4096
-_verified: dict[tuple[bytes, bytes], dict] = {}
+_verified: dict[tuple[bytes, tuple[bytes, ...]], dict] = {}
 
 
-def verified_payload(raw_token: bytes, key: bytes) -> dict | None:
-    payload = _verified.get((raw_token, key))
+def verified_payload(raw_token: bytes, keys: tuple[bytes, ...]) -> dict | None:
+    """The payload fast_verify finds with the first of `keys` that verifies the token, or None."""
+    payload = _verified.get((raw_token, keys))
     if payload is not None and time.time() < payload["exp"]:
         return payload
-    payload = fast_verify(raw_token, key=key)
+    payload = next((found for key in keys if (found := fast_verify(raw_token, key=key)) is not None), None)
     if payload is not None:
         if len(_verified) >= VERIFIED_CACHE_SIZE:
             _verified.clear()
-        _verified[raw_token, key] = payload
+        _verified[raw_token, keys] = payload
     return payload
 
 
@@ -123,8 +126,8 @@ def fast_user_id(header: str | bytes | None) -> int | None:
         raw_token = _authenticator.get_raw_token(header)  # simplejwt's own parsing of the header
     except AuthenticationFailed:
         return None
-    key = fast_path_key()
-    payload = verified_payload(raw_token, key) if raw_token is not None and key is not None else None
+    keys = fast_path_keys()
+    payload = verified_payload(raw_token, keys) if raw_token is not None and keys is not None else None
     if payload is None:
         return None
     try:
@@ -146,8 +149,8 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
         return get_user_model()
 
     def get_validated_token(self, raw_token: bytes):
-        key = fast_path_key()
-        payload = verified_payload(raw_token, key) if key is not None else None
+        keys = fast_path_keys()
+        payload = verified_payload(raw_token, keys) if keys is not None else None
         if payload is None:
             try:
                 return super().get_validated_token(raw_token)

@@ -19,6 +19,14 @@ if not secret_key_is_strong(SECRET_KEY):
         'the environment or .env; make one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
     )
 
+# Keys that verify what the former keys signed, never sign: rotation without logging every buyer out. Put the old
+# key here, the new one in DJANGO_SECRET_KEY; remove it once tokens signed with it have expired (JWT_ACCESS_LIFETIME,
+# a refresh token's 7 days). simplejwt's tokens honour them too (seckill_site/tokens.py).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key-fallbacks
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", "")
+if not all(secret_key_is_strong(key) for key in SECRET_KEY_FALLBACKS):
+    raise ImproperlyConfigured("Each DJANGO_SECRET_KEY_FALLBACKS key must be a strong key, as DJANGO_SECRET_KEY.")
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 # Served over HTTPS behind a TLS-terminating proxy (which sets X-Forwarded-Proto): secure cookies, HSTS, and
@@ -155,6 +163,10 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "SIGNING_KEY": SECRET_KEY,
+    # Verified with SECRET_KEY_FALLBACKS too (simplejwt knows one key): seckill_site/tokens.py.
+    "AUTH_TOKEN_CLASSES": ("seckill_site.tokens.AccessToken",),
+    "TOKEN_OBTAIN_SERIALIZER": "seckill_site.tokens.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "seckill_site.tokens.TokenRefreshSerializer",
     "UPDATE_LAST_LOGIN": False,
 }
 

@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from seckill_site.authentication import FastJWTAuthentication, fast_path_key, fast_verify
+from seckill_site.authentication import FastJWTAuthentication, fast_path_keys, fast_verify
 
 KEY = settings.SECRET_KEY.encode()
 
@@ -195,9 +195,9 @@ def test_pyjwt_agrees_on_every_token_the_fast_path_accepts():
     ],
 )
 def test_fast_path_is_off_when_simplejwt_is_set_up_otherwise(setting, value):
-    assert fast_path_key() == KEY
+    assert fast_path_keys() == (KEY,)
     with mock.patch.object(api_settings, setting, value):
-        assert fast_path_key() is None
+        assert fast_path_keys() is None
         raw = str(AccessToken.for_user(User(3))).encode()
         with (
             mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("fast path used")),
@@ -232,9 +232,9 @@ def test_a_token_verified_once_is_refused_once_it_expires():
     assert authenticate(raw)[0].id == "7"
     with mock.patch("seckill_site.authentication.fast_verify", side_effect=AssertionError("not from the cache")):
         assert authenticate(raw)[0].id == "7"
-        assert verified_payload(raw, KEY)["user_id"] == "7"
+        assert verified_payload(raw, (KEY,))["user_id"] == "7"
     with mock.patch("time.time", return_value=now + 60):
-        assert verified_payload(raw, KEY) is None  # not from the cache, and fast_verify finds it expired
+        assert verified_payload(raw, (KEY,)) is None  # not from the cache, and fast_verify finds it expired
 
 
 def test_the_cache_of_verified_tokens_answers_only_for_the_key_that_verified_them():
@@ -242,8 +242,8 @@ def test_the_cache_of_verified_tokens_answers_only_for_the_key_that_verified_the
 
     raw = str(AccessToken.for_user(User(8))).encode()
     assert authenticate(raw)[0].id == "8"
-    assert verified_payload(raw, KEY)["user_id"] == "8"
-    assert verified_payload(raw, b"another key, rotated in") is None
+    assert verified_payload(raw, (KEY,))["user_id"] == "8"
+    assert verified_payload(raw, (b"another key, rotated in",)) is None
 
 
 def test_the_cache_of_verified_tokens_is_bounded():
@@ -268,3 +268,35 @@ def test_fast_user_id_takes_the_headers_simplejwt_takes_and_nothing_else():
         assert fast_user_id(header) is None, header
     expired = sign(HS256, good_payload(exp=now - 1, iat=now - 10)).decode()
     assert fast_user_id(f"Bearer {expired}") is None
+
+
+# --- key rotation: SECRET_KEY_FALLBACKS --------------------------------------------------------------------------
+OLD = "an-old-key-of-the-shop-" + "Qw3rTy" * 6  # strong enough for the settings' check
+
+
+@pytest.mark.parametrize("path", ["fast", "simplejwt"])
+def test_a_token_signed_with_a_former_key_passes_while_it_is_a_fallback(settings, path):
+    """Rotating DJANGO_SECRET_KEY must not log every buyer out: a token signed with the former key is accepted while
+    that key is in SECRET_KEY_FALLBACKS, by the fast check and by simplejwt's (a token the fast check leaves to it:
+    an extra claim), and refused once it is removed. New tokens are signed with the current key only."""
+    extra = {} if path == "fast" else {"scope": "x"}  # (a claim the fast path does not take)
+    now = int(time.time())
+    raw = sign(HS256, good_payload(exp=now + 600, iat=now - 10, **extra), key=OLD.encode())
+    with pytest.raises(InvalidToken):
+        authenticate(raw)
+    settings.SECRET_KEY_FALLBACKS = [OLD]
+    assert authenticate(raw)[0].id == "7"
+    fresh = str(AccessToken.for_user(User(9)))
+    assert jwt.decode(fresh, KEY, algorithms=["HS256"])["user_id"] == "9"  # signed with the current key
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(fresh, OLD, algorithms=["HS256"])
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(InvalidToken):
+        authenticate(raw)
+
+
+def test_an_expired_token_of_a_former_key_stays_expired(settings):
+    settings.SECRET_KEY_FALLBACKS = [OLD]
+    now = int(time.time())
+    with pytest.raises(InvalidToken):
+        authenticate(sign(HS256, good_payload(exp=now - 5, iat=now - 100, scope="x"), key=OLD.encode()))
