@@ -117,6 +117,10 @@ def _unsent_answer(fields: dict, timeout: float) -> Outcome:
         raise Unavailable()
     if decision is None:
         return Outcome.pending(**fields)
-    # The message reached the broker after all and a worker decided it: answer that decision.
-    outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
+    # The message reached the broker after all and a worker decided it: answer that decision (or `pending`, if
+    # it cannot be read now: never 503, the request may be sold).
+    try:
+        outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
+    except Unavailable:
+        return Outcome.pending(**fields)
     return outcome if outcome.is_final else Outcome.pending(**fields)
