@@ -1,6 +1,6 @@
 """Celery: the logic layer's broker, results, acknowledgements and schedule."""
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from seckill_site.settings.env import env, env_bool
 from seckill_site.settings.sale import (
@@ -83,7 +83,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # https://docs.celeryq.dev/en/stable/userguide/routing.html#manual-routing
 CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("maintenance"))
+# Each bound to an exchange of its own name by its own name, as Celery makes a queue it has to create.
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "maintenance"))
 CELERY_TASK_ROUTES = {
     "seckill.sweep_pending": {"queue": "maintenance"},
     "seckill.reconcile_blacklist": {"queue": "maintenance"},

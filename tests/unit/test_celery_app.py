@@ -126,3 +126,12 @@ def test_a_dead_workers_unacknowledged_messages_are_looked_for_every_second():
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 1
     assert options["unacked_mutex_expire"] <= 10
+
+
+def test_each_queue_is_bound_by_its_own_name():
+    """A queue declared without its routing key is bound by the default one ('celery'): a message sent to the
+    'celery' exchange by that key would then land in every such queue, purchases in the maintenance queue too."""
+    from seckill_site.celery import app
+
+    for name, queue in app.amqp.queues.items():
+        assert (queue.exchange.name, queue.routing_key) == (name, name)
