@@ -22,6 +22,7 @@ from celery.beat import PersistentScheduler
 from django.conf import settings
 
 from seckill.redis_store import ops
+from seckill.redis_store import requests as records
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ def _stand_in_for_beat() -> None:
         return
     age = beat_age()
     if age is not None and age <= beat_stale_after():
+        return
+    due = time.time() - settings.SECKILL_REDELIVER_AFTER
+    if not records.requests_pending_since(due, 1):  # nothing to sweep: no message (a sold-out flood sends none)
         return
     interval = settings.SECKILL_SWEEP_INTERVAL
     if not ops.sweep_stand_in_claim(ttl_ms=int(interval * 1000)):

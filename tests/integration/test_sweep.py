@@ -167,6 +167,9 @@ def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(c
     sent = []
     monkeypatch.setattr(celery_app, "send_task", lambda name, **kwargs: sent.append(name))
     settings.SECKILL_SWEEP_WITHOUT_BEAT = True
+    heartbeat._stand_in_for_beat()
+    assert sent == []  # beat never seen, but nothing is pending: no message
+    clean_redis.zadd(keys.PENDING, {"a-lost-request": time.time() - 3600})
     clean_redis.set(keys.BEAT, time.time())  # beat ticks: the workers leave the sweep to it
     heartbeat._stand_in_for_beat()
     assert sent == []
