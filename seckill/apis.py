@@ -5,6 +5,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,15 +30,23 @@ def caller_id(request) -> int:
         raise AuthenticationFailed("Token has no valid user id.") from None
 
 
-def buyer_id(request) -> int:
-    """The caller's user id (caller_id), refused when the account was deactivated or deleted after its token was
-    issued (from the blacklist snapshot: no query). Raises AuthenticationFailed, UserInactive, Unavailable."""
-    user_id = caller_id(request)
-    try:
-        blacklist.user_active_check(user_id=user_id)
-    except redis.RedisError as exc:
-        raise Unavailable() from exc
-    return user_id
+class ActiveBuyer(IsAuthenticated):
+    """A token's caller whose account was not deactivated or deleted since the token was issued (the blacklist
+    snapshot: no query): the buyer's endpoints besides the purchase, whose guards check it. Raises UserInactive
+    (403), Unavailable."""
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        try:
+            blacklist.user_active_check(user_id=caller_id(request))
+        except redis.RedisError as exc:
+            raise Unavailable() from exc
+        return True
+
+
+# What an endpoint guarded by ActiveBuyer may answer about its caller, for the schema.
+BUYER_CODES = ("user_inactive", "unavailable")
 
 
 def plain_input(data) -> dict | None:
@@ -160,15 +169,17 @@ class SeckillBuyApi(APIView):
 
 
 class SeckillRequestDetailApi(APIView):
+    permission_classes = [ActiveBuyer]
+
     @extend_schema(
         summary="A purchase request's outcome",
         responses={
             200: OpenApiResponse(OutcomeSerializer, description="decided: `success`"),
             202: OpenApiResponse(OutcomeSerializer, description="`pending`"),
             409: OpenApiResponse(OutcomeSerializer, description="decided: a refusal's code"),
-            **error_responses("not_found", "unavailable", "user_inactive"),
+            **error_responses("not_found", *BUYER_CODES),
         },
     )
     def get(self, request, request_id: str):
-        outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=buyer_id(request))
+        outcome = selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
         return outcome_response(outcome)

@@ -12,6 +12,7 @@ from products.models import Product
 from seckill.errors import BROKER_ERRORS
 from seckill.redis_store import sale as gate
 from seckill.stock_gate import stock_gate_change_total, stock_gate_load
+from seckill_site.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ def product_create(**fields) -> Product:
 
 
 def product_update(*, product: Product, **changes) -> Product:
-    """Edit a product. A `stock_total` change reaches the gate as a delta (never a SET of the live counter);
-    the other fields are configuration and are written to Redis as they are, on commit.
+    """Edit a product. The sale's configuration (window, enabled, limit) is written to Redis before the commit: if
+    Redis cannot take it, nothing changes (Unavailable), since a sale disabled in the database but not in the gate
+    would go on selling. A `stock_total` change reaches the gate as a delta after the commit (never a SET of the
+    live counter).
 
-    Raises InvalidRequest (unknown field, window), StockConflict (removing sold units).
+    Raises InvalidRequest (unknown field, window), StockConflict (removing sold units), Unavailable (Redis).
     """
     stock_total = changes.pop("stock_total", None)
     with transaction.atomic():
@@ -37,9 +40,26 @@ def product_update(*, product: Product, **changes) -> Product:
         # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if stock_total is not None:
             product = stock_gate_change_total(product=product, stock_total=stock_total)
+        if changes:
+            _gate_configure(product.pk)
         transaction.on_commit(lambda: _gate_load(product.pk))
     product.refresh_from_db()
     return product
+
+
+def _gate_configure(product_id: int) -> None:
+    """The product's sale configuration, as this transaction wrote it, into the gate. Raises Unavailable."""
+    row = Product.objects.get(pk=product_id)
+    try:
+        gate.meta_set(
+            product_id=product_id,
+            enabled=row.is_enabled,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            per_user_limit=row.per_user_limit,
+        )
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
 
 
 def product_delete(*, product: Product) -> None:
@@ -51,8 +71,8 @@ def product_delete(*, product: Product) -> None:
 
 
 def _gate_load(product_id: int) -> None:
-    """The product's window and stock into the gate, after the commit. With Redis down the ledger has the
-    change: the first request after Redis is back loads it (the window, limit and stock as they are then)."""
+    """The product's window and, unless the gate has a live counter, its stock, after the commit. With Redis down
+    a new product is loaded by its first request once Redis is back."""
     try:
         stock_gate_load(product_id=product_id)
     except BROKER_ERRORS:

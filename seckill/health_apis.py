@@ -43,12 +43,16 @@ def ops_only(view):
     return checked
 
 
+# What a proxy adds when it forwards a request (nginx's proxy_set_header habits, RFC 7239, Via).
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA", "HTTP_X_FORWARDED_HOST")
+
+
 def _ops_caller(meta: dict) -> bool:
     token = settings.SECKILL_METRICS_TOKEN
     given = meta.get("HTTP_AUTHORIZATION", "")
     if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
         return True
-    if "HTTP_X_FORWARDED_FOR" in meta and not guards.forwarded_by_trusted_proxy(meta):
+    if any(header in meta for header in FORWARDING_HEADERS) and not guards.forwarded_by_trusted_proxy(meta):
         return False
     try:
         address = ipaddress.ip_address(guards.client_ip(meta))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
 from django.db.models import Count, Q, Sum
 
 from products import selectors as product_selectors
@@ -48,7 +47,7 @@ def product_live_reading(*, product_id: int) -> dict:
     }
     try:
         reading.update(_redis_figures(product_id))
-    except (redis.RedisError, *BROKER_ERRORS):
+    except BROKER_ERRORS:
         logger.warning("live page: Redis unreachable", exc_info=True)
         reading.update(redis="unreachable", stock_left=None, admission_slots=None, requests_pending=None)
         reading.update(queue_depth=None, workers_live=None, beat_age_s=None, beat="unknown", reconcile=None)

@@ -2,14 +2,17 @@
 
 Each try is a slow password hash on the web tier that serves purchases, and unlimited tries guess passwords; but
 counting tries per user name would let anyone lock a chosen buyer out by guessing with their name (docs/traps.md).
-So only failed logins count, and:
+So failed logins are limited, and only per pair and per address:
 - per (user name, address): SECKILL_LOGIN_USER_RATE_LIMIT (default 10/m,50/h): over it, that name from that
   address is refused (429) until the window ends;
-- per address: SECKILL_LOGIN_IP_RATE_LIMIT (60/m), whatever the names;
-- per user name alone, from any address: never refused, only slowed down: after SECKILL_LOGIN_SLOW_AFTER failures
-  within a minute, every try at that name waits SECKILL_LOGIN_SLOWDOWN seconds first.
-A name no account has keeps counters for a minute at most (windows over a minute are kept for accounts that exist),
-so made-up names cannot fill Redis.
+- per address: SECKILL_LOGIN_IP_RATE_LIMIT (60/m), whatever the names.
+Each try is counted before its password is checked (one atomic step, so parallel tries cannot slip past a limit)
+and given back when the password was right. A user name alone, tried from many addresses, is never refused: once
+it has failed SECKILL_LOGIN_SLOW_AFTER times within a minute, every try at it first waits SECKILL_LOGIN_SLOWDOWN
+seconds. That adds time to each guess, not a cap (the caps are per pair and per address), and each waiting try
+holds a web thread, which the per-address limit bounds.
+Windows longer than a minute are counted only for a name an account has, so made-up names leave no key that
+outlives a minute (the price: past that longer limit, an address learns that the name it tried exists).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from seckill_site.errors import RateLimited, Unavailable
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-NAME_WINDOW_S = 60
+MINUTE_S = 60
 
 
 def login_attempt(
@@ -42,46 +45,66 @@ def login_attempt(
     unthrottled_without_redis: bool = False,
 ) -> T:
     """Run `attempt` (the password check) unless this name and address, or this address, has failed too often;
-    count it if it raises one of `failures` (and re-raise). Returns what `attempt` returns. Raises RateLimited (with
-    retry_after), Unavailable (Redis down, unless `unthrottled_without_redis`: then the attempt runs unthrottled,
-    logged), or what `attempt` raises."""
+    it counts as a failure unless it returns (if it raises one of `failures`: re-raised). Returns what `attempt`
+    returns. Raises RateLimited (with retry_after), Unavailable (Redis failed, unless `unthrottled_without_redis`:
+    then the attempt runs unthrottled, logged), or what `attempt` raises."""
     name = username.strip().lower()[:150]
-    rules = _rules(name, ip, known=_account_exists(username))
-    name_rule = ("login-name", name, settings.SECKILL_LOGIN_SLOW_AFTER, NAME_WINDOW_S)
+    counted, longer = _rules(name, ip)
+    name_rule = ("login-name", name, settings.SECKILL_LOGIN_SLOW_AFTER, MINUTE_S)
     try:
-        full, retry_after_ms = store.failures_full(rules)
-        slow, _ = store.failures_full([name_rule]) if settings.SECKILL_LOGIN_SLOW_AFTER > 0 else (False, 0)
+        allowed, retry_after_ms, _ = store.rate_limit_hit(counted)
+        if allowed and longer:
+            full, retry_after_ms = store.failures_full(longer)
+            if full:
+                store.rate_limit_refund(counted)
+                allowed = False
+        slow = allowed and settings.SECKILL_LOGIN_SLOW_AFTER > 0 and store.failures_full([name_rule])[0]
     except redis.RedisError as exc:
         if not unthrottled_without_redis:
             raise Unavailable() from exc
-        logger.warning("Redis unreachable: a login of %r from %s is not throttled", name, ip)
-        full = slow = False
-    if full:
+        logger.warning("Redis failed: a login of %r from %s is not throttled", name, ip)
+        return attempt()
+    if not allowed:
         raise RateLimited(retry_after=max(1, -(-retry_after_ms // 1000)))
     if slow:  # someone is guessing this name, maybe from many addresses: slower, never locked out
         time.sleep(settings.SECKILL_LOGIN_SLOWDOWN)
     try:
-        return attempt()
+        result = attempt()
     except failures:
-        try:
-            store.failures_count([*rules, name_rule])
-        except redis.RedisError:
-            logger.warning("could not count a failed login of %r from %s", name, ip, exc_info=True)
+        _failure_count(username, name_rule, longer)
         raise
+    try:
+        store.rate_limit_refund(counted)  # a right password counts nothing
+    except redis.RedisError:
+        logger.warning("could not give back the count of a login of %r", name, exc_info=True)
+    return result
 
 
-def _rules(name: str, ip: str, *, known: bool) -> store.RateRules:
-    """The (scope, id, limit, window seconds) rules of a login's failures. Windows over a minute only for a name
-    an account has."""
+def _rules(name: str, ip: str) -> tuple[store.RateRules, store.RateRules]:
+    """The (scope, id, limit, window seconds) rules of a login: those counted before the password check (the
+    pair's windows of a minute at most, the address'), and the pair's longer ones (counted on failure only, for
+    names an account has)."""
     pair = f"{name}|{rate_limit_subject(ip)}"
     ruleset = settings.SECKILL_LOGIN_USER_RATE_RULES
-    rules = [("login-pair", pair, limit, window) for limit, window in ruleset if known or window <= NAME_WINDOW_S]
+    counted = [("login-pair", pair, limit, window) for limit, window in ruleset if window <= MINUTE_S]
+    longer = [("login-pair", pair, limit, window) for limit, window in ruleset if window > MINUTE_S]
     if ip:
-        ruleset = settings.SECKILL_LOGIN_IP_RATE_RULES
-        rules += [("login-ip", rate_limit_subject(ip), limit, window) for limit, window in ruleset]
-    return rules
+        counted += [
+            ("login-ip", rate_limit_subject(ip), limit, window)
+            for limit, window in settings.SECKILL_LOGIN_IP_RATE_RULES
+        ]
+    return counted, longer
 
 
-def _account_exists(username: str) -> bool:
+def _failure_count(username: str, name_rule: tuple, longer: store.RateRules) -> None:
+    """A failed login: the name's count (for the slowdown) and, for a name an account has, the pair's longer
+    windows. Best effort: the counts before the attempt already hold."""
     User = get_user_model()
-    return User._default_manager.filter(**{f"{User.USERNAME_FIELD}__iexact": username.strip()}).exists()
+    rules = [name_rule] if settings.SECKILL_LOGIN_SLOW_AFTER > 0 else []
+    if longer and User._default_manager.filter(**{User.USERNAME_FIELD: username}).exists():  # (indexed)
+        rules += longer
+    try:
+        if rules:
+            store.failures_count(rules)
+    except redis.RedisError:
+        logger.warning("could not count a failed login of %r", username, exc_info=True)

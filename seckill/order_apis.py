@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from seckill import orders, payments, selectors
-from seckill.apis import buyer_id
+from seckill.apis import BUYER_CODES, ActiveBuyer, caller_id
 from seckill.errors import OrderNotFound
 from seckill.models import Order
 from seckill.purchase_tokens import purchase_token_make
@@ -17,9 +17,6 @@ from seckill_site.errors import PayloadTooLarge, http_status_for
 from seckill_site.exception_handler import error_response
 from seckill_site.openapi import error_responses
 from seckill_site.pagination import StrictCursorPagination
-
-# What every order endpoint may answer about its caller (seckill.apis.buyer_id).
-BUYER_CODES = ("user_inactive", "unavailable")
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):
@@ -64,6 +61,8 @@ class OrderPageSerializer(serializers.Serializer):
 
 
 class OrderListApi(APIView):
+    permission_classes = [ActiveBuyer]
+
     @extend_schema(
         summary="My orders, newest first",
         operation_id="orders_list",
@@ -75,18 +74,20 @@ class OrderListApi(APIView):
     )
     def get(self, request):
         paginator = OrderPagination()
-        page = paginator.paginate_queryset(selectors.order_list(user_id=buyer_id(request)), request, view=self)
+        page = paginator.paginate_queryset(selectors.order_list(user_id=caller_id(request)), request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
 
 class OrderDetailApi(APIView):
+    permission_classes = [ActiveBuyer]
+
     @extend_schema(
         summary="One of my orders",
         responses={200: OrderOutputSerializer, **error_responses("order_not_found", *BUYER_CODES)},
     )
     def get(self, request, order_id: int):
         try:
-            order = selectors.order_get(user_id=buyer_id(request), order_id=order_id)
+            order = selectors.order_get(user_id=caller_id(request), order_id=order_id)
         except Order.DoesNotExist:
             raise OrderNotFound() from None
         return Response(OrderOutputSerializer(order).data)
@@ -94,6 +95,8 @@ class OrderDetailApi(APIView):
 
 class OrderPayApi(APIView):
     """The stand-in for a checkout (SECKILL_DEMO_PAYMENTS): pays the caller's pending order at once."""
+
+    permission_classes = [ActiveBuyer]
 
     @extend_schema(
         summary="Pay (demo checkout)",
@@ -106,11 +109,13 @@ class OrderPayApi(APIView):
     def post(self, request, order_id: int):
         if not settings.SECKILL_DEMO_PAYMENTS:
             raise NotFound("Payments go through the payment provider here.")
-        order = orders.order_pay(order_id=order_id, user_id=buyer_id(request))
+        order = orders.order_pay(order_id=order_id, user_id=caller_id(request))
         return Response(OrderOutputSerializer(order).data)
 
 
 class OrderCancelApi(APIView):
+    permission_classes = [ActiveBuyer]
+
     @extend_schema(
         summary="Cancel an unpaid order",
         request=None,
@@ -120,7 +125,7 @@ class OrderCancelApi(APIView):
         },
     )
     def post(self, request, order_id: int):
-        order = orders.order_cancel(order_id=order_id, user_id=buyer_id(request))
+        order = orders.order_cancel(order_id=order_id, user_id=caller_id(request))
         return Response(OrderOutputSerializer(order).data)
 
 

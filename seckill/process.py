@@ -168,10 +168,12 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
                 # A concurrent delivery of this same request may have taken the last units, or sit between its
                 # ledger statement and its commit (a redelivery racing the first, the buyer deactivated
                 # meanwhile): that is a sale, and its Redis decision must not be undone.
-                existing = _order_of_concurrent_delivery(request_id=request_id, product_id=product_id)
+                refusal = _ledger_refusal(user_id=user_id, product_id=product_id)
+                existing = _order_of_concurrent_delivery(
+                    request_id=request_id, product_id=product_id, wait=isinstance(refusal, UserInactive)
+                )
                 if existing is not None:
                     return existing
-                refusal = _ledger_refusal(user_id=user_id, product_id=product_id)
                 # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
                 # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
                 fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
@@ -192,13 +194,14 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
         raise
 
 
-def _order_of_concurrent_delivery(*, request_id: str, product_id: int) -> int | None:
+def _order_of_concurrent_delivery(*, request_id: str, product_id: int, wait: bool) -> int | None:
     """The order of this request, once no delivery of it can be between its ledger statement and its commit.
 
-    Such a delivery holds the product's row lock until it commits; on PostgreSQL a statement that sold nothing
-    (an inactive buyer's: its condition fails before any row is locked) did not wait for it, so the lock is
-    taken here. On SQLite this transaction began only after every other writer had committed."""
-    Product.objects.select_for_update().filter(pk=product_id).values_list("pk", flat=True).first()
+    Such a delivery holds the product's row lock until it commits, and the ledger's statement waited for it,
+    except on PostgreSQL when the buyer is inactive (the statement's condition fails before any row is locked):
+    then (`wait`) the lock is taken here. On SQLite this transaction began after every other writer committed."""
+    if wait:
+        Product.objects.select_for_update().filter(pk=product_id).values_list("pk", flat=True).first()
     return Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
 
 

@@ -25,7 +25,7 @@ def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
     try:
         record = records.request_get(request_id)
     except BROKER_ERRORS as exc:
-        raise Unavailable() from exc
+        raise Unavailable("The outcome cannot be read right now; ask again in a moment.") from exc
     if record is None or record.user_id != user_id:
         raise RequestNotFound()
     if record.outcome is not None:

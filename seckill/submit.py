@@ -61,11 +61,14 @@ def _submit_keyed(*, user_id: int, product_id: int, quantity: int, timeout: floa
     fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=request_id)
     if first is not None:
-        outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
-        given_up = outcome.code == Unavailable.code or (
-            not outcome.is_final
-            and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
-        )
+        try:
+            outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
+            given_up = outcome.code == Unavailable.code or (
+                not outcome.is_final
+                and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
+            )
+        except Unavailable:  # the first request's outcome cannot be read now: it may be sold, so never 503
+            return Outcome.pending(request_id=first, user_id=user_id, product_id=product_id, quantity=quantity)
         if not given_up:
             return outcome
         # The first request was given up and sold nothing (a request that may still sell is never recorded

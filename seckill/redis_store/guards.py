@@ -127,6 +127,13 @@ def rate_limit_hit(rules: RateRules) -> tuple[bool, int, int]:
     return bool(allowed), int(retry_after_ms), int(first_full) - 1
 
 
+def rate_limit_refund(rules: RateRules) -> None:
+    """Give back one count of each rule that rate_limit_hit counted (ratelimit_refund.lua)."""
+    rule_keys, _ = rate_limit_keys_args(rules)
+    if rule_keys:
+        script("ratelimit_refund")(keys=rule_keys, args=[])
+
+
 def rate_limit_breach(*, scope: str, ident: str) -> int:
     """Count a refusal; returns the refusals in the last minute."""
     key = keys.rate_limit_breach(scope, ident)

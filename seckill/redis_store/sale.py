@@ -111,7 +111,8 @@ def release(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
 
 def reclaim(*, product_id: int, user_id: int, request_id: str, quantity: int) -> int:
     """An expired order paid after all takes its units back from the gate, once (reclaim.lua). Returns 1 taken,
-    0 held already, -1 the gate had fewer units (drift), -9 the product is not loaded."""
+    0 held already, -1 the gate had fewer units (drift), -2 the buyer's entry names another request (left to
+    reconcile), -9 the product is not loaded."""
     return int(
         script("reclaim")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=[user_id, request_id, quantity])
     )
@@ -147,6 +148,13 @@ def load_product(
         args.extend((user_id, request_id))
     loaded = script("load")(keys=[keys.stock(product_id), keys.buyers(product_id), keys.meta(product_id)], args=args)
     return bool(loaded)
+
+
+def meta_set(*, product_id: int, enabled: bool, start_time: datetime, end_time: datetime, per_user_limit: int) -> None:
+    """Write the product's sale configuration (window, enabled, per-buyer limit), as load_product does, without its
+    stock: one HSET."""
+    values = {"enabled": int(enabled), "start": _epoch_ms(start_time), "end": _epoch_ms(end_time)}
+    get_client().hset(keys.meta(product_id), mapping={**values, "limit": per_user_limit})
 
 
 def adjust_stock(*, product_id: int, delta: int) -> tuple[AdjustResult, int]:

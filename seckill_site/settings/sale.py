@@ -76,14 +76,13 @@ SECKILL_BLACKLIST_REFRESH = float(env("SECKILL_BLACKLIST_REFRESH", "0.5"))
 # Proxies in front of the web server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For is
 # believed; empty: REMOTE_ADDR only, the header never.
 SECKILL_TRUSTED_PROXIES = tuple(ipaddress.ip_network(n, strict=False) for n in env_list("SECKILL_TRUSTED_PROXIES", ""))
-# Who may read /metrics and /readyz (not /healthz, which stays open): a client address in these networks (the
-# address as SECKILL_TRUSTED_PROXIES makes it, and never one forwarded by a proxy that is not trusted), or a request
-# with `Authorization: Bearer <SECKILL_METRICS_TOKEN>` (empty: no token accepted).
+# Who may read /metrics and /readyz (not /healthz, which stays open): a client address in these networks (this
+# host by default: add the load balancer's and Prometheus' networks), as SECKILL_TRUSTED_PROXIES makes it and never
+# a request forwarded by a proxy that is not trusted; or `Authorization: Bearer <SECKILL_METRICS_TOKEN>` (empty:
+# no token accepted). A proxy on this host that forwards without saying so makes every client look local: keep
+# these paths off it.
 SECKILL_OPS_ALLOWED_NETWORKS = tuple(
-    ipaddress.ip_network(n, strict=False)
-    for n in env_list(
-        "SECKILL_OPS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
-    )
+    ipaddress.ip_network(n, strict=False) for n in env_list("SECKILL_OPS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 )
 SECKILL_METRICS_TOKEN = env("SECKILL_METRICS_TOKEN", "")
 # Hosts whose Origin (or Referer) may buy, comma-separated; empty: any.

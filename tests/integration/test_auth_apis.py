@@ -92,3 +92,46 @@ def test_a_right_password_within_the_limit_gets_tokens(clean_redis):
 def test_a_body_without_a_user_name_is_a_400(clean_redis):
     response = APIClient().post(URL, {"password": "x"}, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "invalid_request")
+
+
+def test_parallel_guesses_cannot_slip_past_the_limit(clean_redis, limits, slowdowns):
+    """Each try is counted before its password is checked, in one step: of 12 guesses at once from one address,
+    only the pair's 3 reach the password check."""
+    import threading
+
+    from django.db import connections
+
+    get_user_model().objects.create_user("victim", password=RIGHT)
+    codes, barrier = [], threading.Barrier(12)
+
+    def guess(i):
+        try:
+            barrier.wait(10)
+            codes.append(login("victim", f"guess-{i}").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(codes) == [401] * 3 + [429] * 9
+
+
+def test_with_redis_unable_to_count_the_api_refuses_and_the_admin_lets_the_operator_in(
+    clean_redis, limits, slowdowns, monkeypatch
+):
+    import redis
+
+    from seckill.redis_store import guards as store
+
+    get_user_model().objects.create_user("operator", password=RIGHT, is_staff=True)
+
+    def full(rules):
+        raise redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+    monkeypatch.setattr(store, "rate_limit_hit", full)
+    response = login("operator", "a-guess")
+    assert (response.status_code, response.json()["code"]) == (503, "unavailable")  # no guess goes uncounted
+    assert admin_login("operator", RIGHT).status_code == 302  # the admin is where an outage is looked into

@@ -67,11 +67,15 @@ def test_the_landing_page_leads_to_the_admin_the_api_and_the_probes(clean_redis)
 def test_readyz_and_metrics_answer_the_operators_side_only(clean_redis, settings, path):
     settings.SECKILL_METRICS_TOKEN = "scrape-token-123"
     public, private = "203.0.113.5", "10.1.2.3"
+    assert Client(REMOTE_ADDR=private).get(path).status_code == 403  # this host only, by default
+    settings.SECKILL_OPS_ALLOWED_NETWORKS += (ipaddress.ip_network("10.0.0.0/8"),)  # the load balancer's network
     assert Client(REMOTE_ADDR=public).get(path).status_code == 403
     assert Client(REMOTE_ADDR=private).get(path).status_code in (200, 503)
     assert Client(REMOTE_ADDR="127.0.0.1").get(path).status_code in (200, 503)
-    # Through a proxy that is not trusted (behind one, every client's address would look private): refused.
-    assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=public).get(path).status_code == 403
+    # Through a proxy that is not trusted (behind one, every client's address would look local): refused, whatever
+    # header says it forwarded.
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA"):
+        assert Client(REMOTE_ADDR="127.0.0.1", **{header: public}).get(path).status_code == 403, header
     settings.SECKILL_TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
     assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=private).get(path).status_code in (200, 503)
     assert Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=public).get(path).status_code == 403
