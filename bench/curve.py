@@ -58,7 +58,7 @@ def key_kind(key: str) -> str:
 
 def redis_figures() -> dict:
     """The server's memory, and the bench database's keys by kind with a sample's memory and TTL."""
-    from seckill.redis_store.client import get_client
+    from seckill.gate.client import get_client
 
     client = get_client()
     kinds: dict[str, list[str]] = {}

@@ -55,10 +55,10 @@ def main() -> int:
     from django.utils import timezone
 
     from products.models import Product
-    from seckill.catalogue import product_create
+    from seckill.catalogue.services import product_create
+    from seckill.gate import stock as gate
+    from seckill.gate.sync import stock_gate_load
     from seckill.models import Order
-    from seckill.redis_store import sale as gate
-    from seckill.stock_gate import stock_gate_load
 
     User = get_user_model()
     far = timezone.now() + timedelta(days=1)  # due only once the system runs (below)

@@ -51,7 +51,7 @@ def main() -> int:
     from django.core.management import call_command
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from seckill.catalogue import product_create
+    from seckill.catalogue.services import product_create
     from seckill_site.wsgi import application
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()

@@ -1,6 +1,7 @@
 """CPU of the logic layer's ledger step per sale, in this process and in the PostgreSQL server process serving it:
 one transaction per sale (a request decided alone), one per group of sales with a statement per sale (a worker's
-job before session 10), and a group's sales in one statement (a worker's job now: seckill.ledger.ledger_sell_many).
+job before session 10), and a group's sales in one statement (a worker's job now:
+seckill.worker.ledger.ledger_sell_many).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/seckill .venv/bin/python bench/ledger_cost.py [sales]
 
@@ -28,8 +29,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from products.models import Product
-from seckill.ledger import ledger_sell, ledger_sell_many
 from seckill.models import Order
+from seckill.worker.ledger import ledger_sell, ledger_sell_many
 
 
 def server_cpu_s(pid: int) -> float:

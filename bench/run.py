@@ -534,7 +534,7 @@ def burst(args, system, path, product_id, tokens, base=None) -> dict:
 
 # --- data and audit ---------------------------------------------------------------------------------------
 def make_product(stock: int, name: str):
-    from seckill.catalogue import product_create
+    from seckill.catalogue.services import product_create
 
     return product_create(name=name, stock_total=stock, price="1.00", per_user_limit=1)
 
@@ -544,15 +544,15 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
     from django.db.models import Count
 
     from products.models import Product
+    from seckill.gate import records, stock
     from seckill.models import Order
-    from seckill.redis_store import requests, sale
 
     product = Product.objects.get(pk=product_id)
     orders = Order.objects.filter(product_id=product_id, status__in=Order.LIVE)
     units = sum(orders.values_list("quantity", flat=True))
-    live = sale.live_stock([product_id])[product_id]
+    live = stock.live_stock([product_id])[product_id]
     doubles = orders.values("user_id").annotate(n=Count("id")).filter(n__gt=1).count()
-    pending = len(requests.requests_pending_since(time.time(), 100_000))
+    pending = len(records.requests_pending_since(time.time(), 100_000))
     errors = []
     if units != product.stock_total - product.stock_left:
         errors.append(f"ledger: {units} units in orders, {product.stock_total - product.stock_left} taken")
@@ -574,10 +574,10 @@ def audit(product_id: int, *, gate: bool = True) -> dict:
 
 
 def wait_until_settled(deadline_s=60):
-    from seckill.redis_store import requests
+    from seckill.gate import records
 
     end = time.monotonic() + deadline_s
-    while time.monotonic() < end and requests.requests_pending_since(time.time(), 1):
+    while time.monotonic() < end and records.requests_pending_since(time.time(), 1):
         time.sleep(0.2)
 
 
@@ -634,8 +634,8 @@ def due_orders(args, report, product_ids) -> None:
     from django.utils import timezone
 
     from products.models import Product
+    from seckill.gate.sync import stock_gate_load
     from seckill.models import Order
-    from seckill.stock_gate import stock_gate_load
 
     User = get_user_model()
     if User.objects.filter(username__startswith="due").count() < args.expiring:
@@ -663,7 +663,7 @@ def due_orders(args, report, product_ids) -> None:
 
 def sold_out_scenario(args, system, tokens_csv, report) -> None:
     """The sold-out flood versus the framework's floor, and the naive comparator's sold-out answer."""
-    from seckill.redis_store.client import get_client
+    from seckill.gate.client import get_client
 
     sold_out = make_product(0, "sold-out")
     body = json.dumps({"product_id": sold_out.pk})

@@ -6,7 +6,7 @@ class Product(models.Model):
     """A flash-sale product.
 
     `stock_left` is the ledger: units not yet sold in committed orders. During a sale the live figure lives in
-    Redis (the gate) and runs at or below this one; see `seckill.redis_store`.
+    Redis (the gate) and runs at or below this one; see `seckill.gate`.
     """
 
     name = models.CharField(max_length=200)

@@ -1,4 +1,4 @@
-"""Reads of products, from the database. (The live stock of a sale is the sale's: seckill.catalogue.)"""
+"""Reads of products, from the database. (The live stock of a sale is the sale's: seckill.catalogue.services.)"""
 
 from __future__ import annotations
 

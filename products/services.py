@@ -1,6 +1,6 @@
 """Writes of products, in the database only.
 
-A product on sale also lives in the Redis gate: `seckill.catalogue` wraps these writes and keeps the gate in
+A product on sale also lives in the Redis gate: `seckill.catalogue.services` wraps these writes and keeps the gate in
 step (stock always as a delta). Everything outside this app writes products through it.
 """
 

@@ -6,7 +6,8 @@ class SeckillConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from seckill import heartbeat, metrics, signals
+        from seckill.access import signals
+        from seckill.ops import heartbeat, metrics
 
         signals.connect()
         heartbeat.connect()  # (these two fire in a Celery worker only)

@@ -5,10 +5,13 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from seckill import blacklist, orders, process, reconcile, sweep
+from seckill.access import blacklist
 from seckill.errors import TRANSIENT_ERRORS
-from seckill.redis_store import guards as guard_store
-from seckill.result_backend import outcome_recorded_with_result
+from seckill.gate import access_state as guard_store
+from seckill.ops import reconcile
+from seckill.orders import services as order_services
+from seckill.worker import decisions, sweep
+from seckill.worker.result_backend import outcome_recorded_with_result
 from seckill_site.log_context import request_id_bound
 
 MAX_RETRIES = 3
@@ -16,7 +19,7 @@ MAX_RETRIES = 3
 
 @shared_task(
     bind=True,
-    name="seckill.purchase",  # seckill.enqueue publishes it by this name
+    name="seckill.purchase",  # seckill.purchases.enqueue publishes it by this name
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
@@ -26,7 +29,7 @@ MAX_RETRIES = 3
     # Under load a pool process is given every purchase that waited for it as one job (worker_batches.py).
     Strategy="seckill_site.worker_batches:batched",
     # ... whose sales are then made in one database transaction before each task runs.
-    batch_prelude="seckill.process:purchases_decide_together",
+    batch_prelude="seckill.worker.decisions:purchases_decide_together",
 )
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
     """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""
@@ -40,12 +43,12 @@ def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quant
 def _purchase_run(task, fields: dict, record: bool) -> dict:
     """The task's body: retries transient errors, gives the request up when they run out."""
     try:
-        return process.purchase_process(**fields, record=record).as_dict()
+        return decisions.purchase_process(**fields, record=record).as_dict()
     except TRANSIENT_ERRORS as exc:
         if task.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (docs/traps.md).
             raise task.retry(exc=exc, countdown=0.1 * 2**task.request.retries) from exc
-        outcome = process.purchase_abandon(**fields, record=record)
+        outcome = decisions.purchase_abandon(**fields, record=record)
         if not outcome.is_final and not task.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
             # leaves the result in RETRY, so the sale's success can still be stored when it comes.
@@ -77,11 +80,11 @@ def expire_orders_task() -> int:
     one interval (the next run goes on); then give the gate the units of closed orders it has not had yet."""
     deadline, expired = time.monotonic() + settings.SECKILL_EXPIRE_INTERVAL, 0
     while time.monotonic() < deadline:
-        done = orders.orders_expire_due(limit=settings.SECKILL_EXPIRE_BATCH)
+        done = order_services.orders_expire_due(limit=settings.SECKILL_EXPIRE_BATCH)
         expired += done
         if done < settings.SECKILL_EXPIRE_BATCH:
             break
-    orders.orders_release_to_gate()
+    order_services.orders_release_to_gate()
     return expired
 
 

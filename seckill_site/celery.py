@@ -51,9 +51,18 @@ for _scheme in ("redis", "rediss"):
     kombu.transport._transport_cache.pop(_scheme, None)
 
 app = Celery("seckill_site")
-# redis:// and rediss:// result backends store a purchase's result with its outcome record: the sale's own
-# backend (seckill/result_backend.py), named by path as Celery names its backends (nothing is imported here).
-app.loader.override_backends = {scheme: "seckill.result_backend:OutcomeRedisBackend" for scheme in ("redis", "rediss")}
+
+
+@app.on_after_configure.connect
+def _result_backends(sender, **kwargs):
+    """The result backends the settings give by URL scheme (SECKILL_RESULT_BACKENDS: the sale's stores a purchase's
+    result with its outcome record), named by path as Celery names its own. Set once the configuration is read,
+    before Celery makes its backend."""
+    from django.conf import settings
+
+    sender.loader.override_backends = dict(getattr(settings, "SECKILL_RESULT_BACKENDS", {}))
+
+
 # Every Celery setting lives in Django settings as CELERY_<NAME>; celery_config reads them once into a dict.
 app.config_from_object("seckill_site.celery_config:CONFIG")
 app.autodiscover_tasks()

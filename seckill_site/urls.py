@@ -6,15 +6,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from seckill_site.views import ServerTimeApi, index
 
 urlpatterns = [
-    path("api/seckill/", include("seckill.purchase_urls")),  # the purchase first (the others pay one failed match)
-    path("admin/login/", include("seckill.admin.login")),  # the admin's login, throttled (429 over a limit)
+    path("api/seckill/", include("seckill.purchases.urls")),  # the purchase first (the others pay one failed match)
+    path("admin/login/", include("seckill.access.admin_login")),  # the admin's login, throttled (429 over a limit)
     path("admin/", admin.site.urls),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/products/", include("seckill.product_urls")),
-    path("api/", include("seckill.urls")),
-    path("", include("seckill.health_urls")),
+    path("api/products/", include("seckill.catalogue.urls")),
+    path("api/", include("seckill.access.urls")),
+    path("api/", include("seckill.orders.urls")),
+    path("", include("seckill.ops.urls")),
     path("", index, name="index"),
 ]
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from seckill.redis_store.client import get_client
+from seckill.gate.client import get_client
 from seckill_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def clean_redis(redis_client):
 def web_caches_cleared():
     """Each test starts with this process' copies of sale states and product rows empty: ids are reused from one
     test's database to the next, within the copies' lifetime (SECKILL_LOCAL_CACHE_TTL)."""
-    from seckill import sale_cache
+    from seckill.purchases import sale_cache
 
     sale_cache.sale_cache_clear()
 
@@ -316,7 +316,7 @@ def make_buyers():
 
 @pytest.fixture
 def make_product():
-    from seckill.catalogue import product_create
+    from seckill.catalogue.services import product_create
 
     def make(**overrides):
         fields = dict(name="Flash item", stock_total=10, price="5.00", per_user_limit=1)
@@ -351,8 +351,8 @@ def assert_gate_and_ledger_agree(product_id: int) -> None:
     from django.db.models import Count, Sum
 
     from products.models import Product
+    from seckill.gate import stock as gate
     from seckill.models import Order
-    from seckill.redis_store import sale as gate
 
     product = Product.objects.get(pk=product_id)
     live = Order.objects.filter(product_id=product_id, status__in=Order.LIVE)

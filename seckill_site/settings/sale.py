@@ -32,11 +32,12 @@ SECKILL_SWEEP_WITHOUT_BEAT = env_bool("SECKILL_SWEEP_WITHOUT_BEAT", True)
 # How often beat compares Redis' blacklist mirror with the database (a read of the entries and inactive users).
 SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_INTERVAL", "10"))
 
-# Prometheus metrics at /metrics (seckill/metrics.py); 0: nothing recorded. Several processes share their samples
+# Prometheus metrics at /metrics (seckill/ops/metrics.py); 0: nothing recorded. Several processes share their samples
 # through PROMETHEUS_MULTIPROC_DIR (a directory wiped before they start: the run command sets .run/prometheus).
 SECKILL_METRICS = env_bool("SECKILL_METRICS", True)
 # A purchase refused from a process' cached sale state (sold out, not started...) and the product page, answered
-# before DRF's request handling with the DRF views' own answers (seckill/before_drf.py); 0: all through DRF.
+# before DRF's request handling with the DRF views' own answers (seckill/purchases/early_answers.py); 0: all
+# through DRF.
 SECKILL_BEFORE_DRF = env_bool("SECKILL_BEFORE_DRF", True)
 
 # --- Orders after the sale ------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
 SECKILL_USER_RATE_RULES = parse_rate_rules(env("SECKILL_USER_RATE_LIMIT", "5/s,60/m"))
 SECKILL_IP_RATE_RULES = parse_rate_rules(env("SECKILL_IP_RATE_LIMIT", ""))
 # Failed password logins (POST /api/auth/token/, the admin's login page) per (user name, client address) pair and
-# per address: over them, 429 (seckill/login_throttle.py). A user name alone, from any address, is only slowed
+# per address: over them, 429 (seckill/access/logins.py). A user name alone, from any address, is only slowed
 # down: after SECKILL_LOGIN_SLOW_AFTER failures within a minute (0: never), each try waits SECKILL_LOGIN_SLOWDOWN s.
 SECKILL_LOGIN_USER_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_USER_RATE_LIMIT", "10/m,50/h"))
 SECKILL_LOGIN_IP_RATE_RULES = parse_rate_rules(env("SECKILL_LOGIN_IP_RATE_LIMIT", "60/m"))

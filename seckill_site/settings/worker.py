@@ -19,6 +19,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
+# The result backend by URL scheme (seckill_site/celery.py): the sale's stores a purchase's result and its outcome
+# record in one step (seckill/worker/result_backend.py); any other task's result as Celery's own Redis backend does.
+SECKILL_RESULT_BACKENDS = {
+    scheme: "seckill.worker.result_backend:OutcomeRedisBackend" for scheme in ("redis", "rediss")
+}
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # At-least-once delivery: ack after the task ran, and give the message back if the child process dies.
@@ -31,7 +36,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "16"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
 SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "16"))
-# Such a job's sales are written in one database transaction (seckill.process.purchases_decide_together);
+# Such a job's sales are written in one database transaction (seckill.worker.decisions.purchases_decide_together);
 # 0: each in its own, as a request alone is.
 SECKILL_WORKER_BATCH_TRANSACTION = env_bool("SECKILL_WORKER_BATCH_TRANSACTION", True)
 # Celery's Django fixup closes the database connection around every task unless this is set; with it, every
@@ -92,7 +97,7 @@ CELERY_TASK_ROUTES = {
     "seckill.reconcile": {"queue": "maintenance"},
 }
 # Celery's default scheduler (a schedule file), which also writes beat's heartbeat for /readyz and /metrics.
-CELERY_BEAT_SCHEDULER = "seckill.heartbeat:HeartbeatScheduler"
+CELERY_BEAT_SCHEDULER = "seckill.ops.heartbeat:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-purchases": {
         "task": "seckill.sweep_pending",

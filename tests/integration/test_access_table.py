@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from seckill import process
 from seckill.models import Order
+from seckill.worker import decisions
 from tests.conftest import api_client, token_for, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,7 +77,9 @@ def test_another_buyers_order_and_request_are_404_to_me(clean_redis, make_buyers
     settings.SECKILL_DEMO_PAYMENTS = True
     owner, other = make_buyers(2)
     product = make_product(stock_total=2)
-    outcome = process.purchase_process(request_id=uuid.uuid4().hex, user_id=owner.pk, product_id=product.pk, quantity=1)
+    outcome = decisions.purchase_process(
+        request_id=uuid.uuid4().hex, user_id=owner.pk, product_id=product.pk, quantity=1
+    )
     me = api_client(token=token_for(other))
     attempts = {
         "order": me.get(f"/api/orders/{outcome.order_id}/"),

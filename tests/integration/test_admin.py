@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 
 from products.models import Product
-from seckill import process
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
+from seckill.worker import decisions
 from tests.conftest import in_the_future
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,8 +85,8 @@ def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_cl
     # Request ids long enough that they cannot turn up by chance in the page (a CSRF token, say).
     alice, bob = make_buyers(2, prefix="shopper")
     first, second = make_product(name="First"), make_product(name="Second")
-    process.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
-    process.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
+    decisions.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
+    decisions.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
     assert Order.objects.count() == 2
 
     found = admin_client.get("/admin/seckill/order/", {"q": alice.username})
@@ -112,7 +112,7 @@ def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
     alice, bob = make_buyers(2)
     product = make_product(stock_total=2)
     for user in (alice, bob):
-        process.purchase_process(request_id=f"admin-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        decisions.purchase_process(request_id=f"admin-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
     unpaid, paid = Order.objects.get(user=alice), Order.objects.get(user=bob)
     Order.objects.filter(pk=paid.pk).update(status=Order.Status.PAID)
     assert admin_client.get(f"/admin/seckill/order/{unpaid.pk}/delete/").status_code == 403
@@ -128,9 +128,9 @@ def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
 
 
 def test_the_product_list_shows_drift_and_the_reconcile_action_repairs_it(clean_redis, admin_client, make_product):
-    from seckill import reconcile
-    from seckill.redis_store import keys
-    from seckill.redis_store.client import get_client
+    from seckill.gate import keys
+    from seckill.gate.client import get_client
+    from seckill.ops import reconcile
 
     product = make_product(stock_total=5)
     get_client().incrby(keys.stock(product.pk), 3)
@@ -147,12 +147,12 @@ def test_orders_are_found_by_purchase_token_and_exported_as_csv(clean_redis, adm
     import csv
     import io
 
-    from seckill.purchase_tokens import purchase_token_make
+    from seckill.access.purchase_tokens import purchase_token_make
 
     users = make_buyers(3)
     product = make_product(stock_total=3)
     for user in users:
-        process.purchase_process(request_id=f"csv-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        decisions.purchase_process(request_id=f"csv-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
     wanted = Order.objects.get(user=users[1])
     token = purchase_token_make(order_id=wanted.pk, user_id=wanted.user_id, product_id=wanted.product_id)
     found = admin_client.get("/admin/seckill/order/", {"q": token}).content
@@ -188,7 +188,7 @@ def test_cancelling_orders_and_repairing_products_need_more_than_the_view_permis
 ):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    order_id = process.purchase_process(
+    order_id = decisions.purchase_process(
         request_id="r-perm", user_id=user.pk, product_id=product.pk, quantity=1
     ).order_id
     cancel = {"action": "cancel_unpaid", "_selected_action": [order_id]}

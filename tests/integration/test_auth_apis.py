@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-from seckill import login_throttle
+from seckill.access import logins
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,7 @@ def limits(settings):
 def slowdowns(monkeypatch):
     """The waits the throttle makes (recorded, not slept: the test is about when it waits, not the clock)."""
     waits = []
-    monkeypatch.setattr(login_throttle.time, "sleep", waits.append)
+    monkeypatch.setattr(logins.time, "sleep", waits.append)
     return waits
 
 
@@ -124,7 +124,7 @@ def test_with_redis_unable_to_count_the_api_refuses_and_the_admin_lets_the_opera
 ):
     import redis
 
-    from seckill.redis_store import guards as store
+    from seckill.gate import access_state as store
 
     get_user_model().objects.create_user("operator", password=RIGHT, is_staff=True)
 

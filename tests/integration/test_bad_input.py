@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from products.models import Product
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
 from tests.conftest import api_client
 
 pytestmark = pytest.mark.worker

@@ -1,6 +1,6 @@
-"""The answers given before DRF (seckill/before_drf.py), a purchase's refusal from the cached sale state and the
-product page: each is the answer the DRF view gives (status, body, headers, metrics), and every other request still
-reaches the DRF view. Real Redis (the sale state)."""
+"""The answers given before DRF (seckill/purchases/early_answers.py), a purchase's refusal from the cached sale
+state and the product page: each is the answer the DRF view gives (status, body, headers, metrics), and every other
+request still reaches the DRF view. Real Redis (the sale state)."""
 
 import json
 from unittest import mock
@@ -8,7 +8,10 @@ from unittest import mock
 import pytest
 from django.test import Client, override_settings
 
-from seckill import apis, blacklist, guards, metrics, product_apis
+from seckill.access import blacklist, guards
+from seckill.catalogue import api as catalogue_api
+from seckill.ops import metrics
+from seckill.purchases import api as purchase_api
 from tests.conftest import in_the_future, in_the_past, token_for
 
 BUY = "/api/seckill/"
@@ -27,7 +30,7 @@ def long_lived_sale_cache():
 def drf_posts():
     """The DRF view's handling of a request (SeckillBuyApi.dispatch), counted (still run)."""
     with mock.patch.object(
-        apis.SeckillBuyApi, "dispatch", autospec=True, side_effect=apis.SeckillBuyApi.dispatch
+        purchase_api.SeckillBuyApi, "dispatch", autospec=True, side_effect=purchase_api.SeckillBuyApi.dispatch
     ) as dispatch:
         yield dispatch
 
@@ -135,7 +138,7 @@ def test_a_failure_before_drf_leaves_the_request_to_the_drf_view(make_buyers, ma
     product = make_product(stock_total=0)
     token, body = token_for(user), {"product_id": product.pk}
     post(token, body)
-    with mock.patch("seckill.before_drf._plain_body", side_effect=RuntimeError("a bug")):
+    with mock.patch("seckill.purchases.early_answers._plain_body", side_effect=RuntimeError("a bug")):
         response = post(token, body)
     assert drf_posts.call_count == 2
     assert response.status_code == 409 and response.json()["code"] == "sold_out"
@@ -148,9 +151,9 @@ def test_a_purchase_that_goes_on_is_checked_once(worker, make_buyers, make_produ
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     token, body = token_for(user), {"product_id": product.pk}
-    guard = mock.patch("seckill.guards.purchase_guard", autospec=True, side_effect=guards.purchase_guard)
+    guard = mock.patch("seckill.access.guards.purchase_guard", autospec=True, side_effect=guards.purchase_guard)
     valid = mock.patch.object(
-        apis.SeckillBuyApi, "input_valid", autospec=True, side_effect=apis.SeckillBuyApi.input_valid
+        purchase_api.SeckillBuyApi, "input_valid", autospec=True, side_effect=purchase_api.SeckillBuyApi.input_valid
     )
     with override_settings(SECKILL_BEFORE_DRF=before_drf), guard as guarded, valid as validated:
         response = post(token, body)
@@ -163,7 +166,7 @@ def test_a_purchase_that_goes_on_is_checked_once(worker, make_buyers, make_produ
 @pytest.fixture
 def drf_pages():
     """The DRF view's handling of a product request (ProductDetailApi.dispatch), counted (still run)."""
-    cls = product_apis.ProductDetailApi
+    cls = catalogue_api.ProductDetailApi
     with mock.patch.object(cls, "dispatch", autospec=True, side_effect=cls.dispatch) as dispatch:
         yield dispatch
 

@@ -14,9 +14,9 @@ import pytest
 from django.conf import settings
 
 from products.models import Product
+from seckill.gate import keys
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import sale as gate
 from seckill_site.celery import app as celery_app
 from seckill_site.web_server import SERVERS
 from tests.conftest import WorkerProcess, http, token_for, wait_for

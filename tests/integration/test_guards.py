@@ -12,14 +12,15 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from products.models import Product
-from seckill import admission, blacklist, process, sale_cache, sweep
+from seckill.access import blacklist
 from seckill.errors import Blacklisted, UserInactive
+from seckill.gate import access_state as guard_store
+from seckill.gate import keys, records
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import BlacklistEntry, Order
-from seckill.redis_store import guards as guard_store
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
+from seckill.purchases import admission, sale_cache
+from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, wait_for
 
@@ -45,7 +46,7 @@ def no_queries():
 
 @pytest.fixture
 def publishes(monkeypatch):
-    """Every message this process sends to the broker: all go through the app's send_task (seckill.enqueue).
+    """Every message this process sends to the broker: all go through the app's send_task (seckill.purchases.enqueue).
     (The server's LPUSH count would include whatever else shares this Redis server.)"""
     sent, send_task = [], celery_app.send_task
     monkeypatch.setattr(celery_app, "send_task", lambda *a, **k: sent.append(a) or send_task(*a, **k))
@@ -374,7 +375,7 @@ def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_com
     assert gate.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
     if mid_commit:
         assert gate.sell(**fields)[0] is gate.Sell.SOLD
-    assert process.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
+    assert decisions.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
     return fields
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from seckill.redis_store import sale as gate
+from seckill.gate import stock as gate
 from tests.conftest import http, token_for
 
 pytestmark = [pytest.mark.slow]

@@ -7,8 +7,8 @@ import pytest
 import redis
 from django.test import Client
 
-from seckill import health_apis
-from seckill.redis_store import keys, ops
+from seckill.gate import keys, operations
+from seckill.ops import probes
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,7 +18,7 @@ def test_healthz_answers_with_no_io(monkeypatch, django_assert_num_queries):
     def no_redis():
         raise AssertionError("healthz touched Redis")
 
-    monkeypatch.setattr(health_apis, "get_client", no_redis)
+    monkeypatch.setattr(probes, "get_client", no_redis)
     with django_assert_num_queries(0):
         response = Client().get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
@@ -37,7 +37,7 @@ def test_readyz_names_what_failed_with_503_and_no_exception_text(clean_redis, mo
     def redis_down():
         raise redis.ConnectionError("gone: secret-host.internal:6379")
 
-    monkeypatch.setattr(health_apis, "get_client", redis_down)
+    monkeypatch.setattr(probes, "get_client", redis_down)
     response = Client().get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
     assert response.json()["checks"] == {"database": "ok", "redis": "failed: ConnectionError", "broker": "ok"}
@@ -46,7 +46,7 @@ def test_readyz_names_what_failed_with_503_and_no_exception_text(clean_redis, mo
 
 def test_what_every_host_shares_is_reported_never_a_reason_to_be_unready(clean_redis, monkeypatch):
     """No worker and no beat: every web host would fail at once, so /readyz reports them and stays ready."""
-    monkeypatch.setattr(ops, "workers_seen_since", lambda moment: 0)
+    monkeypatch.setattr(operations, "workers_seen_since", lambda moment: 0)
     response = Client().get("/readyz")
     assert response.status_code == 200
     assert response.json()["reports"] == {"workers_live": 0, "beat_age_s": None, "beat": "never seen"}

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from rest_framework_simplejwt.backends import TokenBackend
 
-from seckill import purchase_tokens
+from seckill.access import purchase_tokens
 from tests.conftest import ROOT, http
 
 pytestmark = pytest.mark.slow

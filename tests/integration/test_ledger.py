@@ -1,4 +1,4 @@
-"""The logic layer's write to the ledger (process.order_write, plain SQL on the usual path) keeps the ORM's
+"""The logic layer's write to the ledger (decisions.order_write, plain SQL on the usual path) keeps the ORM's
 rules on SQLite and PostgreSQL: the price and time of the sale, the stock, and every refusal."""
 
 import uuid
@@ -11,20 +11,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from products.models import Product
-from seckill import ledger, process, stock_gate
 from seckill.errors import AlreadyPurchased
+from seckill.gate import stock as gate
+from seckill.gate import sync
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
+from seckill.worker import decisions, ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def write(user, product, quantity=1, request_id=None):
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     request_id = request_id or uuid.uuid4().hex
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
-    return process.order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
+    return decisions.order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
 
 
 def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
@@ -63,7 +64,7 @@ def test_an_inactive_buyer_takes_nothing(clean_redis, make_buyers, make_product)
     product = make_product(stock_total=5)
     user.is_active = False
     user.save()
-    with pytest.raises(process.PurchaseRefused, match="user_inactive"):  # the ledger's refusal, final in Redis
+    with pytest.raises(decisions.PurchaseRefused, match="user_inactive"):  # the ledger's refusal, final in Redis
         write(user, product)
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
 
@@ -72,7 +73,7 @@ def test_no_more_than_the_ledger_holds(clean_redis, make_buyers, make_product):
     first, second = make_buyers(2)
     product = make_product(stock_total=3, per_user_limit=3)
     Product.objects.filter(pk=product.pk).update(stock_left=1)  # the ledger has fewer than the gate thinks
-    with pytest.raises(process.PurchaseRefused, match="sold_out"):
+    with pytest.raises(decisions.PurchaseRefused, match="sold_out"):
         write(first, product, quantity=2)
     assert Product.objects.get(pk=product.pk).stock_left == 1 and not Order.objects.exists()
 
@@ -98,7 +99,7 @@ def test_a_replay_returns_the_same_order(clean_redis, make_buyers, make_product)
 def test_the_write_is_part_of_the_callers_transaction(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     with transaction.atomic():
         order_id = ledger.ledger_sell(request_id="tx-1", user_id=user.pk, product_id=product.pk, quantity=1)
         assert order_id is not None
@@ -128,17 +129,17 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
     takes nothing from the ledger, and a sale takes from both."""
     first, second = make_buyers(2)
     product = make_product(stock_total=5)
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     assert (
         gate.refuse(product_id=product.pk, request_id="given-up", user_id=first.pk, quantity=1, code="unavailable")
         == "unavailable"
     )
-    with pytest.raises(process.PurchaseRefused) as refused:
-        process.order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+    with pytest.raises(decisions.PurchaseRefused) as refused:
+        decisions.order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
     assert refused.value.code == "unavailable"
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
     assert gate.live_stock([product.pk]) == {product.pk: 5}
-    order_id = process.order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    order_id = decisions.order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
     assert Order.objects.get(pk=order_id).request_id == "sold"
     assert Product.objects.get(pk=product.pk).stock_left == 4 and gate.live_stock([product.pk]) == {product.pk: 4}
     assert gate.decision_get(product_id=product.pk, request_id="sold") == gate.SOLD

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
 
-from seckill import metrics
+from seckill.ops import metrics
 from tests.conftest import ROOT, api_client, free_port, http, token_for, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from seckill import metrics
+from seckill.ops import metrics
 from seckill.tasks import purchase_task
 from tests.conftest import api_client, http, token_for
 
@@ -79,7 +79,7 @@ def test_several_web_processes_are_summed(worker, web, make_buyers, make_product
 def test_with_redis_down_the_scrape_still_answers_with_the_counters(clean_redis, monkeypatch):
     import redis
 
-    from seckill.redis_store import client
+    from seckill.gate import client
     from tests.conftest import free_port
 
     metrics.PURCHASE_ANSWERS.labels("sold_out", "").inc()

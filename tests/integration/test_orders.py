@@ -1,5 +1,5 @@
-"""Orders after the sale (seckill.orders): payment, expiry, cancellation, each deciding an order once, and units
-that come back to the ledger and the gate exactly once. Real Redis, the test database (SQLite and PostgreSQL)."""
+"""Orders after the sale (seckill.orders.services): payment, expiry, cancellation, each deciding an order once, and
+units that come back to the ledger and the gate exactly once. Real Redis, the test database (SQLite and PostgreSQL)."""
 
 import threading
 import time
@@ -11,17 +11,18 @@ import redis
 from django.utils import timezone
 
 from products.models import Product
-from seckill import orders, process
 from seckill.errors import OrderCancelled, OrderExpired, OrderNotFound, OrderPaid
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
+from seckill.orders import services as order_services
+from seckill.worker import decisions
 from tests.conftest import api_client, assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sell(user, product, quantity=1) -> Order:
-    outcome = process.purchase_process(
+    outcome = decisions.purchase_process(
         request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=quantity
     )
     assert outcome.code == "success", outcome
@@ -36,20 +37,20 @@ def test_a_paid_order_stays_and_paying_again_answers_the_same(clean_redis, make_
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     order = sell(user, product)
-    paid = orders.order_pay(order_id=order.pk, user_id=user.pk)
+    paid = order_services.order_pay(order_id=order.pk, user_id=user.pk)
     assert paid.status == Order.Status.PAID and paid.paid_at is not None
-    assert orders.order_pay(order_id=order.pk, user_id=user.pk).paid_at == paid.paid_at
+    assert order_services.order_pay(order_id=order.pk, user_id=user.pk).paid_at == paid.paid_at
     with pytest.raises(OrderPaid):
-        orders.order_cancel(order_id=order.pk, user_id=user.pk)
+        order_services.order_cancel(order_id=order.pk, user_id=user.pk)
     make_due(order)
-    assert orders.orders_expire_due(limit=10) == 0  # a paid order never expires
+    assert order_services.orders_expire_due(limit=10) == 0  # a paid order never expires
     assert_gate_and_ledger_agree(product.pk)
 
 
 def test_someone_elses_order_cannot_be_paid_or_cancelled(clean_redis, make_buyers, make_product):
     owner, other = make_buyers(2)
     order = sell(owner, make_product())
-    for action in (orders.order_pay, orders.order_cancel):
+    for action in (order_services.order_pay, order_services.order_cancel):
         with pytest.raises(OrderNotFound):
             action(order_id=order.pk, user_id=other.pk)
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING_PAYMENT
@@ -60,13 +61,15 @@ def test_cancelling_gives_the_units_back_once_and_the_buyer_may_buy_again(clean_
     product = make_product(stock_total=2, per_user_limit=2)
     order = sell(user, product, quantity=2)
     assert gate.live_stock([product.pk]) == {product.pk: 0}
-    cancelled = orders.order_cancel(order_id=order.pk, user_id=user.pk)
+    cancelled = order_services.order_cancel(order_id=order.pk, user_id=user.pk)
     assert cancelled.status == Order.Status.CANCELLED and cancelled.gate_released
-    assert orders.order_cancel(order_id=order.pk, user_id=user.pk).closed_at == cancelled.closed_at  # again: same
+    assert (
+        order_services.order_cancel(order_id=order.pk, user_id=user.pk).closed_at == cancelled.closed_at
+    )  # again: same
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2
     with pytest.raises(OrderCancelled):
-        orders.order_pay(order_id=order.pk, user_id=user.pk)
+        order_services.order_pay(order_id=order.pk, user_id=user.pk)
     assert sell(user, product).status == Order.Status.PENDING_PAYMENT  # bought again
     assert_gate_and_ledger_agree(product.pk)
 
@@ -76,12 +79,12 @@ def test_due_orders_expire_and_a_late_payment_is_refused(clean_redis, make_buyer
     product = make_product(stock_total=3)
     due, due_unswept, fresh = (sell(user, product) for user in users)
     make_due(due, due_unswept)
-    assert orders.orders_expire_due(limit=1) == 1  # oldest deadline first, one batch of one
+    assert order_services.orders_expire_due(limit=1) == 1  # oldest deadline first, one batch of one
     assert Order.objects.get(pk=due.pk).status == Order.Status.EXPIRED
     with pytest.raises(OrderExpired):
-        orders.order_pay(order_id=due.pk)
+        order_services.order_pay(order_id=due.pk)
     with pytest.raises(OrderExpired):  # past its deadline, not swept yet: the payment expires it
-        orders.order_pay(order_id=due_unswept.pk)
+        order_services.order_pay(order_id=due_unswept.pk)
     assert Order.objects.get(pk=fresh.pk).status == Order.Status.PENDING_PAYMENT
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert_gate_and_ledger_agree(product.pk)
@@ -94,13 +97,13 @@ def race_payment_and_expiry(order_id: int) -> dict:
     def pay():
         barrier.wait(timeout=10)
         try:
-            results["pay"] = orders.order_pay(order_id=order_id).status
+            results["pay"] = order_services.order_pay(order_id=order_id).status
         except OrderExpired:
             results["pay"] = "refused"
 
     def expire():
         barrier.wait(timeout=10)
-        results["expire"] = orders.orders_close(order_ids=[order_id], status=Order.Status.EXPIRED)
+        results["expire"] = order_services.orders_close(order_ids=[order_id], status=Order.Status.EXPIRED)
 
     threads = [threading.Thread(target=pay), threading.Thread(target=expire)]
     for thread in threads:
@@ -136,7 +139,7 @@ def test_two_sweeps_at_once_give_each_order_back_once(clean_redis, make_buyers, 
 
     def sweep():
         barrier.wait(timeout=10)
-        expired.append(orders.orders_expire_due(limit=count))
+        expired.append(order_services.orders_expire_due(limit=count))
 
     threads = [threading.Thread(target=sweep) for _ in range(2)]
     for thread in threads:
@@ -160,13 +163,13 @@ def test_units_of_an_order_closed_while_redis_was_down_come_back_with_the_next_s
         raise redis.ConnectionError("down")
 
     monkeypatch.setattr(gate, "release", redis_down)
-    orders.order_cancel(order_id=order.pk)
+    order_services.order_cancel(order_id=order.pk)
     assert not Order.objects.get(pk=order.pk).gate_released
     assert gate.live_stock([product.pk]) == {product.pk: 0}  # the ledger has it back, the gate not yet
     assert_gate_and_ledger_agree(product.pk)  # (on its way: not a disagreement)
     monkeypatch.undo()
-    assert orders.orders_release_to_gate() == 1
-    assert orders.orders_release_to_gate() == 0  # once
+    assert order_services.orders_release_to_gate() == 1
+    assert order_services.orders_release_to_gate() == 0  # once
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert_gate_and_ledger_agree(product.pk)
 
@@ -207,7 +210,7 @@ def test_a_sold_out_product_whose_unpaid_orders_expire_sells_exactly_the_units_t
     refused = api_client(early).post("/api/seckill/", {"product_id": product.pk}, format="json")
     assert refused.json()["code"] == "sold_out"
     make_due(*Order.objects.filter(user__in=first[:3]))
-    assert orders.orders_expire_due(limit=100) == 3
+    assert order_services.orders_expire_due(limit=100) == 3
     newcomers = make_buyers(10, prefix="new")
     answers, lock = [], threading.Lock()
 
@@ -247,7 +250,7 @@ def test_a_deactivated_buyers_unexpired_token_is_refused_on_the_order_endpoints(
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    order = process.purchase_process(request_id="inactive-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    order = decisions.purchase_process(request_id="inactive-1", user_id=user.pk, product_id=product.pk, quantity=1)
     client = api_client(user)  # the token was issued while the account was active
     assert client.get("/api/orders/").status_code == 200
     user.is_active = False

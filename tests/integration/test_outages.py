@@ -12,13 +12,13 @@ import redis
 from django.conf import settings
 
 from products.models import Product
-from seckill import process, stock_gate, submit, sweep
+from seckill.gate import keys, records, sync
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
+from seckill.purchases import services as purchase_services
 from seckill.tasks import purchase_task
+from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
 from seckill_site.errors import Unavailable
 from tests.conftest import ROOT, free_port, http, token_for
@@ -116,7 +116,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     503, so the request must be refused for good, and the sweeper must not enqueue it."""
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     real_admit = gate.admit
 
     def admit_then_lose_the_reply(**kwargs):
@@ -127,7 +127,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     sent = []
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
     with pytest.raises(Unavailable):
-        submit.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
+        purchase_services.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
     assert sent == []  # nothing was published
 
     monkeypatch.setattr(sweep, "purchase_queue_length", lambda: 0)
@@ -137,7 +137,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request("*"))]
     assert records.request_get(request_id).outcome["code"] == "unavailable"
     fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
-    assert process.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
+    assert decisions.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
 
 
@@ -149,7 +149,7 @@ def test_a_publish_that_fails_after_its_message_reached_the_broker_answers_the_s
     get that sale (or `pending`), never 503 "nothing was sold", and a retry with the key must find it."""
     from kombu.exceptions import OperationalError
 
-    from seckill.enqueue import purchase_enqueue
+    from seckill.purchases.enqueue import purchase_enqueue
     from tests.conftest import api_client, wait_for
 
     (user,) = make_buyers(1)
@@ -160,7 +160,7 @@ def test_a_publish_that_fails_after_its_message_reached_the_broker_answers_the_s
         assert wait_for(lambda: gate.decision_get(product_id=product.pk, request_id=fields["request_id"]), 10)
         raise OperationalError("the reply of the publish was lost")
 
-    monkeypatch.setattr(submit, "purchase_enqueue", publish_then_fail)
+    monkeypatch.setattr(purchase_services, "purchase_enqueue", publish_then_fail)
     headers = {"HTTP_IDEMPOTENCY_KEY": "buy-once"} if keyed else {}
     response = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json", **headers)
     assert response.status_code in (200, 202) and response.json()["code"] in ("success", "pending")
@@ -176,7 +176,7 @@ def test_a_revoked_purchase_task_is_answered_pending_not_500(clean_redis, monkey
     from celery import states
     from celery.exceptions import TaskRevokedError
 
-    from seckill.enqueue import purchase_wait
+    from seckill.purchases.enqueue import purchase_wait
 
     class Revoked:  # what AsyncResult says of a task `celery control revoke` stopped
         state = states.REVOKED
@@ -239,7 +239,7 @@ def test_a_refusal_redis_cannot_confirm_is_answered_pending_and_the_answer_holds
         raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as outage:
-        outage.setattr(submit, "purchase_enqueue", publish_fails)
+        outage.setattr(purchase_services, "purchase_enqueue", publish_fails)
         outage.setattr(gate, "refuse", redis_unreachable)
         response = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json")
     assert (response.status_code, response.json()["code"]) == (202, "pending")

@@ -1,4 +1,4 @@
-"""The payment provider's webhook (seckill.payments): valid, replayed, forged, stale, wrong amount, unknown
+"""The payment provider's webhook (seckill.orders.payments): valid, replayed, forged, stale, wrong amount, unknown
 order, and a success that comes after the order expired."""
 
 import json
@@ -11,9 +11,10 @@ import redis
 from django.utils import timezone
 
 from products.models import Product
-from seckill import orders, process
 from seckill.models import Order, PaymentEvent
-from seckill.payments import signature_make
+from seckill.orders import services as order_services
+from seckill.orders.payments import signature_make
+from seckill.worker import decisions
 from tests.conftest import api_client, assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +32,9 @@ def webhook_secret(settings):
 def order(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2, price="12.50", per_user_limit=2)
-    outcome = process.purchase_process(request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=2)
+    outcome = decisions.purchase_process(
+        request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=2
+    )
     return Order.objects.get(pk=outcome.order_id)
 
 
@@ -91,7 +94,7 @@ def test_an_unknown_order_is_404(order):
 
 def test_a_success_after_the_order_expired_is_409_and_kept_for_a_refund(order):
     Order.objects.filter(pk=order.pk).update(pay_by=timezone.now() - timedelta(seconds=1))
-    assert orders.orders_expire_due(limit=10) == 1
+    assert order_services.orders_expire_due(limit=10) == 1
     late = event(order.pk)
     response = call(late)
     assert (response.status_code, response.json()["code"]) == (409, "order_expired")
@@ -144,7 +147,7 @@ def test_money_for_a_wrong_amount_or_an_unknown_order_is_kept_for_a_refund(order
 
 
 def test_a_cancelled_orders_payment_is_kept_for_a_refund(order):
-    orders.order_cancel(order_id=order.pk)
+    order_services.order_cancel(order_id=order.pk)
     paid = event(order.pk)
     response = call({**paid, "paid_at": int(time.time()) - 5})  # made in time: a cancellation is the buyer's own
     assert (response.status_code, response.json()["code"]) == (409, "order_cancelled")
@@ -153,7 +156,7 @@ def test_a_cancelled_orders_payment_is_kept_for_a_refund(order):
 
 def expire(order) -> None:
     Order.objects.filter(pk=order.pk).update(pay_by=timezone.now() - timedelta(seconds=1))
-    assert orders.orders_expire_due(limit=10) == 1
+    assert order_services.orders_expire_due(limit=10) == 1
 
 
 def test_a_payment_made_in_time_that_arrives_after_the_expiry_pays_the_order_after_all(order):
@@ -178,7 +181,7 @@ def test_a_late_payment_of_an_order_whose_units_were_sold_again_is_kept_for_a_re
     expire(order)
     pay_by = Order.objects.get(pk=order.pk).pay_by
     (other,) = make_buyers(1, prefix="second")
-    resold = process.purchase_process(request_id="resold", user_id=other.pk, product_id=order.product_id, quantity=2)
+    resold = decisions.purchase_process(request_id="resold", user_id=other.pk, product_id=order.product_id, quantity=2)
     assert resold.code == "success"
     late = {**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60}
     response = call(late)
@@ -191,7 +194,9 @@ def test_a_late_payment_of_an_order_whose_units_were_sold_again_is_kept_for_a_re
 def test_a_late_payment_of_a_buyer_who_bought_again_is_kept_for_a_refund(order):
     expire(order)
     pay_by = Order.objects.get(pk=order.pk).pay_by
-    again = process.purchase_process(request_id="again", user_id=order.user_id, product_id=order.product_id, quantity=1)
+    again = decisions.purchase_process(
+        request_id="again", user_id=order.user_id, product_id=order.product_id, quantity=1
+    )
     assert again.code == "success"
     response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60})
     assert response.json()["code"] == "order_expired"  # one live order per buyer: the first stays expired
@@ -211,7 +216,7 @@ def test_a_payment_made_after_the_deadline_never_pays_an_expired_order(order):
 def test_a_late_payment_before_the_gate_got_the_units_back_takes_nothing_twice(order, monkeypatch):
     """The order expired while Redis was down (its units not back in the gate yet): paid after all, the gate's
     units and entry are where they were."""
-    from seckill.redis_store import sale as gate
+    from seckill.gate import stock as gate
 
     def redis_down(**kwargs):
         raise redis.ConnectionError("down")
@@ -223,7 +228,7 @@ def test_a_late_payment_before_the_gate_got_the_units_back_takes_nothing_twice(o
     assert not Order.objects.get(pk=order.pk).gate_released
     response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) - 1})
     assert response.json()["code"] == "success"
-    orders.orders_release_to_gate()  # the expiry sweep's retry: a paid order is released no more
+    order_services.orders_release_to_gate()  # the expiry sweep's retry: a paid order is released no more
     assert_gate_and_ledger_agree(order.product_id)
 
 

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.test import Client
 
 from products.models import Product
-from seckill import admission, orders
+from seckill.gate import records
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
+from seckill.orders import services as order_services
+from seckill.purchases import admission
 from seckill_site.celery import app as celery_app
 from tests.conftest import ROOT, api_client, database_url_for_worker, wait_for
 
@@ -56,7 +57,7 @@ def test_the_documented_worker_and_beat_commands_expire_orders_and_sweep_lost_re
         codes = [api_client(b).post("/api/seckill/", {"product_id": product.pk}, format="json") for b in buyers[:5]]
         assert [r.json()["code"] for r in codes] == ["success"] * 5
         for response in codes[:2]:
-            orders.order_pay(order_id=response.json()["order_id"])
+            order_services.order_pay(order_id=response.json()["order_id"])
 
         def expired() -> bool:
             return Order.objects.filter(product=product, status=Order.Status.EXPIRED, gate_released=True).count() == 3

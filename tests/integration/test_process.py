@@ -1,5 +1,5 @@
-"""The logic layer (seckill.process): retries, unexpected errors, lost replies, refusals by the ledger, giving up:
-each a failure found in review, with the test that would catch it again."""
+"""The logic layer (seckill.worker.decisions): retries, unexpected errors, lost replies, refusals by the ledger, giving
+up: each a failure found in review, with the test that would catch it again."""
 
 import threading
 
@@ -8,13 +8,14 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connections
 
 from products.models import Product
-from seckill import admission, errors, process, stock_gate
+from seckill import errors
+from seckill.gate import keys, records, sync
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
+from seckill.purchases import admission
 from seckill.tasks import MAX_RETRIES, purchase_task
+from seckill.worker import decisions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ def test_duplicate_deliveries_racing_for_the_last_units_give_nothing_back(clean_
     def deliver(user, barrier):
         try:
             barrier.wait(timeout=10)
-            outcome = process.purchase_process(
+            outcome = decisions.purchase_process(
                 request_id=f"dup-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=2
             )
             with lock:
@@ -61,7 +62,7 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
         calls.append(fields)
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(process, "ledger_sell", flaky_write)
+    monkeypatch.setattr(decisions, "ledger_sell", flaky_write)
     fields = dict(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
 
     # apply() runs the task here, its retries too (without their countdown): this tests the task's control flow,
@@ -71,7 +72,7 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
     assert len(calls) == MAX_RETRIES + 1
     assert result["code"] == "unavailable"
     monkeypatch.undo()
-    assert process.purchase_process(**fields).code == "unavailable"  # final: a late delivery sells nothing
+    assert decisions.purchase_process(**fields).code == "unavailable"  # final: a late delivery sells nothing
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
@@ -83,14 +84,14 @@ def test_an_unexpected_error_is_answered_and_refused_for_good(clean_redis, make_
     def broken_write(**fields):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(process, "ledger_sell", broken_write)
+    monkeypatch.setattr(decisions, "ledger_sell", broken_write)
     fields = dict(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    outcome = process.purchase_process(**fields)
+    outcome = decisions.purchase_process(**fields)
 
     assert outcome.code == "internal_error"
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     monkeypatch.undo()
-    assert process.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
+    assert decisions.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
     assert not Order.objects.exists()
 
 
@@ -98,8 +99,8 @@ def test_abandoning_a_request_whose_sale_was_confirmed_keeps_the_sale(clean_redi
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="kept-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert process.purchase_process(**fields).code == "success"
-    assert process.purchase_abandon(**fields).code == "success"
+    assert decisions.purchase_process(**fields).code == "success"
+    assert decisions.purchase_abandon(**fields).code == "success"
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1
 
@@ -109,12 +110,12 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
     assert (
-        process.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code
+        decisions.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code
         == "success"
     )
     get_client().hdel(keys.buyers(product.pk), user.pk)
 
-    second = process.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+    second = decisions.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
 
     assert second.code == "already_purchased"
     assert get_client().hget(keys.buyers(product.pk), user.pk) == "first"
@@ -139,7 +140,7 @@ def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
 
     monkeypatch.setattr(gate, "sell", sell_then_lose_the_reply)
     with pytest.raises(errors.TRANSIENT_ERRORS):
-        process.purchase_process(**fields)
+        decisions.purchase_process(**fields)
     monkeypatch.undo()
     assert not Order.objects.exists() and gate.live_stock([product.pk]) == {product.pk: 2}
     return product, fields
@@ -152,7 +153,7 @@ def assert_stocks(product, left):
 
 def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_buyers, make_product, monkeypatch):
     product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-1")
-    assert process.purchase_process(**fields).code == "success"  # the task's retry
+    assert decisions.purchase_process(**fields).code == "success"  # the task's retry
     assert Order.objects.get().request_id == "lost-sell-1"
     assert_stocks(product, 2)  # orders == sold == stock taken
 
@@ -163,11 +164,11 @@ def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, m
     product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
     user = get_user_model().objects.get(pk=fields["user_id"])
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
-    assert process.purchase_process(**fields).code == "user_inactive"
+    assert decisions.purchase_process(**fields).code == "user_inactive"
     assert_stocks(product, 3)
     get_user_model().objects.filter(pk=user.pk).update(is_active=True)
-    assert process.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
-    fresh = process.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert decisions.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
+    fresh = decisions.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
     assert fresh.code == "success"  # the buyer is not held by the undone sale
     assert_stocks(product, 2)
 
@@ -189,10 +190,10 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
     monkeypatch.setattr(gate, "sell", sell_then_fail)
     assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     with pytest.raises(ValueError):
-        process.purchase_process(**fields)
+        decisions.purchase_process(**fields)
     assert records.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
     monkeypatch.undo()
-    assert process.purchase_process(**fields).code == "success"
+    assert decisions.purchase_process(**fields).code == "success"
     assert records.request_get("bug-after-sell").outcome["code"] == "success"
     assert_stocks(product, 2)
 
@@ -201,18 +202,18 @@ def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clea
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)
     fields = dict(request_id="refused-first", user_id=user.pk, product_id=product.pk, quantity=1)
-    stock_gate.stock_gate_load(product_id=product.pk)
-    assert process.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
+    sync.stock_gate_load(product_id=product.pk)
+    assert decisions.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
     Product.objects.filter(pk=product.pk).update(stock_left=0)  # and the ledger has nothing left now
-    assert process.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
-    assert process.purchase_abandon(**fields).code == "unavailable"
+    assert decisions.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
+    assert decisions.purchase_abandon(**fields).code == "unavailable"
 
     other = dict(fields, request_id="refused-by-redis")
     Product.objects.filter(pk=product.pk).update(stock_left=1)
     assert gate.admit(**other, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     get_client().hset(keys.meta(product.pk), "enabled", "0")  # disabled in the gate
-    assert process.purchase_process(**other).code == "sale_disabled"
-    assert process.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
+    assert decisions.purchase_process(**other).code == "sale_disabled"
+    assert decisions.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
     admission.purchase_refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
     assert records.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
     assert not Order.objects.exists()
@@ -229,7 +230,7 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     fields = dict(request_id="raced-1", user_id=user.pk, product_id=product.pk, quantity=1)
     admission.purchase_admit(**fields)
     first_sold, release_first, second_done = threading.Event(), threading.Event(), threading.Event()
@@ -245,7 +246,7 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
 
     def deliver(name, done=None):
         try:
-            outcomes[name] = process.purchase_process(**fields)
+            outcomes[name] = decisions.purchase_process(**fields)
         finally:
             connections.close_all()
             if done is not None:

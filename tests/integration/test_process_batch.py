@@ -1,4 +1,4 @@
-"""A worker's batch of purchases decided together (seckill.process.purchases_decide_together): one transaction,
+"""A worker's batch of purchases decided together (seckill.worker.decisions.purchases_decide_together): one transaction,
 one commit, one Redis round trip; each task then finds its sale. Anything unusual rolls the batch back and each
 request is decided alone, by the usual path, with the same invariants."""
 
@@ -9,10 +9,10 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from products.models import Product
-from seckill import process
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
 from seckill.tasks import purchase_task
+from seckill.worker import decisions
 from tests.conftest import assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,21 +23,21 @@ def requests_for(buyers, product, prefix="r") -> list[dict]:
 
 
 def decide_alone(requests: list[dict]) -> list[str]:
-    return [process.purchase_process(**r).code for r in requests]
+    return [decisions.purchase_process(**r).code for r in requests]
 
 
 def test_a_batch_is_sold_in_one_commit_and_each_task_finds_its_sale(clean_redis, make_buyers, make_product):
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(4), product)
     with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
-        assert process.purchases_decide_together(batch) == 4
+        assert decisions.purchases_decide_together(batch) == 4
     assert commit.call_count == 1
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1
 
     for r in batch:  # the task of each request: its sale is there, no query, no Redis decision again
         with CaptureQueriesContext(connection) as queries:
-            outcome = process.purchase_process(**r)
+            outcome = decisions.purchase_process(**r)
         assert (outcome.code, len(queries)) == ("success", 0)
         assert outcome.order_id == Order.objects.get(request_id=r["request_id"]).pk
     assert_gate_and_ledger_agree(product.pk)
@@ -47,16 +47,16 @@ def test_off_by_setting(clean_redis, make_buyers, make_product, settings):
     settings.SECKILL_WORKER_BATCH_TRANSACTION = False
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(2), product)
-    assert process.purchases_decide_together(batch) == 0 and not Order.objects.exists()
+    assert decisions.purchases_decide_together(batch) == 0 and not Order.objects.exists()
     assert decide_alone(batch) == ["success", "success"]
 
 
 def test_a_replayed_task_after_the_batch_decides_by_the_usual_path(clean_redis, make_buyers, make_product):
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(2), product)
-    process.purchases_decide_together(batch)
-    first = [process.purchase_process(**r).order_id for r in batch]
-    again = [process.purchase_process(**r).order_id for r in batch]  # nothing kept: the ledger's order is found
+    decisions.purchases_decide_together(batch)
+    first = [decisions.purchase_process(**r).order_id for r in batch]
+    again = [decisions.purchase_process(**r).order_id for r in batch]  # nothing kept: the ledger's order is found
     assert first == again and Order.objects.count() == 2
     assert_gate_and_ledger_agree(product.pk)
 
@@ -69,7 +69,7 @@ def test_requests_the_ledger_refuses_are_left_to_be_decided_alone(clean_redis, m
     batch = requests_for(buyers, product)
     # Buyer 1 is inactive. On PostgreSQL the stock cannot cover the three others together: none is sold;
     # elsewhere buyers 0 and 2 are, and 3 finds none left.
-    sold = process.purchases_decide_together(batch)
+    sold = decisions.purchases_decide_together(batch)
     assert sold == (0 if connection.vendor == "postgresql" else 2)
     for left_out in [1, 3] if sold else [0, 1, 2, 3]:  # undecided in Redis
         assert gate.decision_get(product_id=product.pk, request_id=batch[left_out]["request_id"]) is None
@@ -82,7 +82,7 @@ def test_a_batch_of_two_products_is_sold_in_one_commit(clean_redis, make_buyers,
     buyers = make_buyers(4)
     batch = requests_for(buyers[:2], first) + requests_for(buyers[2:], second) + requests_for(buyers[:1], second, "s")
     with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
-        assert process.purchases_decide_together(batch) == 5
+        assert decisions.purchases_decide_together(batch) == 5
     assert commit.call_count == 1
     assert [Product.objects.get(pk=p.pk).stock_left for p in (first, second)] == [1, 0]
     assert decide_alone(batch) == ["success"] * 5
@@ -93,8 +93,8 @@ def test_a_batch_of_two_products_is_sold_in_one_commit(clean_redis, make_buyers,
 def test_a_redelivered_request_rolls_the_batch_back_and_each_is_decided_alone(clean_redis, make_buyers, make_product):
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(3), product)
-    first = process.purchase_process(**batch[1])  # its order exists: the batch's INSERT of it fails
-    assert process.purchases_decide_together(batch) == 0
+    first = decisions.purchase_process(**batch[1])  # its order exists: the batch's INSERT of it fails
+    assert decisions.purchases_decide_together(batch) == 0
     assert Order.objects.count() == 1 and Product.objects.get(pk=product.pk).stock_left == 4
     codes = decide_alone(batch)
     assert codes == ["success"] * 3
@@ -106,7 +106,7 @@ def test_a_buyer_twice_in_one_batch_buys_once(clean_redis, make_buyers, make_pro
     product = make_product(stock_total=5)
     (buyer,) = make_buyers(1)
     batch = requests_for([buyer], product, "first") + requests_for([buyer], product, "second")
-    assert process.purchases_decide_together(batch) == 0  # the one-live-order rule fails the INSERT
+    assert decisions.purchases_decide_together(batch) == 0  # the one-live-order rule fails the INSERT
     assert decide_alone(batch) == ["success", "already_purchased"]
     assert_gate_and_ledger_agree(product.pk)
 
@@ -116,8 +116,8 @@ def test_a_refusal_by_redis_rolls_the_batch_back_and_redis_sales_are_written_alo
 ):
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(3), product)
-    process.purchase_abandon(**batch[1])  # given up: refused in Redis, for good; the ledger does not know
-    assert process.purchases_decide_together(batch) == 0
+    decisions.purchase_abandon(**batch[1])  # given up: refused in Redis, for good; the ledger does not know
+    assert decisions.purchases_decide_together(batch) == 0
     assert not Order.objects.exists() and Product.objects.get(pk=product.pk).stock_left == 5
     # Redis sold the first (its decision is final), stopped at the refusal, and left the third undecided.
     assert gate.decision_get(product_id=product.pk, request_id=batch[0]["request_id"]) == gate.SOLD
@@ -131,7 +131,7 @@ def test_a_failed_commit_leaves_redis_sales_to_be_written_alone(clean_redis, mak
     batch = requests_for(make_buyers(2), product)
     # The COMMIT fails (as Django reports a driver's error: atomic() then rolls back).
     with mock.patch.object(connection, "_commit", side_effect=OperationalError("gone")):
-        assert process.purchases_decide_together(batch) == 0
+        assert decisions.purchases_decide_together(batch) == 0
     assert not Order.objects.exists()
     assert gate.live_stock([product.pk]) == {product.pk: 3}  # Redis sold both: final, waiting for their orders
     assert decide_alone(batch) == ["success", "success"]
@@ -141,7 +141,7 @@ def test_a_failed_commit_leaves_redis_sales_to_be_written_alone(clean_redis, mak
 def test_the_purchase_task_uses_the_batchs_sale(clean_redis, make_buyers, make_product):
     product = make_product(stock_total=3)
     batch = requests_for(make_buyers(2), product)
-    process.purchases_decide_together(batch)
+    decisions.purchases_decide_together(batch)
     for r in batch:
         result = purchase_task.apply(kwargs=r, task_id=r["request_id"]).get()
         assert result["code"] == "success" and result["order_id"] == Order.objects.get(request_id=r["request_id"]).pk

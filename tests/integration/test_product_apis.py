@@ -11,10 +11,10 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
 from products.models import Product
-from seckill import catalogue
+from seckill.catalogue import services as catalogue_services
 from seckill.errors import StockConflict
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
 from tests.conftest import api_client, assert_gate_and_ledger_agree, in_the_future, in_the_past
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,7 +104,7 @@ def test_staff_create_rejects_a_window_that_ends_before_it_starts(clean_redis, s
 def test_adding_stock_is_a_delta_on_the_live_counter_never_a_reset(clean_redis, make_product):
     product = make_product(stock_total=10)
     gate.adjust_stock(product_id=product.pk, delta=-4)  # four sales in flight, not yet in the ledger
-    catalogue.product_update(product=product, stock_total=15)
+    catalogue_services.product_update(product=product, stock_total=15)
     assert gate.live_stock([product.pk]) == {product.pk: 11}  # 6 unsold + 5 added, not the ledger's 15
     product.refresh_from_db()
     assert (product.stock_total, product.stock_left) == (15, 15)
@@ -114,9 +114,9 @@ def test_removing_stock_takes_only_unsold_units(clean_redis, make_product):
     product = make_product(stock_total=10)
     gate.adjust_stock(product_id=product.pk, delta=-7)  # 3 unsold in the gate
     with pytest.raises(StockConflict):
-        catalogue.product_update(product=product, stock_total=6)  # would remove 4
+        catalogue_services.product_update(product=product, stock_total=6)  # would remove 4
     assert gate.live_stock([product.pk]) == {product.pk: 3}
-    catalogue.product_update(product=Product.objects.get(pk=product.pk), stock_total=7)
+    catalogue_services.product_update(product=Product.objects.get(pk=product.pk), stock_total=7)
     assert gate.live_stock([product.pk]) == {product.pk: 0}
     assert Product.objects.get(pk=product.pk).stock_total == 7
 
@@ -180,9 +180,9 @@ def test_product_list_is_paginated_by_limit_and_offset(clean_redis, make_product
 def test_two_stale_stock_edits_do_not_both_apply(clean_redis, make_product):
     product = make_product(stock_total=10)
     stale = Product.objects.get(pk=product.pk)
-    catalogue.product_update(product=product, stock_total=15)
+    catalogue_services.product_update(product=product, stock_total=15)
     with pytest.raises(StockConflict):
-        catalogue.product_update(product=stale, stock_total=15)
+        catalogue_services.product_update(product=stale, stock_total=15)
     assert Product.objects.get(pk=product.pk).stock_total == 15
     assert gate.live_stock([product.pk]) == {product.pk: 15}
 
@@ -192,11 +192,11 @@ def test_a_stock_removal_whose_transaction_rolls_back_leaves_the_gate_as_it_was(
 
     product = make_product(stock_total=10)
     with pytest.raises(RuntimeError), transaction.atomic():
-        catalogue.product_update(product=product, stock_total=4)
+        catalogue_services.product_update(product=product, stock_total=4)
         raise RuntimeError("the commit fails")  # anything after the edit that rolls the transaction back
     assert gate.live_stock([product.pk]) == {product.pk: 10}
     assert Product.objects.get(pk=product.pk).stock_total == 10
-    catalogue.product_update(product=Product.objects.get(pk=product.pk), stock_total=4)
+    catalogue_services.product_update(product=Product.objects.get(pk=product.pk), stock_total=4)
     assert gate.live_stock([product.pk]) == {product.pk: 4}
     assert_gate_and_ledger_agree(product.pk)
 
@@ -283,7 +283,7 @@ def test_a_page_parameter_that_is_no_whole_number_in_range_is_400(clean_redis, q
 
 
 def test_a_page_size_above_the_maximum_is_cut_to_it(clean_redis, make_product, monkeypatch):
-    from seckill.product_apis import ProductPagination
+    from seckill.catalogue.api import ProductPagination
 
     monkeypatch.setattr(ProductPagination, "max_limit", 1)
     make_product()

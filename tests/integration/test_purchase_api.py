@@ -10,9 +10,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from products.models import Product
+from seckill.access.purchase_tokens import purchase_token_verify
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.purchase_tokens import purchase_token_verify
-from seckill.redis_store import sale as gate
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, in_the_future, in_the_past
@@ -300,9 +300,9 @@ def test_a_key_whose_first_request_was_never_admitted_lets_a_new_attempt_in(work
     """Redis failed the first request's admission and could not confirm its refusal (answered `pending`), and in
     fact never admitted it: no record. Once the key is older than any admission could take, a replay is a new
     attempt, not `pending` for the key's lifetime."""
-    from seckill import idempotency
-    from seckill.redis_store import keys
-    from seckill.redis_store.client import get_client
+    from seckill.gate import keys
+    from seckill.gate.client import get_client
+    from seckill.purchases import idempotency
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)

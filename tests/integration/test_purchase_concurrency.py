@@ -12,9 +12,9 @@ from django.db import connections
 from django.db.models import Count
 
 from products.models import Product
+from seckill.gate import keys
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import sale as gate
 from tests.conftest import api_client
 
 pytestmark = pytest.mark.worker

@@ -1,4 +1,4 @@
-"""Reconciliation (seckill.reconcile, `manage.py reconcile`): each kind of drift is reported, then repaired by
+"""Reconciliation (seckill.ops.reconcile, `manage.py reconcile`): each kind of drift is reported, then repaired by
 --fix; a clean system reports nothing; Redis losing everything mid-sale is rebuilt from the ledger."""
 
 import json
@@ -10,18 +10,21 @@ import pytest
 import redis
 from django.core.management import CommandError, call_command
 
-from seckill import process, reconcile
+from seckill.gate import keys
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
+from seckill.ops import reconcile
+from seckill.worker import decisions
 from tests.conftest import assert_gate_and_ledger_agree, delete_app_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sell(user, product) -> Order:
-    outcome = process.purchase_process(request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=1)
+    outcome = decisions.purchase_process(
+        request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=1
+    )
     assert outcome.code == "success"
     return Order.objects.get(pk=outcome.order_id)
 
@@ -129,13 +132,13 @@ def test_redis_lost_everything_mid_sale_and_the_sale_goes_on_from_the_ledger(sel
     code, out = run("--fix")
     assert "not_loaded" in out and gate.live_stock([product.pk]) == {product.pk: 7}
     for earlier in buyers:  # nobody gets a second order
-        outcome = process.purchase_process(
+        outcome = decisions.purchase_process(
             request_id=uuid.uuid4().hex, user_id=earlier.pk, product_id=product.pk, quantity=1
         )
         assert outcome.code == "already_purchased"
     newcomers = make_buyers(12, prefix="new")
     codes = [
-        process.purchase_process(request_id=uuid.uuid4().hex, user_id=u.pk, product_id=product.pk, quantity=1).code
+        decisions.purchase_process(request_id=uuid.uuid4().hex, user_id=u.pk, product_id=product.pk, quantity=1).code
         for u in newcomers
     ]
     assert codes.count("success") == 7 and set(codes) == {"success", "sold_out"}

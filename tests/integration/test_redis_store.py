@@ -6,12 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from seckill.redis_store import guards as guard_store
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
-from seckill.redis_store.sale import AdjustResult, Sell
+from seckill.gate import access_state as guard_store
+from seckill.gate import keys, records
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
+from seckill.gate.stock import AdjustResult, Sell
 
 PID = 424242
 

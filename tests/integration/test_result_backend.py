@@ -1,5 +1,5 @@
 """The result backend that stores a purchase's Celery result and its request record in one step
-(seckill/result_backend.py), against the real Redis and, end to end, the real worker."""
+(seckill/worker/result_backend.py), against the real Redis and, end to end, the real worker."""
 
 import json
 import threading
@@ -15,14 +15,13 @@ from celery.backends.redis import RedisBackend
 from django.conf import settings
 from kombu.utils.encoding import bytes_to_str
 
-from seckill import result_backend
-from seckill.outcomes import Outcome
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
-from seckill.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
+from seckill.gate import keys, records
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
+from seckill.purchases.outcomes import Outcome
 from seckill.tasks import purchase_task
+from seckill.worker import result_backend
+from seckill.worker.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
 from seckill_site.celery import app as celery_app
 from seckill_site.local_redis import with_db
 

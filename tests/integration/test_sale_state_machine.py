@@ -1,7 +1,7 @@
 """A state machine (Hypothesis) drives the services with random interleavings of purchases, duplicate deliveries,
 payments, cancellations, expiry, stock top-ups and reductions, Redis losing the product's keys, and
 reconciliation, and checks after every step that the orders, the database's stock and Redis agree and that no
-buyer holds two live orders. Real Redis, the test database (SQLite and PostgreSQL)."""
+buyer holds two live order_services. Real Redis, the test database (SQLite and PostgreSQL)."""
 
 import itertools
 import uuid
@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from products.models import Product
-from seckill import catalogue, orders, process, reconcile
+from seckill.catalogue import services as catalogue_services
 from seckill.errors import OrderCancelled, OrderExpired, OrderNotFound, OrderPaid, StockConflict
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import sale as gate
+from seckill.ops import reconcile
+from seckill.orders import services as order_services
+from seckill.worker import decisions
 from tests.conftest import assert_gate_and_ledger_agree
 
 BUYERS = 5
@@ -32,7 +35,7 @@ class SaleMachine(RuleBasedStateMachine):
         n = next(_examples)
         User = get_user_model()
         self.buyers = [User.objects.create(username=f"sm{n}-{i}", password="!").pk for i in range(BUYERS)]
-        self.product = catalogue.product_create(name=f"machine {n}", stock_total=4, per_user_limit=2)
+        self.product = catalogue_services.product_create(name=f"machine {n}", stock_total=4, per_user_limit=2)
         self.requests: dict[str, tuple[dict, object]] = {}  # request id -> (fields, first outcome)
 
     def _orders(self):
@@ -43,7 +46,7 @@ class SaleMachine(RuleBasedStateMachine):
         fields = dict(
             request_id=uuid.uuid4().hex, user_id=self.buyers[buyer], product_id=self.product.pk, quantity=quantity
         )
-        outcome = process.purchase_process(**fields)
+        outcome = decisions.purchase_process(**fields)
         assert outcome.code in ("success", "sold_out", "already_purchased"), outcome
         self.requests[fields["request_id"]] = (fields, outcome)
 
@@ -52,7 +55,7 @@ class SaleMachine(RuleBasedStateMachine):
         if not self.requests:
             return
         fields, first = self.requests[data.draw(st.sampled_from(sorted(self.requests)))]
-        again = process.purchase_process(**fields)
+        again = decisions.purchase_process(**fields)
         assert again.code == first.code and again.order_id == first.order_id  # every decision is final
 
     def _some_order(self, data):
@@ -66,7 +69,7 @@ class SaleMachine(RuleBasedStateMachine):
             return
         before = Order.objects.get(pk=order_id).status
         try:
-            assert orders.order_pay(order_id=order_id).status == Order.Status.PAID
+            assert order_services.order_pay(order_id=order_id).status == Order.Status.PAID
             assert before in (Order.Status.PENDING_PAYMENT, Order.Status.PAID)
         except (OrderExpired, OrderCancelled):
             assert before in (Order.Status.EXPIRED, Order.Status.CANCELLED, Order.Status.PENDING_PAYMENT)
@@ -78,7 +81,7 @@ class SaleMachine(RuleBasedStateMachine):
             return
         before = Order.objects.get(pk=order_id).status
         try:
-            assert orders.order_cancel(order_id=order_id).status == Order.Status.CANCELLED
+            assert order_services.order_cancel(order_id=order_id).status == Order.Status.CANCELLED
             assert before in (Order.Status.PENDING_PAYMENT, Order.Status.CANCELLED)
         except (OrderPaid, OrderExpired):
             assert before in (Order.Status.PAID, Order.Status.EXPIRED)
@@ -92,18 +95,18 @@ class SaleMachine(RuleBasedStateMachine):
             return
         due = data.draw(st.lists(st.sampled_from(pending), min_size=1, unique=True))
         Order.objects.filter(pk__in=due).update(pay_by=timezone.now() - timedelta(seconds=1))
-        assert orders.orders_expire_due(limit=100) == len(due)
+        assert order_services.orders_expire_due(limit=100) == len(due)
 
     @rule(units=st.integers(1, 3))
     def top_up(self, units):
         product = Product.objects.get(pk=self.product.pk)
-        catalogue.product_update(product=product, stock_total=product.stock_total + units)
+        catalogue_services.product_update(product=product, stock_total=product.stock_total + units)
 
     @rule(units=st.integers(1, 3))
     def reduce(self, units):
         product = Product.objects.get(pk=self.product.pk)
         try:
-            catalogue.product_update(product=product, stock_total=product.stock_total - units)
+            catalogue_services.product_update(product=product, stock_total=product.stock_total - units)
         except StockConflict:
             assert product.stock_left < units or gate.live_stock([product.pk])[product.pk] < units
 

@@ -5,13 +5,12 @@ import time
 import pytest
 
 from products.models import Product
-from seckill import process, stock_gate, sweep
+from seckill.gate import keys, records, sync
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
 from seckill.tasks import sweep_pending_task
+from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client
 
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.worker
 def lose_a_message(user, product, request_id, age_s):
     """A request the access layer admitted and recorded, whose message never reached (or vanished from) the
     broker."""
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     answer = gate.admit(
         product_id=product.pk,
         request_id=request_id,
@@ -86,7 +85,7 @@ def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, m
     response = api_client(user).get("/api/seckill/requests/ancient-1/")
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
     fields = dict(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert process.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
+    assert decisions.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
@@ -100,7 +99,7 @@ def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_bu
     fields = dict(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
     assert gate.sell(**fields)[0] is gate.Sell.SOLD
 
-    assert process.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
+    assert decisions.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
     assert records.request_get("mid-commit-1").outcome is None
     get_client().expire(keys.request("mid-commit-1"), 100)  # its day nearly over
     counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
@@ -136,7 +135,7 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
         raise db.OperationalError("the database went away")
 
     sent = []
-    monkeypatch.setattr(process, "purchase_process", failing_commit)
+    monkeypatch.setattr(decisions, "purchase_process", failing_commit)
     monkeypatch.setattr(purchase_task, "apply_async", lambda *args, **options: sent.append(options))
     users = make_buyers(2)
     product = make_product(stock_total=2)
@@ -162,7 +161,7 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
 
 
 def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(clean_redis, monkeypatch, settings):
-    from seckill import heartbeat
+    from seckill.ops import heartbeat
 
     sent = []
     monkeypatch.setattr(celery_app, "send_task", lambda name, **kwargs: sent.append(name))

@@ -6,13 +6,12 @@ import pytest
 from django.db import connections
 
 from products.models import Product
-from seckill import process, stock_gate
+from seckill.gate import keys, records, sync
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import requests as records
-from seckill.redis_store import sale as gate
-from seckill.redis_store.client import get_client
 from seckill.tasks import purchase_task
+from seckill.worker import decisions
 
 pytestmark = pytest.mark.worker
 
@@ -52,7 +51,7 @@ def test_two_deliveries_of_one_request_at_once_sell_once(worker, make_buyers, ma
         try:
             barrier.wait(timeout=10)
             outcomes.append(
-                process.purchase_process(
+                decisions.purchase_process(
                     request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1
                 )
             )
@@ -81,7 +80,7 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     fields = dict(request_id="req-crash", user_id=user.pk, product_id=product.pk, quantity=1)
-    first = process.purchase_process(**fields)
+    first = decisions.purchase_process(**fields)
     get_client().hdel(keys.request("req-crash"), "outcome")  # the outcome was never recorded
     again = send("req-crash", user, product).get(timeout=10)
     assert again["code"] == "success" and again["order_id"] == first.order_id
@@ -96,13 +95,13 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
-    stock_gate.stock_gate_load(product_id=product.pk)
+    sync.stock_gate_load(product_id=product.pk)
     assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"  # its record
     abandoned = []
 
     def sweeper():
         try:
-            abandoned.append(process.purchase_abandon(**fields).code)
+            abandoned.append(decisions.purchase_abandon(**fields).code)
         finally:
             connections.close_all()
 
@@ -115,7 +114,7 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
         return real_sell(**kwargs)
 
     monkeypatch.setattr(gate, "sell", given_up_first)
-    outcome = process.purchase_process(**fields)
+    outcome = decisions.purchase_process(**fields)
     assert abandoned == ["unavailable"] and outcome.code == "unavailable"
     assert records.request_get("req-abandon").outcome["code"] == "unavailable"
     assert gate.live_stock([product.pk]) == {product.pk: 2}

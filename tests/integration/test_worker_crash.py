@@ -16,10 +16,10 @@ from django.db import connections, transaction
 from django.test import override_settings
 
 from products.models import Product
-from seckill import sweep
+from seckill.gate import keys
+from seckill.gate import stock as gate
 from seckill.models import Order
-from seckill.redis_store import keys
-from seckill.redis_store import sale as gate
+from seckill.worker import sweep
 from seckill_site.celery import app as celery_app
 from tests.conftest import WorkerProcess, api_client, wait_for
 

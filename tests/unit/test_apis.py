@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from seckill.apis import MAX_ID, SeckillBuyApi
+from seckill.purchases.api import MAX_ID, SeckillBuyApi
 
 
 def serializer_answer(data):

@@ -257,7 +257,8 @@ def test_the_cache_of_verified_tokens_is_bounded():
 
 
 def test_fast_user_id_takes_the_headers_simplejwt_takes_and_nothing_else():
-    # What seckill/before_drf.py answers from: a header simplejwt would refuse or parse otherwise gives None.
+    # What seckill/purchases/early_answers.py answers from: a header simplejwt would refuse or parse otherwise gives
+    # None.
     from seckill_site.authentication import fast_user_id
 
     now = int(time.time())

@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 import products.errors
 import seckill.errors
 from seckill import errors
-from seckill.outcomes import Outcome
+from seckill.purchases.outcomes import Outcome
 from seckill_site.errors import HTTP_STATUS_BY_CODE, InvalidRequest, RateLimited, SeckillError, _subclasses
 from seckill_site.exception_handler import handle_exception
 

@@ -3,8 +3,8 @@ import ipaddress
 import pytest
 from django.test import override_settings
 
+from seckill.access.guards import client_ip, origin_check, rate_limit_subject
 from seckill.errors import ForbiddenOrigin
-from seckill.guards import client_ip, origin_check, rate_limit_subject
 from seckill_site.rates import parse_rate_rules
 
 

@@ -1,20 +1,36 @@
-"""The code's layers, checked from its imports (every import statement, also those inside functions).
+"""The code's layers, checked from its imports (every import statement, also those inside functions) and from the
+strings that name a module ("package.module" or "package.module:name": a Celery strategy, a URLconf include).
 
     seckill_site/ (the base)  <-  products/ (the catalogue)  <-  seckill/ (the sale)
 
-Each layer imports only downward, no module imports itself back through others, the catalogue's writes are
-reached only through the sale's `seckill.catalogue` (which keeps the Redis gate in step), and nothing imports
-the Celery tasks (they are published by name).
+and inside the sale, rooms from the bottom up:
+
+    models, errors  <-  gate  <-  access  <-  purchases  <-  catalogue, orders  <-  worker  <-  ops
+
+A room imports only itself and the rooms below it. The entry points (the endpoints, admin pages, URLconfs, Celery
+tasks, management commands: ENTRY_NAMES) stand above every room and may import any module; no room imports one. No
+module imports itself back through others; the base names no app, not even by string (the settings package and
+the root URLconf wire the apps); the catalogue's writes are reached only through the sale's
+`seckill.catalogue.services` (which keeps the Redis gate in step); nothing imports the Celery tasks (they are
+published by name).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("seckill_site", "products", "seckill")
 LAYER = {"seckill_site": 0, "products": 1, "seckill": 2}
+ROOMS = ("seckill.gate", "seckill.access", "seckill.purchases", "seckill.catalogue", "seckill.orders")
+ROOMS += ("seckill.worker", "seckill.ops")
+ROOM_LAYER = {"seckill.core": 0, **{room: layer for layer, room in enumerate(ROOMS, start=1)}}
+ROOM_LAYER["seckill.catalogue"] = ROOM_LAYER["seckill.orders"]  # (side by side: neither imports the other)
+ENTRY_NAMES = {"api", "admin", "admin_login", "urls", "token_api", "early_answers", "probes", "tasks", "apps"}
+WIRING = {"seckill_site.settings", "seckill_site.urls"}  # the base's modules that may name the apps
+MODULE_STRING = re.compile(r"^[a-z_]+(?:\.[a-z_]+)+(?::[A-Za-z_]+)?$")
 
 
 def _modules() -> dict[str, Path]:
@@ -49,6 +65,31 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+def string_references() -> dict[str, set[str]]:
+    """module -> the project modules its string constants name ("pkg.mod" or "pkg.mod:attr")."""
+    modules = _modules()
+    found: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_STRING.match(node.value):
+                target = node.value.split(":")[0]
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]  # "pkg.mod.attr" names pkg.mod
+                if target and target != name and target.split(".")[0] in PACKAGES:
+                    found[name].add(target)
+    return found
+
+
+def room(module: str) -> str:
+    """The room a module of the sale stands in: one of ROOMS, "seckill.core" (models, errors), or "entry"."""
+    parts = module.split(".")
+    if parts[-1] in ENTRY_NAMES or parts[1:2] == ["management"] or module == "seckill":
+        return "entry"
+    if len(parts) > 2 and f"seckill.{parts[1]}" in ROOMS:
+        return f"seckill.{parts[1]}"
+    return "seckill.core"
+
+
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}  # 1 on the current path, 2 done
     path: list[str] = []
@@ -73,9 +114,9 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_is_read_from_the_code():
     graph = import_graph()
-    assert "seckill.submit" in graph["seckill.apis"]  # a module-level import
-    assert "seckill.blacklist" in graph["seckill.signals"]  # an import inside a function
-    assert "seckill.redis_store.sale" in graph["seckill.process"]  # `from package import module as alias`
+    assert "seckill.purchases.services" in graph["seckill.purchases.api"]  # a module-level import
+    assert "seckill.access.blacklist" in graph["seckill.access.signals"]  # an import inside a function
+    assert "seckill.gate.stock" in graph["seckill.worker.decisions"]  # `from package import module as alias`
 
 
 def test_no_module_imports_itself_back():
@@ -96,9 +137,53 @@ def test_each_layer_imports_only_downward():
     assert upward == []
 
 
+def test_the_sales_rooms_import_only_themselves_and_the_rooms_below():
+    upward = []
+    for src, targets in import_graph().items():
+        for dst in targets:
+            if not (src.startswith("seckill.") and dst.startswith("seckill.")):
+                continue
+            here, there = room(src), room(dst)
+            if here == "entry" or here == there:
+                continue
+            if there == "entry" or ROOM_LAYER[there] >= ROOM_LAYER[here]:  # above, or side by side
+                upward.append((src, dst))
+    assert upward == []
+
+
+def test_a_room_above_would_be_found():
+    assert room("seckill.gate.stock") == "seckill.gate" and room("seckill.orders.api") == "entry"
+    assert ROOM_LAYER[room("seckill.worker.sweep")] > ROOM_LAYER[room("seckill.purchases.enqueue")]
+    assert room("seckill.models") == "seckill.core"
+
+
+def test_the_base_names_no_app_not_even_by_string():
+    named = [
+        (src, dst)
+        for src, targets in string_references().items()
+        for dst in targets
+        if src.startswith("seckill_site.")
+        and not any(src == w or src.startswith(w + ".") for w in WIRING)
+        and LAYER[dst.split(".")[0]] > LAYER["seckill_site"]
+    ]
+    assert named == []
+
+
+def test_strings_name_only_modules_below_or_beside():
+    """A module naming another by string (a strategy, a prelude, an include) follows the layers as an import."""
+    upward = [
+        (src, dst)
+        for src, targets in string_references().items()
+        for dst in targets
+        if LAYER[dst.split(".")[0]] > LAYER[src.split(".")[0]]
+        and not any(src == w or src.startswith(w + ".") for w in WIRING)
+    ]
+    assert upward == []
+
+
 def test_only_the_sales_catalogue_writes_products():
     writers = {src for src, targets in import_graph().items() if "products.services" in targets}
-    assert writers <= {"seckill.catalogue"}
+    assert writers <= {"seckill.catalogue.services"}
 
 
 def test_nothing_imports_the_tasks():

@@ -2,7 +2,7 @@ import pytest
 from django.core import signing
 from django.test import override_settings
 
-from seckill.purchase_tokens import purchase_token_make, purchase_token_verify
+from seckill.access.purchase_tokens import purchase_token_make, purchase_token_verify
 
 
 def test_token_round_trips_its_claim():

@@ -198,7 +198,7 @@ def test_the_batcher_hands_the_prelude_the_kwargs_of_jobs_of_more_than_one_reque
 
 
 def test_the_purchase_task_names_its_prelude():
-    assert purchase_task.batch_prelude == "seckill.process:purchases_decide_together"
+    assert purchase_task.batch_prelude == "seckill.worker.decisions:purchases_decide_together"
 
 
 class FakeConsumer:

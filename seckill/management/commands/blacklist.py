@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from seckill import blacklist
+from seckill.access import blacklist
 from seckill.models import BlacklistEntry
 from seckill_site.errors import SeckillError
 

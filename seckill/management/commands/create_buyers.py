@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from seckill.blacklist import user_activity_publish
+from seckill.access.blacklist import user_activity_publish
 
 BATCH = 1000
 

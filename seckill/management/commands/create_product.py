@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from seckill import catalogue
-from seckill.product_apis import ProductOutputSerializer
+from seckill.catalogue import services as catalogue_services
+from seckill.catalogue.api import ProductOutputSerializer
 from seckill_site.errors import SeckillError
 
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         except InvalidOperation:
             raise CommandError(f"--price: not a number: {opts['price']!r}") from None
         try:
-            product = catalogue.product_create(
+            product = catalogue_services.product_create(
                 name=opts["name"],
                 stock_total=opts["stock"],
                 price=price,
@@ -52,5 +52,5 @@ class Command(BaseCommand):
             )
         except SeckillError as error:
             raise CommandError(f"{error.detail} {error.errors or ''}".strip()) from None
-        product = catalogue.product_attach_live_stock([product])[0]
+        product = catalogue_services.product_attach_live_stock([product])[0]
         self.stdout.write(json.dumps(ProductOutputSerializer(product).data))

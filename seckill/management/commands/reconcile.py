@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from products.models import Product
-from seckill.reconcile import is_drift, reconcile_all
+from seckill.ops.reconcile import is_drift, reconcile_all
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from products.models import Product
-from seckill import catalogue
+from seckill.catalogue import services as catalogue_services
 
 
 class Command(BaseCommand):
@@ -25,10 +25,12 @@ class Command(BaseCommand):
             staff.save()
         product = Product.objects.filter(name="Demo flash-sale product").first()
         if product is None:
-            product = catalogue.product_create(name="Demo flash-sale product", stock_total=100, price="9.99")
+            product = catalogue_services.product_create(name="Demo flash-sale product", stock_total=100, price="9.99")
         elif product.end_time <= timezone.now():  # a demo from an earlier day: open its window again
             now = timezone.now()
-            product = catalogue.product_update(product=product, start_time=now, end_time=now + timedelta(hours=1))
+            product = catalogue_services.product_update(
+                product=product, start_time=now, end_time=now + timedelta(hours=1)
+            )
         self.stdout.write(
             json.dumps(
                 {

@@ -1,0 +1,205 @@
+"""The product endpoints: the catalogue with the sale's live stock (seckill.catalogue.services)."""
+
+import hashlib
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import SAFE_METHODS, DjangoModelPermissions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from products import selectors
+from products.models import Product
+from seckill.catalogue import services as catalogue_services
+from seckill.purchases import sale_cache
+from seckill_site.openapi import error_responses
+from seckill_site.pagination import MAX_OFFSET, StrictLimitOffsetPagination
+from seckill_site.serializers import StrictSerializer
+
+PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
+# what the page shows, besides its id and status
+PAGE_FIELDS = ("name", "price", "start_time", "end_time", "stock_total", "stock_left_live")
+PAGE_FIELDS += ("per_user_limit", "is_enabled")
+_pages: dict[int, tuple[tuple, bytes, str]] = {}  # product id -> (what it shows, the page, its ETag)
+
+
+def product_page(request, product_id: int) -> HttpResponse:
+    """GET /api/products/<id>/ (also answered before DRF: seckill/purchases/early_answers.py).
+    Raises ProductNotFound."""
+    product = sale_cache.product_get_cached(product_id=product_id)
+    # Serializing costs more than the rest of the request: each process keeps the page it last built for what
+    # it shows and builds it again only when something shown changes (a field, the live stock, the status).
+    shown = (*(getattr(product, f) for f in PAGE_FIELDS), catalogue_services.product_status_live(product))
+    page = _pages.get(product_id)
+    if page is None or page[0] != shown:
+        body = JSONRenderer().render(ProductOutputSerializer(product).data)
+        etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+        if len(_pages) >= 10_000:
+            _pages.clear()
+        page = _pages[product_id] = (shown, body, etag)
+    _, body, etag = page
+    # max-age 1: no browser or proxy shows a stock figure older than a web process may
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={PAGE_MAX_AGE}"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    # the page as rendered once (the API renders JSON only: seckill_site.negotiation)
+    return HttpResponse(body, content_type="application/json", headers=headers)
+
+
+class ReadOrModelPermissions(DjangoModelPermissions):
+    """Anyone may read the catalogue; writes need the model's permission (add_product, change_product)."""
+
+    def has_permission(self, request, view):
+        if not hasattr(view, request.method.lower()):  # a method the view has not: its 405, not a 403
+            return True
+        return request.method in SAFE_METHODS or super().has_permission(request, view)
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    stock_left = serializers.IntegerField(source="stock_left_live")
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "name",
+            "price",
+            "start_time",
+            "end_time",
+            "stock_total",
+            "stock_left",
+            "per_user_limit",
+            "is_enabled",
+            "status",
+        ]
+
+    def get_status(self, product: Product) -> str:
+        return catalogue_services.product_status_live(product).value
+
+
+PRICE = re.compile(r"^[0-9]{1,8}(\.[0-9]{1,2})?$")
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": PRICE.pattern, "example": "12.50"})
+class PriceField(serializers.DecimalField):
+    """A price as a decimal string ("12.50"), as the API writes it: a JSON number is refused (a float is not an
+    amount of money), and so is any string the schema's pattern does not match."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=10, decimal_places=2, min_value=0, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not PRICE.fullmatch(data):
+            raise serializers.ValidationError('A decimal string of at most 8 digits and 2 decimals, e.g. "12.50".')
+        return super().to_internal_value(data)
+
+
+class ProductInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    price = PriceField(default=Decimal("0"))
+    stock_total = serializers.IntegerField(min_value=0, max_value=10_000_000)
+    per_user_limit = serializers.IntegerField(min_value=1, max_value=1000, default=1)
+    start_time = serializers.DateTimeField(required=False)
+    end_time = serializers.DateTimeField(required=False)
+    is_enabled = serializers.BooleanField(default=True)
+
+
+class ProductPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ProductOutputSerializer(many=True)
+
+
+class ProductPagination(StrictLimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class _ProductApiBase(APIView):
+    # Writes need Django's model permissions (add_product, change_product: the admin's groups give them), read
+    # from the database, so these endpoints use the database-backed JWT check; they are not on the hot path.
+    authentication_classes = [JWTAuthentication, SessionAuthentication]
+    permission_classes = [ReadOrModelPermissions]
+    queryset = Product.objects.none()  # (the model whose permissions count)
+
+
+class ProductListApi(_ProductApiBase):
+    @extend_schema(
+        summary="The catalogue, with live stock (public)",
+        operation_id="products_list",
+        auth=[],
+        parameters=[
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="page size: default 50; above 500: 500"
+            ),
+            OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+        ],
+        responses={200: ProductPageSerializer, **error_responses("invalid_request", authenticated=False)},
+    )
+    def get(self, request):
+        paginator = ProductPagination()
+        page = paginator.paginate_queryset(selectors.product_list(), request, view=self)
+        products = catalogue_services.product_attach_live_stock(page)
+        return paginator.get_paginated_response(ProductOutputSerializer(products, many=True).data)
+
+    @extend_schema(
+        summary="Create a product (products.add_product)",
+        request=ProductInputSerializer,
+        responses={201: ProductOutputSerializer, **error_responses("invalid_request", "permission_denied")},
+    )
+    def post(self, request):
+        data = ProductInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = catalogue_services.product_create(**data.validated_data)
+        product = catalogue_services.product_attach_live_stock([product])[0]
+        return Response(ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(_ProductApiBase):
+    def perform_authentication(self, request):
+        # The page is public: a GET reads no user (DRF authenticates lazily, and the permission never asks for
+        # one on a read), so a crowd refreshing it with their tokens costs no user query. Writes authenticate.
+        if request.method not in SAFE_METHODS:
+            super().perform_authentication(request)
+
+    @extend_schema(
+        summary="A product, with live stock (public)",
+        description="Served from the web process' copy of the product and its sale state: the row and the stock "
+        "are at most SECKILL_LOCAL_CACHE_TTL (1 s) old. Answers carry an ETag; `If-None-Match` with it answers 304 "
+        "while nothing shown changed.",
+        auth=[],
+        responses={
+            200: ProductOutputSerializer,
+            304: OpenApiResponse(description="not modified (If-None-Match)"),
+            **error_responses("product_not_found", authenticated=False),
+        },
+    )
+    def get(self, request, product_id: int):
+        return product_page(request, product_id)
+
+    @extend_schema(
+        summary="Edit a product (products.change_product); stock changes reach Redis as a delta",
+        request=ProductInputSerializer(partial=True),
+        responses={
+            200: ProductOutputSerializer,
+            **error_responses(
+                "invalid_request", "permission_denied", "product_not_found", "stock_conflict", "unavailable"
+            ),
+        },
+    )
+    def patch(self, request, product_id: int):
+        product = selectors.product_get(product_id=product_id)
+        data = ProductInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        product = catalogue_services.product_update(product=product, **data.validated_data)
+        product = catalogue_services.product_attach_live_stock([product])[0]
+        return Response(ProductOutputSerializer(product).data)

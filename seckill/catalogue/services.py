@@ -1,0 +1,109 @@
+"""The catalogue as the sale sees it: product writes that keep the Redis gate in step, and reads that show the
+gate's live stock. The product API, the admin and the commands go through here, never around it."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from products import selectors, services
+from products.models import Product
+from seckill.errors import BROKER_ERRORS
+from seckill.gate import stock as gate
+from seckill.gate.sync import stock_gate_change_total, stock_gate_load
+from seckill_site.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+def product_create(**fields) -> Product:
+    """Create a product (products.services.product_create) and load it into the Redis gate on commit.
+    Raises InvalidRequest."""
+    with transaction.atomic():
+        product = services.product_create(**fields)
+        transaction.on_commit(lambda: _gate_load(product.pk))
+    return product
+
+
+def product_update(*, product: Product, **changes) -> Product:
+    """Edit a product. The sale's configuration (window, enabled, limit) is written to Redis before the commit: if
+    Redis cannot take it, nothing changes (Unavailable), since a sale disabled in the database but not in the gate
+    would go on selling. A `stock_total` change reaches the gate as a delta after the commit (never a SET of the
+    live counter).
+
+    Raises InvalidRequest (unknown field, window), StockConflict (removing sold units), Unavailable (Redis).
+    """
+    stock_total = changes.pop("stock_total", None)
+    with transaction.atomic():
+        services.product_update_plain(product=product, **changes)
+        # The stock last: it touches Redis, which a rollback of the other fields could not undo.
+        if stock_total is not None:
+            product = stock_gate_change_total(product=product, stock_total=stock_total)
+        if changes:
+            _gate_configure(product.pk)
+        transaction.on_commit(lambda: _gate_load(product.pk))
+    product.refresh_from_db()
+    return product
+
+
+def _gate_configure(product_id: int) -> None:
+    """The product's sale configuration, as this transaction wrote it, into the gate. Raises Unavailable."""
+    row = Product.objects.get(pk=product_id)
+    try:
+        gate.meta_set(
+            product_id=product_id,
+            enabled=row.is_enabled,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            per_user_limit=row.per_user_limit,
+        )
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
+
+
+def product_delete(*, product: Product) -> None:
+    """Delete a product that has no orders, and its keys in the Redis gate on commit."""
+    product_id = product.pk
+    with transaction.atomic():
+        services.product_delete(product=product)
+        transaction.on_commit(lambda: _gate_forget(product_id))
+
+
+def _gate_load(product_id: int) -> None:
+    """The product's window and, unless the gate has a live counter, its stock, after the commit. With Redis down
+    a new product is loaded by its first request once Redis is back."""
+    try:
+        stock_gate_load(product_id=product_id)
+    except BROKER_ERRORS:
+        logger.warning("product %s saved, not loaded into Redis (unreachable)", product_id, exc_info=True)
+
+
+def _gate_forget(product_id: int) -> None:
+    try:
+        gate.forget_product(product_id)
+    except BROKER_ERRORS:  # its sales refuse it anyway (the ledger has no such product)
+        logger.error("product %s deleted, its Redis keys not (unreachable)", product_id, exc_info=True)
+
+
+def product_attach_live_stock(products: list[Product]) -> list[Product]:
+    """Set `product.stock_left_live` on each: the gate's figure, or the ledger's where Redis has none."""
+    try:
+        live = gate.live_stock([p.pk for p in products])
+    except BROKER_ERRORS:
+        logger.warning("Redis unreachable: showing the database's stock figures", exc_info=True)
+        live = {}
+    for product in products:
+        figure = live.get(product.pk)
+        product.stock_left_live = product.stock_left if figure is None else figure
+    return products
+
+
+def product_get_live(*, product_id: int) -> Product:
+    """The product with its live stock. Raises ProductNotFound."""
+    return product_attach_live_stock([selectors.product_get(product_id=product_id)])[0]
+
+
+def product_status_live(product: Product):
+    """The product's status by its live stock (product_attach_live_stock first)."""
+    return selectors.product_status(product=product, stock_left=product.stock_left_live)

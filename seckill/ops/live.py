@@ -1,0 +1,71 @@
+"""The admin's live sale page: one reading of a product's sale, which the page takes every second or so.
+
+A reading is counters and levels, never rates: the page keeps the readings of the last minutes and draws rates
+and latency quantiles from the differences between them, as Prometheus does. One reading costs two database
+queries, one Redis round trip of reads, one LLEN on the broker and a pass over the metrics files (none of it on
+the purchase path). With Redis down it still answers, from the database, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db.models import Count, Q, Sum
+
+from products import selectors as product_selectors
+from seckill.catalogue import services as catalogue_services
+from seckill.errors import BROKER_ERRORS
+from seckill.gate import keys
+from seckill.gate import stock as gate
+from seckill.gate.client import get_client
+from seckill.models import Order
+from seckill.ops import heartbeat, metrics, reconcile
+from seckill.purchases.enqueue import purchase_queue_length
+
+logger = logging.getLogger(__name__)
+
+S = Order.Status
+
+
+def product_live_reading(*, product_id: int) -> dict:
+    """Raises ProductNotFound."""
+    product = product_selectors.product_get(product_id=product_id)
+    orders = Order.objects.filter(product_id=product_id).aggregate(
+        created=Count("pk"),
+        units_live=Sum("quantity", filter=Q(status__in=Order.LIVE), default=0),
+        pending_payment=Count("pk", filter=Q(status=S.PENDING_PAYMENT)),
+        paid=Count("pk", filter=Q(status=S.PAID)),
+        closed=Count("pk", filter=Q(status__in=(S.EXPIRED, S.CANCELLED))),
+    )
+    reading = {
+        "time": time.time(),
+        "product": {"id": product.pk, "name": product.name, "stock_total": product.stock_total},
+        "ledger_stock_left": product.stock_left,
+        "orders": orders,
+        **metrics.product_purchase_figures(product_id),
+        "redis": "ok",
+    }
+    try:
+        reading.update(_redis_figures(product_id))
+    except BROKER_ERRORS:
+        logger.warning("live page: Redis unreachable", exc_info=True)
+        reading.update(redis="unreachable", stock_left=None, admission_slots=None, requests_pending=None)
+        reading.update(queue_depth=None, workers_live=None, beat_age_s=None, beat="unknown", reconcile=None)
+    product.stock_left_live = product.stock_left if reading["stock_left"] is None else reading["stock_left"]
+    reading["product"]["status"] = catalogue_services.product_status_live(product).label
+    return reading
+
+
+def _redis_figures(product_id: int) -> dict:
+    beat_age = heartbeat.beat_age()
+    return {
+        "stock_left": gate.live_stock([product_id])[product_id],  # None: not loaded (nobody asked yet)
+        "admission_slots": gate.admitted_count(product_id),
+        "requests_pending": get_client().zcard(keys.PENDING),  # all products': the sweeper's backlog
+        "queue_depth": purchase_queue_length(),
+        "workers_live": heartbeat.live_workers(),
+        "beat_age_s": beat_age,
+        "beat": heartbeat.beat_state(beat_age),
+        "reconcile": reconcile.reconcile_reports([product_id])[product_id],
+    }

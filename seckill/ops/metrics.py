@@ -1,0 +1,174 @@
+"""Prometheus metrics (prometheus-client), correct across many web and worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (the run command sets it, and wipes it at start) every process writes its
+samples to files there, and GET /metrics sums them (the client's multiprocess mode); without it, /metrics shows
+this process' own. What the hot path records costs a few microseconds (an increment and an observation); the
+sale's state (queue depth, pending requests, admission slots, stock, workers, beat's age) is read from Redis only
+when /metrics is scraped. SECKILL_METRICS=0 records nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from celery import signals
+from django.conf import settings
+from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from seckill.purchases import sale_cache
+
+logger = logging.getLogger(__name__)
+
+# `product` is the product's id when the product exists (this process has its sale state), else "": ids a client
+# makes up must not grow the series without bound.
+PURCHASE_ANSWERS = Counter(
+    "seckill_purchase_answers", "Purchase requests answered, by outcome code and product", ["code", "product"]
+)
+PURCHASE_SECONDS = Histogram(
+    "seckill_purchase_seconds",
+    "Time the web process took to answer a purchase request, by product",
+    ["product"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TASKS = Counter("seckill_tasks", "Celery tasks run, by task and final state", ["task", "state"])
+TASK_SECONDS = Histogram(
+    "seckill_task_seconds", "Celery task run time", ["task"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+)
+
+
+def purchase_answered(code: str, started: float, product_id: int | None) -> None:
+    """Count one purchase answer (started: its time.perf_counter() at arrival; product_id: None before the input
+    was read)."""
+    if settings.SECKILL_METRICS:
+        product = product_id if product_id is not None and sale_cache.product_known(product_id) else None
+        answers, seconds = _purchase_series.get((code, product)) or _purchase_series_add(code, product)
+        answers.inc()
+        seconds.observe(time.perf_counter() - started)
+
+
+# The (answers, seconds) children of each (code, product), looked up once: .labels() costs more than the
+# increment. Bounded like the series themselves (known codes and products).
+_purchase_series: dict[tuple[str, int | None], tuple] = {}
+
+
+def _purchase_series_add(code: str, product_id: int | None) -> tuple:
+    label = "" if product_id is None else str(product_id)
+    series = (PURCHASE_ANSWERS.labels(code, label), PURCHASE_SECONDS.labels(label))
+    _purchase_series[code, product_id] = series
+    return series
+
+
+_task_started: dict[str, float] = {}
+
+
+def _task_prerun(task_id=None, **kwargs) -> None:
+    _task_started[task_id] = time.perf_counter()
+
+
+def _task_postrun(task_id=None, task=None, state=None, **kwargs) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is None or not settings.SECKILL_METRICS:
+        return
+    TASKS.labels(task.name, state or "UNKNOWN").inc()
+    TASK_SECONDS.labels(task.name).observe(time.perf_counter() - started)
+
+
+def connect() -> None:
+    signals.task_prerun.connect(_task_prerun, dispatch_uid="seckill.ops.metrics.prerun", weak=False)
+    signals.task_postrun.connect(_task_postrun, dispatch_uid="seckill.ops.metrics.postrun", weak=False)
+
+
+class SaleCollector:
+    """The sale's state, read when /metrics is scraped."""
+
+    def collect(self):
+        from products.models import Product
+        from seckill.gate import keys
+        from seckill.gate import stock as gate
+        from seckill.gate.client import get_client
+        from seckill.ops import heartbeat
+        from seckill.purchases.enqueue import purchase_queue_length
+
+        yield GaugeMetricFamily(
+            "seckill_queue_depth", "Purchase messages waiting in the broker", purchase_queue_length()
+        )
+        client = get_client()
+        yield GaugeMetricFamily(
+            "seckill_requests_pending", "Purchase requests without an outcome", client.zcard(keys.PENDING)
+        )
+        yield GaugeMetricFamily("seckill_workers_live", "Workers heard from in the last 10 s", heartbeat.live_workers())
+        beat_age = heartbeat.beat_age()
+        yield GaugeMetricFamily(
+            "seckill_beat_age_seconds",
+            "Seconds since celery beat last ticked (+Inf: never seen); without beat no sweeps, no expiry",
+            float("inf") if beat_age is None else beat_age,
+        )
+        now = timezone.now()
+        live = list(
+            Product.objects.filter(is_enabled=True, start_time__lte=now, end_time__gt=now).values_list("pk", flat=True)
+        )
+        stock = GaugeMetricFamily("seckill_stock_left", "Units the Redis gate may still sell", labels=["product"])
+        slots = GaugeMetricFamily("seckill_admission_slots_used", "Requests in flight per product", labels=["product"])
+        for pid, left in gate.live_stock(live).items():
+            if left is not None:
+                stock.add_metric([str(pid)], left)
+            slots.add_metric([str(pid)], gate.admitted_count(pid))
+        yield stock
+        yield slots
+
+
+def _counters() -> CollectorRegistry:
+    """Every process' counters (multiprocess mode), or this process' own."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def metrics_text() -> bytes:
+    """The exposition text: the counters, then the sale's state (left out, and logged, when Redis, the broker or
+    the database cannot be read: the counters still answer)."""
+    sale = CollectorRegistry()
+    sale.register(SaleCollector())
+    try:
+        state = generate_latest(sale)
+    except Exception:
+        logger.warning("metrics: the sale's state is unreadable", exc_info=True)
+        state = b""
+    return generate_latest(_counters()) + state
+
+
+def product_purchase_figures(product_id: int) -> dict:
+    """One product's purchase counters so far, summed over every process: {"answers": {code: count},
+    "latency": {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum": s}}. Counters
+    only grow (a process' restart aside), so rates and quantiles are differences between two readings."""
+    label = str(product_id)
+    answers: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    count = total = 0.0
+    for family in _counters().collect():
+        for s in family.samples:
+            if s.labels.get("product") != label:
+                continue
+            if s.name == "seckill_purchase_answers_total":
+                answers[s.labels["code"]] = answers.get(s.labels["code"], 0) + s.value
+            elif s.name == "seckill_purchase_seconds_bucket":
+                bound = float(s.labels["le"])
+                buckets[bound] = buckets.get(bound, 0) + s.value
+            elif s.name == "seckill_purchase_seconds_count":
+                count += s.value
+            elif s.name == "seckill_purchase_seconds_sum":
+                total += s.value
+    return {
+        "answers": {code: int(n) for code, n in sorted(answers.items())},
+        "latency": {
+            "buckets": [[bound if bound != float("inf") else None, int(n)] for bound, n in sorted(buckets.items())],
+            "count": int(count),
+            "sum": total,
+        },
+    }

@@ -1,0 +1,13 @@
+"""The web side of a purchase (the access layer), in the order a request meets it:
+
+- `urls`:          POST /api/seckill/ (first in the URLconf) and GET /api/seckill/requests/<id>/
+- `early_answers`: a refusal from the process' cached sale state, answered before DRF's request handling
+- `api`:           the DRF endpoints: caller, guards, input, answer
+- `services`:      `purchase_submit`, the flow below, and where the rate limit is counted
+- `sale_cache`:    the process' copy of each product's sale state, and the refusals made from it
+- `idempotency`:   an Idempotency-Key's replay or first attempt
+- `admission`:     rate limits, admission slot and request record, one Redis step (gate/lua/admit.lua)
+- `enqueue`:       the task published, its own result waited on
+- `outcomes`:      what a request gets: the Outcome the task returns and the view answers
+- `selectors`:     a request's outcome, for GET /api/seckill/requests/<id>/
+"""

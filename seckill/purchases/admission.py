@@ -1,0 +1,85 @@
+"""Web side: the admission gate between the access layer and the logic layer.
+
+At most ceil(stock_left * SECKILL_ADMISSION_FACTOR) requests per product are in flight to the logic layer; the
+rest are answered `busy` (or `sold_out`) at once. Admitting a request also records it (the sweeper knows it from
+then on) and, when given, counts its rate limits: one Redis round trip (admit.lua).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from products.errors import ProductNotFound
+from seckill.access import guards
+from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut, redis_refused_write
+from seckill.gate import records, sync
+from seckill.gate import stock as gate
+from seckill.gate.access_state import RateRules
+from seckill.purchases.outcomes import Outcome
+from seckill.purchases.sale_cache import sale_cache_mark_short
+from seckill_site.errors import Unavailable
+
+
+class AdmissionUnknown(Exception):
+    """Redis failed the admission's call in a way that may hide its effect (a lost reply): the request may be
+    admitted and recorded, and the sweeper would then find it."""
+
+
+def purchase_admit(
+    *, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()
+) -> None:
+    """Count the request's rate limits, take one of the product's admission slots and record the request.
+    Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
+    (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
+    admitted)."""
+    call = dict(
+        product_id=product_id,
+        request_id=request_id,
+        quantity=quantity,
+        user_id=user_id,
+        created=time.time(),
+        factor=settings.SECKILL_ADMISSION_FACTOR,
+        slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
+        rate_limits=rate_limits,
+    )
+    try:
+        answer, retry_after_ms, breached = gate.admit(**call)
+        if answer == "not_loaded":  # (nothing counted then)
+            sync.stock_gate_load(product_id=product_id)
+            answer, retry_after_ms, breached = gate.admit(**call)
+    except BROKER_ERRORS as exc:
+        if redis_refused_write(exc):  # full or read-only: refused at its first write, nothing admitted
+            raise Unavailable() from exc
+        raise AdmissionUnknown() from exc
+    if answer == "rate_limited":
+        guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
+    if answer == "sold_out":
+        sale_cache_mark_short(product_id, quantity)
+        raise SoldOut()
+    if answer == "already_purchased":
+        raise AlreadyPurchased()
+    if answer == "busy":
+        raise Busy(retry_after=1)
+    if answer != "admitted":
+        raise ProductNotFound()
+
+
+def purchase_refuse_unsent(fields: dict) -> str | None:
+    """Refuse for good a request whose message may not have reached the broker, so that it can be answered 503
+    (nothing sold, and nothing ever will be): its message may have reached the broker after all, or Redis ran
+    the admission and lost only its reply (then a pending record exists for the sweeper).
+    Returns the decision in force (`unavailable` when this refused it; SOLD or another code when a worker had
+    decided it already: then it must be answered with that decision, not 503), None when Redis could not
+    confirm the refusal (down, full): then the request may still sell, and must not be answered 503."""
+    outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
+    try:
+        decision = gate.refuse(**fields, code=Unavailable.code)
+        if decision == Unavailable.code:
+            records.request_set_outcome(
+                request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
+            )
+        return decision
+    except BROKER_ERRORS:
+        return None

@@ -1,0 +1,160 @@
+"""The purchase's endpoints: POST /api/seckill/ (checked, submitted, answered) and its outcome."""
+
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from seckill.access import guards
+from seckill.access.callers import BUYER_CODES, ActiveBuyer, caller_id
+from seckill.ops import metrics
+from seckill.purchases import selectors as purchase_selectors
+from seckill.purchases.idempotency import IDEMPOTENCY_KEY
+from seckill.purchases.services import purchase_submit
+from seckill_site.errors import SeckillError, http_status_for
+from seckill_site.exception_handler import error_code_for, error_response
+from seckill_site.openapi import error_responses
+from seckill_site.serializers import StrictSerializer
+
+MAX_ID = 2**63 - 1
+MAX_QUANTITY = 1_000_000
+INPUT_FIELDS = frozenset({"product_id", "quantity"})
+
+
+def plain_input(data) -> dict | None:
+    """The fields of a body of the plain shape ({"product_id": id} and maybe an integer "quantity", both in range),
+    which InputSerializer would accept as they are; None for anything else (the serializer decides)."""
+    if type(data) is dict and data.keys() <= INPUT_FIELDS:
+        product_id, quantity = data.get("product_id"), data.get("quantity", 1)
+        if (
+            type(product_id) is int
+            and type(quantity) is int
+            and 1 <= product_id <= MAX_ID
+            and 1 <= quantity <= MAX_QUANTITY
+        ):
+            return {"product_id": product_id, "quantity": quantity}
+    return None
+
+
+def outcome_response(outcome) -> Response:
+    return Response(outcome.as_dict(), status=http_status_for(outcome.code))
+
+
+class OutcomeSerializer(serializers.Serializer):
+    """A purchase request's outcome (the task's decision, or `pending`), for the schema."""
+
+    code = serializers.CharField(help_text="success | pending | a refusal's code")
+    detail = serializers.CharField()
+    request_id = serializers.CharField(required=False)
+    order_id = serializers.IntegerField(required=False)
+    product_id = serializers.IntegerField(required=False)
+    user_id = serializers.IntegerField(required=False)
+    quantity = serializers.IntegerField(required=False)
+    purchase_token = serializers.CharField(required=False, help_text="With success: proof of the purchase.")
+    result_url = serializers.CharField(required=False, help_text="With pending: where the decision will be.")
+
+
+PURCHASE_REFUSALS = (
+    "invalid_request",
+    "user_inactive",
+    "blacklisted",
+    "forbidden_origin",
+    "product_not_found",
+    "sold_out",
+    "already_purchased",
+    "sale_not_started",
+    "sale_ended",
+    "sale_disabled",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "busy",
+    "unavailable",
+)
+
+
+class SeckillBuyApi(APIView):
+    class InputSerializer(StrictSerializer):
+        product_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+
+    @extend_schema(
+        summary="Buy",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                pattern=IDEMPOTENCY_KEY.pattern,
+                description="1-64 of A-Z a-z 0-9 _ . : -; the same key from the same buyer answers the first "
+                "request's outcome for 24 h.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(OutcomeSerializer, description="code `success`: sold"),
+            202: OpenApiResponse(OutcomeSerializer, description="code `pending`: not decided yet; see result_url"),
+            **error_responses(*PURCHASE_REFUSALS),
+        },
+    )
+    def post(self, request):
+        started, code, product_id = time.perf_counter(), "internal_error", None
+        try:
+            try:
+                checked = getattr(request._request, "purchase_checked", None)  # by seckill/purchases/early_answers.py
+                if checked is not None:
+                    user_id, ip, fields = checked
+                else:
+                    user_id = caller_id(request)
+                    ip = guards.purchase_guard(user_id=user_id, meta=request.META)
+                    fields = self.input_valid(request.data)
+                product_id = fields["product_id"]
+                outcome = purchase_submit(
+                    user_id=user_id,
+                    ip=ip,
+                    timeout=settings.SECKILL_RESULT_TIMEOUT,
+                    idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
+                    **fields,
+                )
+            except SeckillError as error:  # most answers of a flash sale: the body the exception handler makes
+                code = error.code
+                return error_response(error)
+            code = outcome.code
+            return outcome_response(outcome)
+        except Exception as exc:  # answered by DRF's handler (authentication, parsing, validation)
+            code = error_code_for(exc)
+            raise
+        finally:
+            metrics.purchase_answered(code, started, product_id)
+
+    @classmethod
+    def input_valid(cls, data) -> dict:
+        """The validated input. A plain well-formed body (the hot path) skips building the serializer, which
+        costs more than the rest of a sold-out answer; anything else gets the serializer's checks and errors."""
+        fields = plain_input(data)
+        if fields is not None:
+            return fields
+        serializer = cls.InputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class SeckillRequestDetailApi(APIView):
+    permission_classes = [ActiveBuyer]
+
+    @extend_schema(
+        summary="A purchase request's outcome",
+        responses={
+            200: OpenApiResponse(OutcomeSerializer, description="decided: `success`"),
+            202: OpenApiResponse(OutcomeSerializer, description="`pending`"),
+            409: OpenApiResponse(OutcomeSerializer, description="decided: a refusal's code"),
+            **error_responses("not_found", *BUYER_CODES),
+        },
+    )
+    def get(self, request, request_id: str):
+        outcome = purchase_selectors.purchase_request_outcome(request_id=request_id, user_id=caller_id(request))
+        return outcome_response(outcome)

@@ -1,0 +1,35 @@
+"""Reads of purchase requests: a request's outcome."""
+
+from __future__ import annotations
+
+from seckill.errors import BROKER_ERRORS
+from seckill.gate import records
+from seckill.models import Order
+from seckill.purchases.outcomes import Outcome
+from seckill_site.errors import SeckillError, Unavailable
+
+
+class RequestNotFound(SeckillError):
+    code = "not_found"
+    default_detail = "No such purchase request."
+
+
+def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
+    """The outcome of the caller's own request: final once decided, `pending` before.
+
+    Raises RequestNotFound for unknown, expired, or someone else's request ids (no hint which), Unavailable
+    when Redis cannot be reached.
+    """
+    try:
+        record = records.request_get(request_id)
+    except BROKER_ERRORS as exc:
+        raise Unavailable("The outcome cannot be read right now; ask again in a moment.") from exc
+    if record is None or record.user_id != user_id:
+        raise RequestNotFound()
+    if record.outcome is not None:
+        return Outcome.from_dict(record.outcome)
+    fields = dict(request_id=request_id, user_id=user_id, product_id=record.product_id, quantity=record.quantity)
+    order = Order.objects.filter(request_id=request_id).only("pk").first()
+    if order is not None:  # written, outcome not yet recorded
+        return Outcome.success(order_id=order.pk, **fields)
+    return Outcome.pending(**fields)
