@@ -300,7 +300,7 @@ def test_a_full_redis_answers_503_or_pending_never_500_and_a_503_never_sells(
 
         rescuer.start(extra_env={"REDIS_URL": private_url}, wait=False)  # (its broker is not ours to ping)
         env = dict(os.environ, REDIS_URL=private_url, DATABASE_URL=database_url_for_worker(), SECKILL_DOTENV="")
-        sweep_once = "import django; django.setup(); from seckill import sweep; "
+        sweep_once = "import django; django.setup(); from seckill.worker import sweep; "
         sweep_once += "print(sweep.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600))"
         subprocess.run(
             [sys.executable, "-c", sweep_once],
