@@ -11,7 +11,7 @@ from seckill.gate import access_state as guard_store
 from seckill.ops import reconcile
 from seckill.orders import services as order_services
 from seckill.worker import decisions, sweep
-from seckill.worker.result_backend import outcome_recorded_with_result
+from seckill.worker.outcome_record import outcome_recorded_with_result
 from seckill_site.log_context import request_id_bound
 
 MAX_RETRIES = 3
@@ -26,8 +26,9 @@ MAX_RETRIES = 3
     # Celery writes the return value's repr for its success log line (and the pool's reply) on every task, log
     # level notwithstanding: the first 100 characters say which request it was.
     resultrepr_maxsize=100,
-    # Under load a pool process is given every purchase that waited for it as one job (worker_batches.py).
-    Strategy="seckill_site.worker_batches:batched",
+    # Under load a pool process is given every purchase that waited for it as one job
+    # (seckill_site/integrations/celery_batches.py).
+    Strategy="seckill_site.integrations.celery_batches:batched",
     # ... whose sales are then made in one database transaction before each task runs.
     batch_prelude="seckill.worker.decisions:purchases_decide_together",
 )

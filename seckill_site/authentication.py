@@ -24,8 +24,8 @@ from rest_framework_simplejwt import settings as jwt_settings
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.models import TokenUser
-from rest_framework_simplejwt.utils import aware_utcnow
 
+from seckill_site.integrations import simplejwt_token
 from seckill_site.tokens import AccessToken, verifying_keys
 
 # Times past the year 9999 make simplejwt fail (datetime overflow): those tokens are left to it.
@@ -151,14 +151,13 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
     def get_validated_token(self, raw_token: bytes):
         keys = fast_path_keys()
         payload = verified_payload(raw_token, keys) if keys is not None else None
-        if payload is None:
-            try:
-                return super().get_validated_token(raw_token)
-            except (OverflowError, OSError, RecursionError, ValueError) as exc:  # a signed exp of 1e20 or 7e16
-                raise InvalidToken("Token is invalid") from exc
-        token = AccessToken.__new__(AccessToken)  # what Token.__init__ sets, without decoding a second time
-        token.token, token.current_time, token.payload = raw_token, aware_utcnow(), payload
-        return token
+        token = simplejwt_token.token_from_payload(AccessToken, raw_token, payload) if payload is not None else None
+        if token is not None:
+            return token
+        try:
+            return super().get_validated_token(raw_token)
+        except (OverflowError, OSError, RecursionError, ValueError) as exc:  # a signed exp of 1e20 or 7e16
+            raise InvalidToken("Token is invalid") from exc
 
 
 _authenticator = FastJWTAuthentication()  # (its __init__ does nothing: one serves every call)

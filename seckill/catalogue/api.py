@@ -19,6 +19,7 @@ from products import selectors
 from products.models import Product
 from seckill.catalogue import services as catalogue_services
 from seckill.purchases import sale_cache
+from seckill_site.integrations.drf_early_answer import view_with_early_answer
 from seckill_site.openapi import error_responses
 from seckill_site.pagination import MAX_OFFSET, StrictLimitOffsetPagination
 from seckill_site.serializers import StrictSerializer
@@ -203,3 +204,19 @@ class ProductDetailApi(_ProductApiBase):
         product = catalogue_services.product_update(product=product, **data.validated_data)
         product = catalogue_services.product_attach_live_stock([product])[0]
         return Response(ProductOutputSerializer(product).data)
+
+
+def product_page_view():
+    """The view of /api/products/<id>/: a GET's page (product_page) before DRF's request handling, then
+    ProductDetailApi for the rest (PATCH, errors). Only while the DRF view reads no user on a GET and lets anyone
+    read (seckill_site/integrations/drf_early_answer.py; SECKILL_BEFORE_DRF=0: through DRF)."""
+    set_up_as_assumed = (
+        list(ProductDetailApi.permission_classes) == [ReadOrModelPermissions]
+        and not list(ProductDetailApi.throttle_classes)
+        and ProductDetailApi.perform_authentication is not APIView.perform_authentication
+    )
+    return view_with_early_answer(ProductDetailApi, _early_page, method="GET", set_up_as_assumed=set_up_as_assumed)
+
+
+def _early_page(request, *args, product_id: int, **kwargs):
+    return product_page(request, product_id) if settings.SECKILL_BEFORE_DRF else None

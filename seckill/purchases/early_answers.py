@@ -5,8 +5,7 @@ negotiation, authentication and permission steps cost about a quarter of such an
   enough stock, unknown product), for a request the DRF view (apis.SeckillBuyApi) would refuse the same way: a
   Bearer token the fast check of seckill_site.authentication accepts, no Idempotency-Key, a JSON body of the plain
   shape, past the guards.
-- GET /api/products/<id>/: the product page a crowd refreshes (product_apis.product_page, which the DRF view
-  answers with too), for a product this process knows; a GET reads no user there either.
+(The product page a crowd refreshes is answered before DRF the same way: seckill/catalogue/api.py.)
 
 Each answer is the DRF view's: the same body, status and headers, counted in the same metrics. Everything else,
 every error included, goes to the DRF view, which checks it all again; only a purchase that passed every check
@@ -16,84 +15,37 @@ view takes instead of checking twice. SECKILL_BEFORE_DRF=0 sends every request t
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 
 from django.conf import settings
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from seckill.access import guards
-from seckill.catalogue.api import ProductDetailApi, ReadOrModelPermissions, product_page
 from seckill.ops import metrics
 from seckill.purchases.api import SeckillBuyApi, plain_input
 from seckill.purchases.sale_cache import sale_check_cached
 from seckill_site.authentication import FastJWTAuthentication, fast_user_id
 from seckill_site.errors import SeckillError
 from seckill_site.exception_handler import error_response
+from seckill_site.integrations.drf_early_answer import view_with_early_answer
 
 
 def purchase_view():
-    """The view of POST /api/seckill/: the refusals above, then SeckillBuyApi for the rest. Only when the DRF view
-    is set up as this module assumes (authentication, permission, no throttle); else the DRF view alone."""
-    drf_view = SeckillBuyApi.as_view()
-    if (
-        list(SeckillBuyApi.authentication_classes) != [FastJWTAuthentication]
-        or list(SeckillBuyApi.permission_classes) != [IsAuthenticated]
-        or list(SeckillBuyApi.throttle_classes)
-    ):
-        return drf_view
-    allow = _allow_header(SeckillBuyApi)
-
-    @functools.wraps(drf_view)  # keeps csrf_exempt and the class for the URL resolver and the OpenAPI schema
-    def view(request, *args, **kwargs):
-        if request.method == "POST" and settings.SECKILL_BEFORE_DRF:
-            try:
-                response = _refusal(request)
-            except Exception:  # anything unexpected is the DRF view's to answer (and log), as it would be
-                response = None
-            if response is not None:
-                response["Allow"] = allow
-                return response
-        return drf_view(request, *args, **kwargs)
-
-    return view
+    """The view of POST /api/seckill/: the refusals above, then SeckillBuyApi for the rest (through
+    seckill_site/integrations/drf_early_answer.py: only with the DRF versions it was tested with, and only while the
+    DRF view is set up as this module assumes: the fast token check, authenticated callers, no throttle)."""
+    set_up_as_assumed = (
+        list(SeckillBuyApi.authentication_classes) == [FastJWTAuthentication]
+        and list(SeckillBuyApi.permission_classes) == [IsAuthenticated]
+        and not list(SeckillBuyApi.throttle_classes)
+    )
+    return view_with_early_answer(SeckillBuyApi, _early_refusal, method="POST", set_up_as_assumed=set_up_as_assumed)
 
 
-def product_page_view():
-    """The view of /api/products/<id>/: a GET's page, then ProductDetailApi for the rest (PATCH, errors). Only when
-    the DRF view reads no user on a GET and lets anyone read; else the DRF view alone."""
-    drf_view = ProductDetailApi.as_view()
-    if (
-        list(ProductDetailApi.permission_classes) != [ReadOrModelPermissions]
-        or list(ProductDetailApi.throttle_classes)
-        or ProductDetailApi.perform_authentication is APIView.perform_authentication
-    ):
-        return drf_view
-    allow = _allow_header(ProductDetailApi)
-
-    @functools.wraps(drf_view)
-    def view(request, *args, product_id: int, **kwargs):
-        if request.method == "GET" and settings.SECKILL_BEFORE_DRF:
-            try:
-                response = product_page(request, product_id)
-            except Exception:  # ProductNotFound, Unavailable...: the DRF view's to answer, as any error
-                pass
-            else:
-                response["Allow"] = allow
-                return response
-        return drf_view(request, *args, product_id=product_id, **kwargs)
-
-    return view
-
-
-def _allow_header(view_class) -> str:
-    """The Allow header DRF's finalize_response adds: the view's methods, HEAD too when it has GET (View.setup)."""
-    view = view_class()
-    view.setup(None)
-    return ", ".join(view.allowed_methods)
+def _early_refusal(request, *args, **kwargs):
+    return _refusal(request) if settings.SECKILL_BEFORE_DRF else None
 
 
 def _refusal(request):

@@ -4,7 +4,7 @@ The task (seckill.tasks) calls `purchase_process` for each delivery of a request
 retries run out or the sweeper gives it up. The ledger's statements come first and Redis decides last, inside
 the same transaction, which commits only if Redis sold.
 
-A worker that hands a pool process several requests as one job (seckill_site/worker_batches.py) first calls
+A worker that hands a pool process several requests as one job (seckill_site/integrations/celery_batches.py) first calls
 `purchases_decide_together` on them: their sales in one transaction, one commit and one Redis round trip,
 which is most of what a sale costs the database server. Their tasks then find their outcomes decided, and
 their results are stored after that commit, as always. Anything unusual in the batch (a refusal, a redelivery,

@@ -19,11 +19,9 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
-# The result backend by URL scheme (seckill_site/celery.py): the sale's stores a purchase's result and its outcome
-# record in one step (seckill/worker/result_backend.py); any other task's result as Celery's own Redis backend does.
-SECKILL_RESULT_BACKENDS = {
-    scheme: "seckill.worker.result_backend:OutcomeRedisBackend" for scheme in ("redis", "rediss")
-}
+# Library patches (seckill_site/integrations/): each on only with the library versions it was tested with; 0: all off
+# (the system sells the same, with each library's own behaviour: slower, or with its bug back).
+SECKILL_LIBRARY_PATCHES = env_bool("SECKILL_LIBRARY_PATCHES", True)
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # At-least-once delivery: ack after the task ran, and give the message back if the child process dies.
@@ -31,8 +29,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A worker holds up to this many unacknowledged messages per pool process, those running included. More than 1
-# lets it hand a process several waiting purchases as one job (seckill_site/worker_batches.py); a worker killed
-# outright gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
+# lets it hand a process several waiting purchases as one job (seckill_site/integrations/celery_batches.py); a
+# worker killed outright gives them back after the visibility timeout, or the sweeper re-enqueues them sooner.
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(env("CELERY_WORKER_PREFETCH_MULTIPLIER", "16"))
 # At most this many purchase requests in one pool job (1: each on its own, as Celery does).
 SECKILL_WORKER_BATCH_MAX = int(env("SECKILL_WORKER_BATCH_MAX", "16"))

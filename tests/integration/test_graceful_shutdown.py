@@ -74,7 +74,7 @@ def test_sigterm_to_web_and_worker_mid_sale_loses_nothing(
             thread.join(timeout=120)
         assert old_web.wait(timeout=30) == 0
         # Its last jobs done, the old worker is gone within seconds (its pool processes waited 30 s for it to read
-        # results it no longer read: seckill_site.celery.POOL_PROCESS_EXIT_WAIT_S).
+        # results it no longer read: seckill_site.integrations.billiard_exit_wait).
         try:
             assert old_worker.proc.wait(timeout=15) == 0
         except subprocess.TimeoutExpired:

@@ -1,5 +1,6 @@
 """The result backend that stores a purchase's Celery result and its request record in one step
-(seckill/worker/result_backend.py), against the real Redis and, end to end, the real worker."""
+(seckill_site/integrations/celery_result_store.py with seckill/worker/outcome_record.py's recorder), against the
+real Redis and, end to end, the real worker."""
 
 import json
 import threading
@@ -20,9 +21,10 @@ from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.purchases.outcomes import Outcome
 from seckill.tasks import purchase_task
-from seckill.worker import result_backend
-from seckill.worker.result_backend import OutcomeRedisBackend, outcome_recorded_with_result
+from seckill.worker import outcome_record
+from seckill.worker.outcome_record import outcome_recorded_with_result
 from seckill_site.celery import app as celery_app
+from seckill_site.integrations.celery_result_store import RecordingRedisBackend
 from seckill_site.local_redis import with_db
 
 
@@ -103,8 +105,8 @@ def pending_ids(client):
 
 
 def test_the_projects_backend_shares_the_gate_database(backend):
-    assert isinstance(backend, OutcomeRedisBackend)
-    assert backend.records_outcomes
+    assert isinstance(backend, RecordingRedisBackend)
+    assert backend.records("seckill.purchase") and not backend.records("seckill.sweep_pending")
 
 
 def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_redis, celery_stores):
@@ -177,7 +179,7 @@ def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
             raise redis.ConnectionError("connection reset")
         return real(**kwargs)
 
-    monkeypatch.setattr(result_backend, "request_set_outcome", flaky)
+    monkeypatch.setattr(outcome_record, "request_set_outcome", flaky)
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
     assert len(calls) == 2
     assert records.request_get(request_id).outcome["code"] == "success"
@@ -190,7 +192,7 @@ def test_a_redis_outage_fails_the_store_as_celerys_own_would(backend, monkeypatc
     def down(**kwargs):
         raise redis.ConnectionError("connection refused")
 
-    monkeypatch.setattr(result_backend, "request_set_outcome", down)
+    monkeypatch.setattr(outcome_record, "request_set_outcome", down)
     with pytest.raises(redis.ConnectionError):
         backend.store_result(
             request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase")
@@ -200,8 +202,8 @@ def test_a_redis_outage_fails_the_store_as_celerys_own_would(backend, monkeypatc
 
 def test_a_backend_on_another_database_leaves_the_record_to_the_task():
     gate_db = get_client().connection_pool.connection_kwargs["db"]
-    other = OutcomeRedisBackend(app=celery_app, url=with_db(settings.REDIS_URL, (gate_db + 1) % 16))
-    assert not other.records_outcomes
+    other = RecordingRedisBackend(app=celery_app, url=with_db(settings.REDIS_URL, (gate_db + 1) % 16))
+    assert not other.records("seckill.purchase")
 
 
 @pytest.mark.parametrize(
@@ -215,7 +217,7 @@ def test_a_backend_on_another_database_leaves_the_record_to_the_task():
     ],
 )
 def test_the_task_records_unless_the_backend_will(monkeypatch, context, backend_records, expected):
-    monkeypatch.setattr(purchase_task.backend, "records_outcomes", backend_records)
+    monkeypatch.setattr(purchase_task.backend, "records", lambda task_name: backend_records)
     purchase_task.push_request(**{"called_directly": False, **context})
     try:
         assert outcome_recorded_with_result(purchase_task) is expected

@@ -159,7 +159,7 @@ def test_on_default_settings_every_request_is_decided_within_20_s_of_a_worker_dy
 
 
 def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, make_product, redis_client, tmp_path):
-    """The worker hands a pool process the purchases that waited for it as one job (worker_batches.py). A
+    """The worker hands a pool process the purchases that waited for it as one job (integrations/celery_batches.py). A
     process killed running such a job takes several requests with it: each must come back (Celery's
     worker-lost path, per request) and sell once."""
     buyers, stock = 40, 30

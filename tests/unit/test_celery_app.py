@@ -23,7 +23,8 @@ def test_every_celery_setting_reaches_celery_unchanged_under_a_name_celery_knows
 
 @pytest.mark.parametrize("url, tls", [("redis://127.0.0.1:6379/0", False), ("rediss://127.0.0.1:6380/0", True)])
 def test_redis_brokers_get_the_reusing_channel_and_keep_tls(url, tls):
-    from seckill_site.celery import RedisTransport, app
+    from seckill_site.celery import app
+    from seckill_site.integrations.kombu_redis_client import RedisTransport
 
     connection = app.connection_for_write(url)  # lazy: nothing is dialled
     assert connection.get_transport_cls() is RedisTransport
@@ -31,7 +32,8 @@ def test_redis_brokers_get_the_reusing_channel_and_keep_tls(url, tls):
 
 
 def test_the_broker_channel_reuses_one_client_for_publishing():
-    from seckill_site.celery import RedisChannel, app
+    from seckill_site.celery import app
+    from seckill_site.integrations.kombu_redis_client import RedisChannel
 
     with app.connection_for_write() as connection:
         channel = connection.default_channel
@@ -85,7 +87,8 @@ def test_a_task_drops_a_broken_database_connection_and_keeps_a_good_one():
 def test_a_stopping_pool_process_waits_seconds_not_half_a_minute_for_its_results_to_be_read():
     import billiard.pool
 
-    from seckill_site.celery import POOL_PROCESS_EXIT_WAIT_S, _bound_pool_process_exit_wait
+    from seckill_site.celery import _bound_pool_process_exit_wait
+    from seckill_site.integrations.billiard_exit_wait import POOL_PROCESS_EXIT_WAIT_S
 
     before = billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT  # (renamed, this fails: the bound is off)
     try:

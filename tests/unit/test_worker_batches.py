@@ -1,5 +1,5 @@
-"""The worker's purchase batches (seckill_site/worker_batches.py): one job per free pool process, each request's
-own outcome routed back to it, a failed job failing each of its requests. The pool is a stand-in that records
+"""The worker's purchase batches (seckill_site/integrations/celery_batches.py): one job per free pool process, each
+request's own outcome routed back to it, a failed job failing each of its requests. The pool is a stand-in that records
 jobs (the prefork pool itself runs in the integration tests: every purchase there goes through this path)."""
 
 from billiard.einfo import ExceptionInfo
@@ -10,8 +10,9 @@ from celery.worker import state as worker_state
 from django.test import override_settings
 
 from seckill.tasks import purchase_task
-from seckill_site import worker_batches
+from seckill_site import integrations
 from seckill_site.celery import app as celery_app
+from seckill_site.integrations import celery_batches as worker_batches
 
 
 class FakeRequest:
@@ -342,11 +343,10 @@ def built_with_versions(monkeypatch, *, celery_version=None, billiard_version=No
     seen = []
     monkeypatch.setattr(worker_batches, "default_strategy", lambda task, app, consumer, **kw: seen.append(consumer))
     monkeypatch.setattr(PreforkPool, "num_processes", property(lambda self: 2))
-    monkeypatch.setattr(worker_batches, "_warned_untested", False)
-    if celery_version is not None:
-        monkeypatch.setattr(worker_batches.celery, "__version__", celery_version)
-    if billiard_version is not None:
-        monkeypatch.setattr(worker_batches.billiard, "__version__", billiard_version)
+    monkeypatch.setattr(integrations, "_warned", set())
+    found = {"celery": celery_version, "billiard": billiard_version}
+    installed = integrations._version
+    monkeypatch.setattr(integrations, "_version", lambda name: found.get(name) or installed(name))
     consumers = [FakeConsumer(PreforkPool.__new__(PreforkPool)) for _ in range(2)]
     for consumer in consumers:  # (a worker builds it once per task, and again after a reconnect)
         worker_batches.batched(purchase_task, celery_app, consumer)
@@ -357,7 +357,7 @@ def untested_warnings(caplog) -> list:
     return [
         r
         for r in caplog.records
-        if r.name == worker_batches.__name__ and r.levelname == "WARNING" and "batching is off" in r.getMessage()
+        if r.name == integrations.__name__ and r.levelname == "WARNING" and worker_batches.__name__ in r.getMessage()
     ]
 
 
@@ -365,14 +365,14 @@ def test_an_untested_celery_turns_batching_off_with_one_warning(monkeypatch, cap
     consumers, seen = built_with_versions(monkeypatch, celery_version="5.8.0")
     assert seen == consumers  # Celery's default strategy, given the consumer itself
     [warning] = untested_warnings(caplog)
-    assert f"found celery 5.8.0 and billiard {worker_batches.billiard.__version__}" in warning.getMessage()
+    assert f"found celery 5.8.0, billiard {integrations._version('billiard')}" in warning.getMessage()
 
 
 def test_an_untested_billiard_turns_batching_off_with_one_warning(monkeypatch, caplog):
     consumers, seen = built_with_versions(monkeypatch, billiard_version="4.4.0")
     assert seen == consumers
     [warning] = untested_warnings(caplog)
-    assert f"found celery {worker_batches.celery.__version__} and billiard 4.4.0" in warning.getMessage()
+    assert f"found celery {integrations._version('celery')}, billiard 4.4.0" in warning.getMessage()
 
 
 def test_the_installed_celery_and_billiard_are_tested_and_batch(monkeypatch, caplog):

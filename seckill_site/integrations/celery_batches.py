@@ -19,8 +19,10 @@ worker's `--time-limit`: a job has one limit, not one per request); messages wit
 them. Batching needs the worker to hold more
 messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1.
 
-This strategy leans on Celery's and billiard's internals, so it is on only for the versions in TESTED: with any
-other, each task gets Celery's default strategy and the worker logs one warning naming the versions found.
+Changes: Celery's task strategy (`Task.Strategy`), its worker's Request handlers and the prefork pool's
+`apply_async`, all internals. Why: as much CPU per task as a purchase's own work (BENCHMARKS.md, "Purchases batched
+in the worker"). Off (on any Celery or billiard version but those in TESTED, or SECKILL_LIBRARY_PATCHES=0): each
+task gets Celery's default strategy, and the worker logs one warning naming the versions found.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ import logging
 from collections import deque
 from weakref import ref
 
-import billiard
-import celery
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery.app.trace import fast_trace_task, trace_task_ret
 from celery.concurrency.prefork import TaskPool as PreforkPool
@@ -40,15 +40,16 @@ from celery.worker.strategy import default as default_strategy
 from django.conf import settings
 from kombu.utils.imports import symbol_by_name
 
+from seckill_site import integrations
+
 logger = logging.getLogger(__name__)
 
 # Exact versions this module was tested with (requirements.txt pins them): retest before adding one.
 TESTED = {"celery": ("5.7.0",), "billiard": ("4.3.2",)}
-_warned_untested = False
 
 
 def batched(task, app, consumer, **kwargs):
-    """A task's Strategy (Task.Strategy = "seckill_site.worker_batches:batched").
+    """A task's Strategy (Task.Strategy = "seckill_site.integrations.celery_batches:batched").
 
     Only with the worker's event loop (the Redis and AMQP transports), where the pool's callbacks run in the
     loop's thread: without it they run in the pool's result thread, which a full pool would block."""
@@ -94,21 +95,8 @@ def batched(task, app, consumer, **kwargs):
 
 
 def _tested_versions() -> bool:
-    """Whether the running Celery and billiard are versions in TESTED; if not, warns once per process."""
-    global _warned_untested
-    found = {"celery": celery.__version__, "billiard": billiard.__version__}
-    if all(version in TESTED[name] for name, version in found.items()):
-        return True
-    if not _warned_untested:
-        _warned_untested = True
-        logger.warning(
-            "Worker batching is off: found celery %s and billiard %s, tested only with celery %s and billiard %s",
-            found["celery"],
-            found["billiard"],
-            ", ".join(TESTED["celery"]),
-            ", ".join(TESTED["billiard"]),
-        )
-    return False
+    """Whether this strategy may run here (integrations.allowed: the versions in TESTED, the switch on)."""
+    return integrations.allowed(__name__, TESTED)
 
 
 class _ConsumerView:

@@ -1,0 +1,49 @@
+"""DRF's request handling skipped for the answers a view would give from a process' cached state.
+
+Changes: a DRF view wrapped so that an answer made before DRF's dispatch (its request wrapping, negotiation,
+authentication, permission and throttle steps) is returned as the DRF view's own, with the Allow header DRF's
+`finalize_response` adds; everything else reaches the DRF view.
+Why: that dispatch was about a quarter of a sold-out answer's CPU (BENCHMARKS.md, "Refusals before DRF").
+Off: every request goes through DRF (the same answers; tests/integration/test_before_drf.py compares them).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from seckill_site import integrations
+
+TESTED = {"djangorestframework": ("3.18.3",)}
+
+
+def view_with_early_answer(view_class, answer: Callable, *, method: str, set_up_as_assumed: bool):
+    """`view_class.as_view()`, answered first, for `method` requests, by `answer(request, *args, **kwargs)`: a
+    response is returned as the view's (DRF skipped); None, or any exception, lets the DRF view answer. Only when
+    the view is set up as `answer` assumes (`set_up_as_assumed`: its authentication, permission and throttles) and
+    DRF is a tested version; otherwise the DRF view alone."""
+    drf_view = view_class.as_view()
+    if not set_up_as_assumed or not integrations.allowed(__name__, TESTED):
+        return drf_view
+    allow = _allow_header(view_class)
+
+    @functools.wraps(drf_view)  # keeps csrf_exempt and the class for the URL resolver and the OpenAPI schema
+    def view(request, *args, **kwargs):
+        if request.method == method:
+            try:
+                response = answer(request, *args, **kwargs)
+            except Exception:  # anything unexpected is the DRF view's to answer (and log), as it would be
+                response = None
+            if response is not None:
+                response["Allow"] = allow
+                return response
+        return drf_view(request, *args, **kwargs)
+
+    return view
+
+
+def _allow_header(view_class) -> str:
+    """The Allow header DRF's finalize_response adds: the view's methods, HEAD too when it has GET (View.setup)."""
+    view = view_class()
+    view.setup(None)
+    return ", ".join(view.allowed_methods)
