@@ -10,6 +10,7 @@ from seckill.errors import TRANSIENT_ERRORS
 from seckill.gate import access_state as guard_store
 from seckill.ops import reconcile
 from seckill.orders import services as order_services
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions, sweep
 from seckill.worker.outcome_record import outcome_recorded_with_result
 from seckill_site.log_context import request_id_bound
@@ -33,23 +34,24 @@ MAX_RETRIES = 3
     batch_prelude="seckill.worker.decisions:purchases_decide_together",
 )
 def purchase_task(self, *, request_id: str, user_id: int, product_id: int, quantity: int) -> dict:
-    """Decide one purchase request; the task id is the request id. Returns the Outcome as a dict."""
-    fields = dict(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+    """Decide one purchase request (its PurchaseRequest's task_kwargs); the task id is the request id. Returns the
+    Outcome as a dict."""
+    purchase = PurchaseRequest(request_id, user_id, product_id, quantity)
     # On a worker whose result backend shares the gate's Redis, the outcome is recorded with the result.
     record = not outcome_recorded_with_result(self)
     with request_id_bound(request_id):  # every log line of this run names the request
-        return _purchase_run(self, fields, record)
+        return _purchase_run(self, purchase, record)
 
 
-def _purchase_run(task, fields: dict, record: bool) -> dict:
+def _purchase_run(task, purchase: PurchaseRequest, record: bool) -> dict:
     """The task's body: retries transient errors, gives the request up when they run out."""
     try:
-        return decisions.purchase_process(**fields, record=record).as_dict()
+        return decisions.purchase_process(purchase, record=record).as_dict()
     except TRANSIENT_ERRORS as exc:
         if task.request.retries < MAX_RETRIES:
             # Short countdowns only: far below the broker's visibility timeout (docs/traps.md).
             raise task.retry(exc=exc, countdown=0.1 * 2**task.request.retries) from exc
-        outcome = decisions.purchase_abandon(**fields, record=record)
+        outcome = decisions.purchase_abandon(purchase, record=record)
         if not outcome.is_final and not task.request.is_eager:  # (run eagerly, a retry would recurse)
             # Sold in Redis, not in the ledger: never given up. Try again later (the sweeper would too); a retry
             # leaves the result in RETRY, so the sale's success can still be stored when it comes.

@@ -53,16 +53,23 @@ def error_response(exc: SeckillError) -> HttpResponse:
     plain = exc.errors is None and exc.detail == exc.default_detail  # one of a few fixed bodies: encoded once
     body = _plain_bodies.get((exc.code, exc.detail)) if plain else None
     if body is None:
-        body = json.dumps(
-            error_body(exc.code, exc.detail, exc.errors),
-            cls=encoders.JSONEncoder,
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        body = json_bytes(error_body(exc.code, exc.detail, exc.errors))
         if plain:
             _plain_bodies[exc.code, exc.detail] = body
     response = HttpResponse(body, content_type="application/json", status=http_status_for(exc.code))
     return _with_retry_after(response, exc)
+
+
+def json_bytes(data: dict) -> bytes:
+    """`data` as DRF's JSONRenderer writes it with this project's settings (compact, UTF-8, no NaN)."""
+    return json.dumps(
+        data, cls=encoders.JSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+def json_response(data: dict, *, status: int) -> HttpResponse:
+    """A JSON answer without DRF's Response and renderer (an answer given before DRF has neither)."""
+    return HttpResponse(json_bytes(data), content_type="application/json", status=status)
 
 
 # The body of each error class' default answer, by (code, detail): as many entries as there are classes.

@@ -18,6 +18,7 @@ from seckill.gate import records, sync
 from seckill.gate import stock as gate
 from seckill.gate.access_state import RateRules
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill.purchases.sale_cache import sale_cache_mark_short
 from seckill_site.errors import Unavailable
 
@@ -27,18 +28,14 @@ class AdmissionUnknown(Exception):
     admitted and recorded, and the sweeper would then find it."""
 
 
-def purchase_admit(
-    *, product_id: int, request_id: str, quantity: int, user_id: int, rate_limits: RateRules = ()
-) -> None:
+def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) -> None:
     """Count the request's rate limits, take one of the product's admission slots and record the request.
     Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
     (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
     admitted)."""
+    product_id, quantity = purchase.product_id, purchase.quantity
     call = dict(
-        product_id=product_id,
-        request_id=request_id,
-        quantity=quantity,
-        user_id=user_id,
+        **purchase.task_kwargs(),
         created=time.time(),
         factor=settings.SECKILL_ADMISSION_FACTOR,
         slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
@@ -66,19 +63,19 @@ def purchase_admit(
         raise ProductNotFound()
 
 
-def purchase_refuse_unsent(fields: dict) -> str | None:
+def purchase_refuse_unsent(purchase: PurchaseRequest) -> str | None:
     """Refuse for good a request whose message may not have reached the broker, so that it can be answered 503
     (nothing sold, and nothing ever will be): its message may have reached the broker after all, or Redis ran
     the admission and lost only its reply (then a pending record exists for the sweeper).
     Returns the decision in force (`unavailable` when this refused it; SOLD or another code when a worker had
     decided it already: then it must be answered with that decision, not 503), None when Redis could not
     confirm the refusal (down, full): then the request may still sell, and must not be answered 503."""
-    outcome = Outcome.from_error(Unavailable(), **fields).as_dict()
+    outcome = Outcome.from_error(Unavailable(), purchase).as_dict()
     try:
-        decision = gate.refuse(**fields, code=Unavailable.code)
+        decision = gate.refuse(**purchase.task_kwargs(), code=Unavailable.code)
         if decision == Unavailable.code:
             records.request_set_outcome(
-                request_id=fields["request_id"], outcome=outcome, admitted_for=fields["product_id"]
+                request_id=purchase.request_id, outcome=outcome, admitted_for=purchase.product_id
             )
         return decision
     except BROKER_ERRORS:

@@ -1,21 +1,21 @@
 """The purchase's endpoints: POST /api/seckill/ (checked, submitted, answered) and its outcome."""
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from seckill.access import guards
 from seckill.access.callers import BUYER_CODES, ActiveBuyer, caller_id
 from seckill.ops import metrics
 from seckill.purchases import selectors as purchase_selectors
 from seckill.purchases.idempotency import IDEMPOTENCY_KEY
-from seckill.purchases.services import purchase_submit
+from seckill.purchases.services import purchase_request_check, purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
-from seckill_site.exception_handler import error_code_for, error_response
+from seckill_site.exception_handler import error_code_for, error_response, json_response
 from seckill_site.openapi import error_responses
 from seckill_site.serializers import StrictSerializer
 
@@ -39,8 +39,31 @@ def plain_input(data) -> dict | None:
     return None
 
 
-def outcome_response(outcome) -> Response:
-    return Response(outcome.as_dict(), status=http_status_for(outcome.code))
+def purchase_answer(*, user_id: int, meta: dict, read_input: Callable[[], dict], started: float) -> HttpResponse:
+    """A purchase, from the caller and the HTTP request to its answer: checked (purchase_request_check), handed
+    to the logic layer (purchase_submit), answered and counted. The one path of both the DRF view and the answer
+    before DRF (early_answers.py). Domain refusals are answered here; DRF's errors (`read_input`'s validation)
+    and anything unexpected are raised, for DRF's exception handler or the caller."""
+    code, product_id = "internal_error", None
+    try:
+        purchase = purchase_request_check(user_id=user_id, meta=meta, read_input=read_input)
+        product_id = purchase.product_id
+        outcome = purchase_submit(purchase, timeout=settings.SECKILL_RESULT_TIMEOUT)
+        code = outcome.code
+        return outcome_response(outcome)
+    except SeckillError as error:  # most answers of a flash sale: sold out
+        code = error.code
+        return error_response(error)
+    except Exception as exc:  # answered by DRF's handler (validation), or a 500
+        code = error_code_for(exc)
+        raise
+    finally:
+        metrics.purchase_answered(code, started, product_id)
+
+
+def outcome_response(outcome) -> HttpResponse:
+    """The outcome as JSON, the bytes DRF's JSONRenderer writes (an answer before DRF has no renderer)."""
+    return json_response(outcome.as_dict(), status=http_status_for(outcome.code))
 
 
 class OutcomeSerializer(serializers.Serializer):
@@ -102,34 +125,13 @@ class SeckillBuyApi(APIView):
         },
     )
     def post(self, request):
-        started, code, product_id = time.perf_counter(), "internal_error", None
-        try:
-            try:
-                checked = getattr(request._request, "purchase_checked", None)  # by seckill/purchases/early_answers.py
-                if checked is not None:
-                    user_id, ip, fields = checked
-                else:
-                    user_id = caller_id(request)
-                    ip = guards.purchase_guard(user_id=user_id, meta=request.META)
-                    fields = self.input_valid(request.data)
-                product_id = fields["product_id"]
-                outcome = purchase_submit(
-                    user_id=user_id,
-                    ip=ip,
-                    timeout=settings.SECKILL_RESULT_TIMEOUT,
-                    idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),
-                    **fields,
-                )
-            except SeckillError as error:  # most answers of a flash sale: the body the exception handler makes
-                code = error.code
-                return error_response(error)
-            code = outcome.code
-            return outcome_response(outcome)
-        except Exception as exc:  # answered by DRF's handler (authentication, parsing, validation)
-            code = error_code_for(exc)
-            raise
-        finally:
-            metrics.purchase_answered(code, started, product_id)
+        started = time.perf_counter()
+        return purchase_answer(
+            user_id=caller_id(request),
+            meta=request.META,
+            read_input=lambda: self.input_valid(request.data),
+            started=started,
+        )
 
     @classmethod
     def input_valid(cls, data) -> dict:

@@ -13,6 +13,7 @@ from django.conf import settings
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import records
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill.purchases.selectors import RequestNotFound, purchase_request_outcome
 from seckill_site.errors import InvalidRequest, SeckillError, Unavailable
 
@@ -81,12 +82,12 @@ def outcome_await(*, request_id: str, user_id: int, timeout: float) -> Outcome:
         time.sleep(0.02)
 
 
-def refusal_remember(fields: dict, error: SeckillError) -> None:
+def refusal_remember(purchase: PurchaseRequest, error: SeckillError) -> None:
     """Record a refusal made before the broker, so that replays of the key get it too (never pending: the
     sweeper must not pick it up). Best effort."""
     try:
         records.request_create_decided(
-            **fields, created=time.time(), outcome=Outcome.from_error(error, **fields).as_dict()
+            **purchase.task_kwargs(), created=time.time(), outcome=Outcome.from_error(error, purchase).as_dict()
         )
     except BROKER_ERRORS:
         pass

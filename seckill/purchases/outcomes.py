@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
 from seckill.access.purchase_tokens import purchase_token_make
 from seckill_site.errors import SeckillError
+
+if TYPE_CHECKING:
+    from seckill.purchases.request import PurchaseRequest
 
 SUCCESS = "success"
 PENDING = "pending"
@@ -41,32 +45,31 @@ class Outcome:
         return cls(**{key: data.get(key) for key in cls.__dataclass_fields__})
 
     @classmethod
-    def from_error(cls, error: SeckillError, **fields) -> Outcome:
-        return cls(code=error.code, detail=error.detail, **fields)
+    def from_error(cls, error: SeckillError, purchase: PurchaseRequest | None = None) -> Outcome:
+        """A refusal; with the request's fields when it was made (a refusal before that carries code and detail)."""
+        if purchase is None:
+            return cls(code=error.code, detail=error.detail)
+        return cls(code=error.code, detail=error.detail, **purchase.task_kwargs())
 
     @classmethod
-    def success(cls, *, order_id: int, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    def success(cls, purchase: PurchaseRequest, *, order_id: int) -> Outcome:
         return cls(
             code=SUCCESS,
             detail="Purchased.",
-            request_id=request_id,
             order_id=order_id,
-            product_id=product_id,
-            user_id=user_id,
-            quantity=quantity,
-            purchase_token=purchase_token_make(order_id=order_id, user_id=user_id, product_id=product_id),
+            **purchase.task_kwargs(),
+            purchase_token=purchase_token_make(
+                order_id=order_id, user_id=purchase.user_id, product_id=purchase.product_id
+            ),
         )
 
     @classmethod
-    def pending(cls, *, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
+    def pending(cls, purchase: PurchaseRequest) -> Outcome:
         return cls(
             code=PENDING,
             detail="The purchase is being processed; ask result_url for the outcome.",
-            request_id=request_id,
-            product_id=product_id,
-            user_id=user_id,
-            quantity=quantity,
-            result_url=reverse("seckill-request-detail", kwargs={"request_id": request_id}),
+            **purchase.task_kwargs(),
+            result_url=reverse("seckill-request-detail", kwargs={"request_id": purchase.request_id}),
         )
 
 

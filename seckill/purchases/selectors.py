@@ -6,6 +6,7 @@ from seckill.errors import BROKER_ERRORS
 from seckill.gate import records
 from seckill.models import Order
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill_site.errors import SeckillError, Unavailable
 
 
@@ -28,8 +29,8 @@ def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
         raise RequestNotFound()
     if record.outcome is not None:
         return Outcome.from_dict(record.outcome)
-    fields = dict(request_id=request_id, user_id=user_id, product_id=record.product_id, quantity=record.quantity)
+    purchase = PurchaseRequest(request_id, user_id, record.product_id, record.quantity)
     order = Order.objects.filter(request_id=request_id).only("pk").first()
     if order is not None:  # written, outcome not yet recorded
-        return Outcome.success(order_id=order.pk, **fields)
-    return Outcome.pending(**fields)
+        return Outcome.success(purchase, order_id=order.pk)
+    return Outcome.pending(purchase)

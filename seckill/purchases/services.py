@@ -1,6 +1,7 @@
-"""Web side: the purchase request, from checked input to the logic layer's answer.
+"""Web side: a purchase request, from the HTTP request to the logic layer's answer.
 
-    sale state (sale_cache) -> rate limits (guards) -> admission + record (admission) -> enqueue + wait (enqueue)
+    checked (purchase_request_check: guards, input) -> sale state (sale_cache) -> rate limits (guards)
+    -> admission + record (admission) -> enqueue + wait (enqueue)
 
 Where the rate limit is counted is decided here: a request this process can refuse from its cached sale state
 (sold out, outside the window) is refused before any Redis call and spends none of the buyer's budget; one
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from seckill.access import guards
 from seckill.gate.access_state import RateRules
@@ -19,6 +21,7 @@ from seckill.purchases import idempotency
 from seckill.purchases.admission import AdmissionUnknown, purchase_admit, purchase_refuse_unsent
 from seckill.purchases.enqueue import purchase_enqueue, purchase_wait
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill.purchases.sale_cache import sale_check, sale_check_cached
 from seckill_site.errors import RateLimited, SeckillError, Unavailable
 from seckill_site.log_context import request_id_bound
@@ -26,13 +29,24 @@ from seckill_site.log_context import request_id_bound
 logger = logging.getLogger(__name__)
 
 
-def purchase_submit(
-    *, user_id: int, product_id: int, quantity: int, timeout: float, ip: str = "", idempotency_key: str | None = None
-) -> Outcome:
-    """Check a purchase request, hand it to the logic layer and wait up to `timeout` seconds for the decision.
+def purchase_request_check(*, user_id: int, meta: dict, read_input: Callable[[], dict]) -> PurchaseRequest:
+    """The request, checked as far as it can be without the sale's state: who may ask, from where (the guards:
+    origin, blacklists), then what (`read_input()`: product_id and quantity), with an Idempotency-Key of the right
+    form. The one check of the answers before DRF and of the DRF view. Raises ForbiddenOrigin, UserInactive,
+    Blacklisted, Unavailable, InvalidRequest, and what `read_input` raises."""
+    ip = guards.purchase_guard(user_id=user_id, meta=meta)
+    fields = read_input()
+    key = meta.get("HTTP_IDEMPOTENCY_KEY")
+    if key is not None:
+        idempotency.idempotency_key_check(key)
+    return PurchaseRequest(uuid.uuid4().hex, user_id, fields["product_id"], fields["quantity"], ip, key)
+
+
+def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
+    """Hand a checked purchase request to the logic layer and wait up to `timeout` seconds for the decision.
 
     Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
-    task goes on; GET result_url gives the decision later). With an `idempotency_key`, a buyer's repeated
+    task goes on; GET result_url gives the decision later). With an Idempotency-Key, a buyer's repeated
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
     Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
     Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
@@ -41,26 +55,21 @@ def purchase_submit(
     Redis is back. A publish that failed after the broker took the message is answered with the worker's
     decision. No database query on this path once the product is in Redis.
     """
-    if idempotency_key is not None:
-        return _submit_keyed(
-            user_id=user_id, product_id=product_id, quantity=quantity, timeout=timeout, ip=ip, key=idempotency_key
-        )
-    if sale_check_cached(product_id=product_id, quantity=quantity):  # most requests end here, refused
-        rate_limits = guards.rate_limit_rules(user_id=user_id, ip=ip)
+    if purchase.idempotency_key is not None:
+        return _submit_keyed(purchase, timeout)
+    if sale_check_cached(product_id=purchase.product_id, quantity=purchase.quantity):  # most end here, refused
+        rate_limits = guards.rate_limit_rules(user_id=purchase.user_id, ip=purchase.ip)
     else:
-        guards.rate_limit_check(user_id=user_id, ip=ip)
-        sale_check(product_id=product_id, quantity=quantity)
+        guards.rate_limit_check(user_id=purchase.user_id, ip=purchase.ip)
+        sale_check(product_id=purchase.product_id, quantity=purchase.quantity)
         rate_limits = []
-    fields = dict(request_id=uuid.uuid4().hex, product_id=product_id, user_id=user_id, quantity=quantity)
-    return _admit_enqueue_wait(fields, timeout, rate_limits)
+    return _admit_enqueue_wait(purchase, timeout, rate_limits)
 
 
-def _submit_keyed(*, user_id: int, product_id: int, quantity: int, timeout: float, ip: str, key: str) -> Outcome:
-    guards.rate_limit_check(user_id=user_id, ip=ip)
-    idempotency.idempotency_key_check(key)
-    request_id = uuid.uuid4().hex
-    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=request_id)
+def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
+    user_id, key = purchase.user_id, purchase.idempotency_key
+    guards.rate_limit_check(user_id=user_id, ip=purchase.ip)
+    first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=purchase.request_id)
     if first is not None:
         try:
             outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
@@ -69,62 +78,62 @@ def _submit_keyed(*, user_id: int, product_id: int, quantity: int, timeout: floa
                 and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
             )
         except Unavailable:  # the first request's outcome cannot be read now: it may be sold, so never 503
-            return Outcome.pending(request_id=first, user_id=user_id, product_id=product_id, quantity=quantity)
+            return Outcome.pending(purchase.with_request_id(first))
         if not given_up:
             return outcome
         # The first request was given up and sold nothing (a request that may still sell is never recorded
         # `unavailable`), or was never admitted: "try again" must let this retry through, not repeat itself
         # for the key's lifetime.
         idempotency.idempotency_release(user_id=user_id, key=key, request_id=first)
-        first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=request_id)
+        first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=purchase.request_id)
         if first is not None:  # a concurrent retry with this key claimed it first: its outcome is ours
             return idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
     try:
-        sale_check(product_id=product_id, quantity=quantity)
-        return _admit_enqueue_wait(fields, timeout)
+        sale_check(product_id=purchase.product_id, quantity=purchase.quantity)
+        return _admit_enqueue_wait(purchase, timeout)
     except (RateLimited, Unavailable):  # "try again" answers (Busy too): the key must let the retry through
-        idempotency.idempotency_release(user_id=user_id, key=key, request_id=request_id)
+        idempotency.idempotency_release(user_id=user_id, key=key, request_id=purchase.request_id)
         raise
     except SeckillError as error:  # refused before the broker: replays of the key must get this answer too
-        idempotency.refusal_remember(fields, error)
+        idempotency.refusal_remember(purchase, error)
         raise
     except Exception:
-        idempotency.idempotency_release(user_id=user_id, key=key, request_id=request_id)
+        idempotency.idempotency_release(user_id=user_id, key=key, request_id=purchase.request_id)
         raise
 
 
-def _admit_enqueue_wait(fields: dict, timeout: float, rate_limits: RateRules = ()) -> Outcome:
-    with request_id_bound(fields["request_id"]):  # every log line of this request names it
-        return _admitted_enqueued_awaited(fields, timeout, rate_limits)
+def _admit_enqueue_wait(purchase: PurchaseRequest, timeout: float, rate_limits: RateRules = ()) -> Outcome:
+    with request_id_bound(purchase.request_id):  # every log line of this request names it
+        return _admitted_enqueued_awaited(purchase, timeout, rate_limits)
 
 
-def _admitted_enqueued_awaited(fields: dict, timeout: float, rate_limits: RateRules) -> Outcome:
+def _admitted_enqueued_awaited(purchase: PurchaseRequest, timeout: float, rate_limits: RateRules) -> Outcome:
     try:
-        purchase_admit(**fields, rate_limits=rate_limits)  # writes the record: from here the sweeper knows it
+        purchase_admit(purchase, rate_limits=rate_limits)  # writes the record: from here the sweeper knows it
     except AdmissionUnknown as exc:  # Redis may have run the admission and lost only its reply
-        logger.warning("purchase %s: admission unconfirmed: %s", fields["request_id"], exc.__cause__)
-        return _unsent_answer(fields, timeout)
+        logger.warning("purchase %s: admission unconfirmed: %s", purchase.request_id, exc.__cause__)
+        return _unsent_answer(purchase, timeout)
     try:
-        async_result = purchase_enqueue(fields)
+        async_result = purchase_enqueue(purchase)
     except Exception as exc:  # the broker, or the result backend subscribing before the publish
-        logger.warning("purchase %s not enqueued: %r", fields["request_id"], exc)
-        return _unsent_answer(fields, timeout)
-    return purchase_wait(async_result, fields, timeout=timeout)
+        logger.warning("purchase %s not enqueued: %r", purchase.request_id, exc)
+        return _unsent_answer(purchase, timeout)
+    return purchase_wait(async_result, purchase, timeout=timeout)
 
 
-def _unsent_answer(fields: dict, timeout: float) -> Outcome:
+def _unsent_answer(purchase: PurchaseRequest, timeout: float) -> Outcome:
     """The answer to a request that may be admitted but whose message may not have reached the broker. 503 only
     once it is refused for good; `pending` when Redis cannot confirm that (the sweeper runs its record again when
     Redis is back, and result_url then tells the decision, or 404: it was never admitted, nothing was sold)."""
-    decision = purchase_refuse_unsent(fields)
+    decision = purchase_refuse_unsent(purchase)
     if decision == Unavailable.code:
         raise Unavailable()
     if decision is None:
-        return Outcome.pending(**fields)
+        return Outcome.pending(purchase)
     # The message reached the broker after all and a worker decided it: answer that decision (or `pending`, if
     # it cannot be read now: never 503, the request may be sold).
     try:
-        outcome = idempotency.outcome_await(request_id=fields["request_id"], user_id=fields["user_id"], timeout=timeout)
+        outcome = idempotency.outcome_await(request_id=purchase.request_id, user_id=purchase.user_id, timeout=timeout)
     except Unavailable:
-        return Outcome.pending(**fields)
-    return outcome if outcome.is_final else Outcome.pending(**fields)
+        return Outcome.pending(purchase)
+    return outcome if outcome.is_final else Outcome.pending(purchase)

@@ -4,11 +4,11 @@ The task (seckill.tasks) calls `purchase_process` for each delivery of a request
 retries run out or the sweeper gives it up. The ledger's statements come first and Redis decides last, inside
 the same transaction, which commits only if Redis sold.
 
-A worker that hands a pool process several requests as one job (seckill_site/integrations/celery_batches.py) first calls
-`purchases_decide_together` on them: their sales in one transaction, one commit and one Redis round trip,
-which is most of what a sale costs the database server. Their tasks then find their outcomes decided, and
-their results are stored after that commit, as always. Anything unusual in the batch (a refusal, a redelivery,
-an error) rolls the batch back and leaves each request to be decided alone.
+A worker that hands a pool process several requests as one job (seckill_site/integrations/celery_batches.py)
+first calls `purchases_decide_together` on them: their sales in one transaction, one commit and one Redis round
+trip, which is most of what a sale costs the database server. Their tasks then find their outcomes decided (the
+batching step hands them over), and their results are stored after that commit, as always. Anything unusual in
+the batch (a refusal, a redelivery, an error) rolls the batch back and leaves each request to be decided alone.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ from seckill.gate import stock as gate
 from seckill.gate.sync import stock_gate_load
 from seckill.models import Order
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker.ledger import ledger_sell, ledger_sell_many
 from seckill_site.errors import InternalError, Unavailable, error_for_code
+from seckill_site.integrations import celery_batches
 
 logger = logging.getLogger(__name__)
 
 
-def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
+def purchase_process(purchase: PurchaseRequest, *, record: bool = True) -> Outcome:
     """Decide one purchase and record the outcome. Safe to run twice, or at once, for the same request id.
 
     Writes the order and the ledger's stock in one transaction whose last step decides the sale in Redis
@@ -43,70 +45,67 @@ def purchase_process(*, request_id: str, user_id: int, product_id: int, quantity
     compensates when the retries run out. Anything else is logged and the request refused for good
     (`internal_error`), unless Redis sold it: then the error propagates and the request stays pending for the
     sweeper to run again. `record=False`: the caller records the outcome (the task, whose result backend stores
-    it with the result: seckill_site/result_backend.py).
+    it with the result: seckill/worker/outcome_record.py). A pool job's sale decided together with the others of
+    its job (`purchases_decide_together`) is taken from the batching step, not decided again.
     """
-    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
     try:
-        outcome = _decided_together.pop(request_id, None) or _purchase_decide(**fields)
+        outcome = celery_batches.prelude_result(purchase.request_id) or _purchase_decide(purchase)
     except TRANSIENT_ERRORS:
         raise
     except Exception:
-        logger.exception("purchase %s failed", request_id)
-        decision = gate.refuse(**fields, code=InternalError.code)
+        logger.exception("purchase %s failed", purchase.request_id)
+        decision = gate.refuse(**purchase.task_kwargs(), code=InternalError.code)
         if decision == gate.SOLD:  # sold in Redis, maybe not in the ledger: never given up
             raise
-        outcome = Outcome.from_error(error_for_code(decision), **fields)
+        outcome = Outcome.from_error(error_for_code(decision), purchase)
     if record:
         _record(outcome)
     return outcome
 
 
-_decided_together: dict[str, Outcome] = {}  # request id -> its sale, committed by the current batch
-
-
-def purchases_decide_together(requests: list[dict]) -> int:
-    """Decide a batch of requests (dicts of request_id, user_id, product_id, quantity) in one transaction: the
-    ledger's statements (one per product on PostgreSQL: `seckill.worker.ledger.ledger_sell_many`), then Redis decides
-    them all in one round trip (sell.lua), then one commit. The sales are kept for `purchase_process` of the
-    same requests, which runs next in this process. Returns how many were sold. Never raises: whatever is not
-    sold here is decided alone, by the usual path.
+def purchases_decide_together(requests: list[dict]) -> dict[str, Outcome]:
+    """A pool job's prelude (the task's `batch_prelude`): decide its requests (the tasks' kwargs) in one
+    transaction: the ledger's statements (one per product on PostgreSQL: `seckill.worker.ledger.ledger_sell_many`),
+    then Redis decides them all in one round trip (sell.lua), then one commit. Returns the sales by request id,
+    which the batching step hands to `purchase_process` of each (celery_batches.prelude_result). Never raises:
+    whatever is not sold here is decided alone, by the usual path.
 
     A request the ledger does not sell (an inactive buyer; on PostgreSQL every request of a product whose stock
     cannot cover them all, elsewhere those past its last unit) is simply left out. Anything else rolls the whole
     batch back: a refusal by Redis, an integrity error (a redelivered request, a buyer twice in the batch),
     any error. Redis may have sold some of them by then (its decisions are final); their orders are written
     when each runs alone (sell.lua answers 'again'), as after any failed commit."""
-    _decided_together.clear()  # (one batch at a time per process)
     if not settings.SECKILL_WORKER_BATCH_TRANSACTION:
-        return 0
+        return {}
     try:
-        sold = _sell_together(requests)
+        sold = _sell_together([PurchaseRequest(**kwargs) for kwargs in requests])
     except Exception:
         logger.info("batch of %d purchases decided one by one", len(requests), exc_info=True)
-        return 0
-    _decided_together.update((o.request_id, o) for o in sold)
-    return len(sold)
+        return {}
+    return {outcome.request_id: outcome for outcome in sold}
 
 
 class _DecideAlone(Exception):
     """Redis did not sell the whole batch: roll it back."""
 
 
-def _sell_together(requests: list[dict]) -> list[Outcome]:
+def _sell_together(requests: list[PurchaseRequest]) -> list[Outcome]:
     by_product: dict[int, list[dict]] = defaultdict(list)
-    for fields in requests:
-        by_product[fields["product_id"]].append(fields)
+    for purchase in requests:
+        by_product[purchase.product_id].append(purchase.task_kwargs())
     with transaction.atomic():
         order_ids: dict[str, int] = {}
         for product_id in sorted(by_product):  # every batch locks products in the same order: no deadlock
             order_ids.update(ledger_sell_many(by_product[product_id]))
-        taken = [(fields, order_ids[fields["request_id"]]) for fields in requests if fields["request_id"] in order_ids]
+        taken = [
+            (purchase, order_ids[purchase.request_id]) for purchase in requests if purchase.request_id in order_ids
+        ]
         if not taken:
             return []
-        decided = gate.sell_many([fields for fields, _ in taken])
+        decided = gate.sell_many([purchase.task_kwargs() for purchase, _ in taken])
         if len(decided) < len(taken) or any(result not in (gate.Sell.SOLD, gate.Sell.AGAIN) for result, _ in decided):
             raise _DecideAlone([result for result, _ in decided])
-    return [Outcome.success(order_id=order_id, **fields) for fields, order_id in taken]
+    return [Outcome.success(purchase, order_id=order_id) for purchase, order_id in taken]
 
 
 def _record(outcome: Outcome) -> None:
@@ -128,29 +127,29 @@ class _NotLoaded(Exception):
     """The product is not in Redis: nothing was decided."""
 
 
-def _purchase_decide(*, request_id: str, user_id: int, product_id: int, quantity: int) -> Outcome:
-    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
+def _purchase_decide(purchase: PurchaseRequest) -> Outcome:
     try:
         try:
-            order_id = order_write(**fields)
+            order_id = order_write(purchase)
         except _NotLoaded:
-            stock_gate_load(product_id=product_id)
-            order_id = order_write(**fields)
+            stock_gate_load(product_id=purchase.product_id)
+            order_id = order_write(purchase)
     except PurchaseRefused as refusal:  # by Redis, or by the ledger (then made final in Redis already)
-        return Outcome.from_error(error_for_code(refusal.code), **fields)
+        return Outcome.from_error(error_for_code(refusal.code), purchase)
     except AlreadyPurchased as error:  # the ledger's: the buyer holds another live order
         # Final in Redis too (a sale Redis decided for this request is undone: its order can never be written),
         # and the gate learns which order the buyer holds.
-        decision = gate.refuse(**fields, code=error.code, ledger_refused=True)
+        decision = gate.refuse(**purchase.task_kwargs(), code=error.code, ledger_refused=True)
+        user_id, product_id = purchase.user_id, purchase.product_id
         held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE)
         gate.buyer_remember(
             product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
         )
-        return Outcome.from_error(error_for_code(decision), **fields)  # (an earlier refusal's code, if any)
-    return Outcome.success(order_id=order_id, **fields)
+        return Outcome.from_error(error_for_code(decision), purchase)  # (an earlier refusal's code, if any)
+    return Outcome.success(purchase, order_id=order_id)
 
 
-def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int) -> int:
+def order_write(purchase: PurchaseRequest) -> int:
     """Write the order and take the stock from the ledger, then decide the sale in Redis (sell.lua), in one
     transaction: it commits only if Redis sold, now or before (a run whose commit failed). Returns the order's
     id (the existing order's on a replay).
@@ -161,9 +160,10 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
     Raises PurchaseRefused (Redis' refusal, or the ledger's: user_inactive, product_not_found, sold_out, made final
     in Redis), AlreadyPurchased (the ledger's; Redis not asked), _NotLoaded, or a transient error.
     """
+    request_id, user_id, product_id = purchase.request_id, purchase.user_id, purchase.product_id
     try:
         with transaction.atomic():
-            order_id = ledger_sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+            order_id = ledger_sell(**purchase.task_kwargs())
             if order_id is None:
                 # A concurrent delivery of this same request may have taken the last units, or sit between its
                 # ledger statement and its commit (a redelivery racing the first, the buyer deactivated
@@ -176,10 +176,9 @@ def order_write(*, request_id: str, user_id: int, product_id: int, quantity: int
                     return existing
                 # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
                 # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
-                fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-                raise PurchaseRefused(gate.refuse(**fields, code=refusal.code, ledger_refused=True))
+                raise PurchaseRefused(gate.refuse(**purchase.task_kwargs(), code=refusal.code, ledger_refused=True))
             # Last step before the commit: Redis decides (a request given up meanwhile is refused there).
-            result, _ = gate.sell(request_id=request_id, user_id=user_id, product_id=product_id, quantity=quantity)
+            result, _ = gate.sell(**purchase.task_kwargs())
             if result is gate.Sell.NOT_LOADED:
                 raise _NotLoaded()
             if result not in (gate.Sell.SOLD, gate.Sell.AGAIN):
@@ -214,7 +213,7 @@ def _ledger_refusal(*, user_id: int, product_id: int) -> UserInactive | ProductN
     return SoldOut()
 
 
-def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity: int, record: bool = True) -> Outcome:
+def purchase_abandon(purchase: PurchaseRequest, *, record: bool = True) -> Outcome:
     """Give a request up (its task's retries are spent, or it waited too long): refuse it for good, unless it is
     decided already: a sale is a success, an earlier refusal stands. Records (unless `record=False`, as in
     purchase_process) and returns the outcome. A task still running for it can no longer sell (sell.lua finds
@@ -224,15 +223,14 @@ def purchase_abandon(*, request_id: str, user_id: int, product_id: int, quantity
     way, or it failed and must be written by running the request again (idempotent). Then nothing is recorded,
     the request stays pending for the sweeper (`purchase_requests_sweep` enqueues it again) and the outcome
     returned is `pending`."""
-    fields = dict(request_id=request_id, product_id=product_id, user_id=user_id, quantity=quantity)
-    decision = gate.refuse(**fields, code=Unavailable.code)
-    order = Order.objects.filter(request_id=request_id).first()
+    decision = gate.refuse(**purchase.task_kwargs(), code=Unavailable.code)
+    order = Order.objects.filter(request_id=purchase.request_id).first()
     if order is not None:
-        outcome = Outcome.success(order_id=order.pk, **fields)
+        outcome = Outcome.success(purchase, order_id=order.pk)
     elif decision == gate.SOLD:
-        return Outcome.pending(**fields)
+        return Outcome.pending(purchase)
     else:
-        outcome = Outcome.from_error(error_for_code(decision), **fields)
+        outcome = Outcome.from_error(error_for_code(decision), purchase)
     if record:
         _record(outcome)
     return outcome

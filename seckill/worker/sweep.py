@@ -11,6 +11,7 @@ import time
 from seckill.gate import records
 from seckill.gate import stock as gate
 from seckill.purchases.enqueue import purchase_enqueue, purchase_queue_length
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker.decisions import purchase_abandon
 
 logger = logging.getLogger(__name__)
@@ -35,10 +36,8 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
             records.request_forget_pending(request_id)
             counts["dropped"] += 1
             continue
-        fields = dict(
-            request_id=request_id, user_id=record.user_id, product_id=record.product_id, quantity=record.quantity
-        )
-        if now - record.created > give_up_after_s and purchase_abandon(**fields).is_final:
+        purchase = PurchaseRequest(request_id, record.user_id, record.product_id, record.quantity)
+        if now - record.created > give_up_after_s and purchase_abandon(purchase).is_final:
             counts["abandoned"] += 1
             continue  # (not final: sold in Redis, not in the ledger: enqueued again below, never given up)
         if backlog and gate.decision_get(product_id=record.product_id, request_id=request_id) is None:
@@ -46,7 +45,7 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
             continue
         # Not again before another `older_than_s`: a long backlog must not be multiplied by each sweep.
         records.request_touch_pending(request_id, now)
-        purchase_enqueue(fields)
+        purchase_enqueue(purchase)
         counts["requeued"] += 1
     if counts["requeued"] or counts["abandoned"]:
         logger.warning("sweep of pending purchase requests: %s", counts)

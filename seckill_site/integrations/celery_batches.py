@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from contextvars import ContextVar
 from weakref import ref
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
@@ -222,12 +223,29 @@ def run_batch(trace, jobs: list, prelude: tuple[str, list[dict]] | None = None) 
     and stores its result); returns each one's (failed, result, runtime) for the worker's Request.
 
     With a `prelude` (the task's `batch_prelude`, "module:function", and each request's kwargs), that function
-    is called first with the list of kwargs: it may do the batch's work together (one database transaction),
-    leaving each task to pick up its share. It must not raise; if it does, the tasks do all the work."""
+    is called first with the list of kwargs: it may do the batch's work together (one database transaction) and
+    return what it did for each, by a key of the task's own (a request id); each task takes its share with
+    `prelude_result` while the job runs. It must not raise; if it does, the tasks do all the work."""
+    results = None
     if prelude is not None:
         path, kwargs = prelude
         try:
-            symbol_by_name(path)(kwargs)
+            results = symbol_by_name(path)(kwargs)
         except Exception:
             logger.exception("batch prelude %s failed", path)
-    return [trace(*job) for job in jobs]
+    token = _prelude_results.set(dict(results) if isinstance(results, dict) else {})
+    try:
+        return [trace(*job) for job in jobs]
+    finally:
+        _prelude_results.reset(token)
+
+
+# What the running job's prelude left for its tasks (run_batch sets it around their traces).
+_prelude_results: ContextVar[dict | None] = ContextVar("prelude_results", default=None)
+
+
+def prelude_result(key):
+    """The share of the running job's prelude for the task of `key`, taken once; None outside a job, or when the
+    prelude left nothing for it (batching off: always None)."""
+    results = _prelude_results.get()
+    return None if results is None else results.pop(key, None)

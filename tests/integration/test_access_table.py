@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from seckill.models import Order
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import api_client, token_for, wait_for
 
@@ -78,7 +79,7 @@ def test_another_buyers_order_and_request_are_404_to_me(clean_redis, make_buyers
     owner, other = make_buyers(2)
     product = make_product(stock_total=2)
     outcome = decisions.purchase_process(
-        request_id=uuid.uuid4().hex, user_id=owner.pk, product_id=product.pk, quantity=1
+        PurchaseRequest(request_id=uuid.uuid4().hex, user_id=owner.pk, product_id=product.pk, quantity=1)
     )
     me = api_client(token=token_for(other))
     attempts = {

@@ -11,6 +11,7 @@ from django.utils import timezone
 from products.models import Product
 from seckill.gate import stock as gate
 from seckill.models import Order
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import in_the_future
 
@@ -85,8 +86,12 @@ def test_admin_orders_search_by_user_and_filter_by_product(clean_redis, admin_cl
     # Request ids long enough that they cannot turn up by chance in the page (a CSRF token, say).
     alice, bob = make_buyers(2, prefix="shopper")
     first, second = make_product(name="First"), make_product(name="Second")
-    decisions.purchase_process(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
-    decisions.purchase_process(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
+    decisions.purchase_process(
+        PurchaseRequest(request_id="order-of-alice-7f3e", user_id=alice.pk, product_id=first.pk, quantity=1)
+    )
+    decisions.purchase_process(
+        PurchaseRequest(request_id="order-of-bob-9c1d", user_id=bob.pk, product_id=second.pk, quantity=1)
+    )
     assert Order.objects.count() == 2
 
     found = admin_client.get("/admin/seckill/order/", {"q": alice.username})
@@ -112,7 +117,9 @@ def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
     alice, bob = make_buyers(2)
     product = make_product(stock_total=2)
     for user in (alice, bob):
-        decisions.purchase_process(request_id=f"admin-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        decisions.purchase_process(
+            PurchaseRequest(request_id=f"admin-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        )
     unpaid, paid = Order.objects.get(user=alice), Order.objects.get(user=bob)
     Order.objects.filter(pk=paid.pk).update(status=Order.Status.PAID)
     assert admin_client.get(f"/admin/seckill/order/{unpaid.pk}/delete/").status_code == 403
@@ -152,7 +159,9 @@ def test_orders_are_found_by_purchase_token_and_exported_as_csv(clean_redis, adm
     users = make_buyers(3)
     product = make_product(stock_total=3)
     for user in users:
-        decisions.purchase_process(request_id=f"csv-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        decisions.purchase_process(
+            PurchaseRequest(request_id=f"csv-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
+        )
     wanted = Order.objects.get(user=users[1])
     token = purchase_token_make(order_id=wanted.pk, user_id=wanted.user_id, product_id=wanted.product_id)
     found = admin_client.get("/admin/seckill/order/", {"q": token}).content
@@ -189,7 +198,7 @@ def test_cancelling_orders_and_repairing_products_need_more_than_the_view_permis
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     order_id = decisions.purchase_process(
-        request_id="r-perm", user_id=user.pk, product_id=product.pk, quantity=1
+        PurchaseRequest(request_id="r-perm", user_id=user.pk, product_id=product.pk, quantity=1)
     ).order_id
     cancel = {"action": "cancel_unpaid", "_selected_action": [order_id]}
     repair = {"action": "reconcile_fix", "_selected_action": [product.pk]}

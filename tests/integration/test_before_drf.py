@@ -1,6 +1,6 @@
-"""The answers given before DRF (seckill/purchases/early_answers.py), a purchase's refusal from the cached sale
-state and the product page: each is the answer the DRF view gives (status, body, headers, metrics), and every other
-request still reaches the DRF view. Real Redis (the sale state)."""
+"""The answers given before DRF (seckill/purchases/early_answers.py), a plain purchase and the product page: each
+is the answer the DRF view gives (status, body, headers, metrics), and every other request still reaches the DRF
+view. Real Redis (the sale state)."""
 
 import json
 from unittest import mock
@@ -12,6 +12,7 @@ from seckill.access import blacklist, guards
 from seckill.catalogue import api as catalogue_api
 from seckill.ops import metrics
 from seckill.purchases import api as purchase_api
+from seckill.purchases import sale_cache
 from tests.conftest import in_the_future, in_the_past, token_for
 
 BUY = "/api/seckill/"
@@ -60,22 +61,21 @@ def answered_count(code: str, product_id) -> float:
         (dict(stock_total=5, per_user_limit=1), {"quantity": 2}, "invalid_request"),
     ],
 )
-def test_a_refusal_from_the_cached_state_is_the_drf_views_answer_without_the_view(
+def test_a_refusal_is_the_drf_views_answer_without_the_view(
     make_buyers, make_product, drf_posts, product_fields, body_fields, code
 ):
     (user,) = make_buyers(1)
     product = make_product(**product_fields)
     token, body = token_for(user), {"product_id": product.pk, **body_fields}
 
-    first = post(token, body)  # this process has no copy of the sale state yet: the DRF view reads it
-    assert drf_posts.call_count == 1
+    first = post(token, body)  # this process has no copy of the sale state yet: it reads it
     counted = answered_count(code, product.pk)
-    fast = post(token, body)
-    assert drf_posts.call_count == 1, "answered before the DRF view"
+    fast = post(token, body)  # from the cached sale state
+    assert drf_posts.call_count == 0, "answered before the DRF view"
     assert answered_count(code, product.pk) == counted + 1, "counted once, as the view counts it"
     with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(token, body)
-    assert drf_posts.call_count == 2
+    assert drf_posts.call_count == 1
 
     assert fast.json()["code"] == code
     assert answer(fast) == answer(slow) == answer(first)
@@ -84,7 +84,7 @@ def test_a_refusal_from_the_cached_state_is_the_drf_views_answer_without_the_vie
 
 @pytest.mark.parametrize(
     "case",
-    ["no token", "bad token", "idempotency key", "extra field", "string id", "not json", "form body", "blacklisted"],
+    ["no token", "bad token", "extra field", "string id", "not json", "form body"],
 )
 def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf_posts, case):
     (user,) = make_buyers(1)
@@ -97,8 +97,6 @@ def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf
         kwargs["token"] = None
     elif case == "bad token":
         kwargs["token"] = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-    elif case == "idempotency key":
-        kwargs["HTTP_IDEMPOTENCY_KEY"] = "k1"
     elif case == "extra field":
         kwargs["body"] = {**body, "coupon": "x"}
     elif case == "string id":
@@ -107,14 +105,9 @@ def test_every_other_request_reaches_the_drf_view(make_buyers, make_product, drf
         kwargs["body"] = "{"
     elif case == "form body":
         kwargs["body"], kwargs["content_type"] = f"product_id={product.pk}", "application/x-www-form-urlencoded"
-    elif case == "blacklisted":
-        blacklist.blacklist_add(kind="user", value=str(user.pk), reason="test")
-        blacklist._snapshot = blacklist._Snapshot()  # (this process looks again at once)
 
     fast = post(**kwargs)
     assert drf_posts.call_count == before + 1
-    if case == "idempotency key":  # (the same key again would replay the first answer)
-        kwargs["HTTP_IDEMPOTENCY_KEY"] = "k2"
     with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(**kwargs)
     assert answer(fast) == answer(slow)
@@ -126,7 +119,7 @@ def test_an_unknown_product_is_refused_as_the_drf_view_refuses_it(make_buyers, d
     token, body = token_for(user), {"product_id": 987654}
     first = post(token, body)  # remembered as unknown from here
     fast = post(token, body)
-    assert drf_posts.call_count == 1
+    assert drf_posts.call_count == 0
     with override_settings(SECKILL_BEFORE_DRF=False):
         slow = post(token, body)
     assert fast.json()["code"] == "product_not_found"
@@ -140,26 +133,68 @@ def test_a_failure_before_drf_leaves_the_request_to_the_drf_view(make_buyers, ma
     post(token, body)
     with mock.patch("seckill.purchases.early_answers._plain_body", side_effect=RuntimeError("a bug")):
         response = post(token, body)
-    assert drf_posts.call_count == 2
+    assert drf_posts.call_count == 1
     assert response.status_code == 409 and response.json()["code"] == "sold_out"
+
+
+@pytest.mark.parametrize("before_drf", [True, False])
+def test_a_failure_once_the_purchase_is_on_its_way_is_a_500_never_a_second_attempt(
+    make_buyers, make_product, drf_posts, before_drf
+):
+    # The request may be submitted by then: DRF must not run it again. The answer is DRF's handler's.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3)
+    submit = mock.patch.object(purchase_api, "purchase_submit", autospec=True, side_effect=RuntimeError("a bug"))
+    with override_settings(SECKILL_BEFORE_DRF=before_drf), submit as submitted:
+        response = post(token_for(user), {"product_id": product.pk})
+    assert submitted.call_count == 1 and drf_posts.call_count == (0 if before_drf else 1)
+    assert response.status_code == 500
+    assert response.json() == {"code": "internal_error", "detail": "Internal server error."}
+
+
+@pytest.mark.parametrize("case", ["idempotency key", "blacklisted"])
+def test_a_keyed_or_refused_caller_is_answered_before_drf_as_the_view_answers(
+    make_buyers, make_product, drf_posts, case
+):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=0)
+    token, body = token_for(user), {"product_id": product.pk}
+    headers = {}
+    if case == "idempotency key":
+        headers["HTTP_IDEMPOTENCY_KEY"] = "k1"
+    else:
+        blacklist.blacklist_add(kind="user", value=str(user.pk), reason="test")
+        blacklist._snapshot = blacklist._Snapshot()  # (this process looks again at once)
+    fast = post(token, body, **headers)
+    assert drf_posts.call_count == 0
+    if case == "idempotency key":  # (the same key again would replay the first answer)
+        headers["HTTP_IDEMPOTENCY_KEY"] = "k2"
+    with override_settings(SECKILL_BEFORE_DRF=False):
+        slow = post(token, body, **headers)
+    assert drf_posts.call_count == 1
+    assert answer(fast) == answer(slow)
+    assert fast.json()["code"] == ("sold_out" if case == "idempotency key" else "blacklisted")
 
 
 @pytest.mark.worker
 @pytest.mark.parametrize("before_drf", [True, False])
-def test_a_purchase_that_goes_on_is_checked_once(worker, make_buyers, make_product, before_drf):
-    # Checked before DRF and not refused: the DRF view takes the checked caller, address and fields as they are.
+def test_a_purchase_is_checked_once_and_asks_the_sale_cache_once(worker, make_buyers, make_product, before_drf):
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
+    post(token_for(make_buyers(1, prefix="warm")[0]), {"product_id": product.pk})  # the sale state is cached
     token, body = token_for(user), {"product_id": product.pk}
     guard = mock.patch("seckill.access.guards.purchase_guard", autospec=True, side_effect=guards.purchase_guard)
     valid = mock.patch.object(
         purchase_api.SeckillBuyApi, "input_valid", autospec=True, side_effect=purchase_api.SeckillBuyApi.input_valid
     )
-    with override_settings(SECKILL_BEFORE_DRF=before_drf), guard as guarded, valid as validated:
+    cache = mock.patch(
+        "seckill.purchases.services.sale_check_cached", autospec=True, side_effect=sale_cache.sale_check_cached
+    )
+    with override_settings(SECKILL_BEFORE_DRF=before_drf), guard as guarded, valid as validated, cache as cached:
         response = post(token, body)
     assert response.status_code == 200 and response.json()["code"] == "success"
     assert response.json()["user_id"] == user.pk and response.json()["product_id"] == product.pk
-    assert guarded.call_count == 1
+    assert guarded.call_count == 1 and cached.call_count == 1
     assert validated.call_count == (0 if before_drf else 1)
 
 

@@ -20,6 +20,7 @@ from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import BlacklistEntry, Order
 from seckill.purchases import admission, sale_cache
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
 from tests.conftest import api_client, wait_for
@@ -370,13 +371,13 @@ def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_com
     """A request made with Idempotency-Key `key` that the logic layer gave up on (its task's retries ran out, or
     the sweeper gave up): recorded `unavailable`. With `mid_commit`, the logic layer tried to give it up while
     its sale was being committed (the decision is sold, the order not yet visible): then it stays pending."""
-    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     assert records.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
-    assert gate.admit(**fields, factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
+    assert gate.admit(**purchase.task_kwargs(), factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
     if mid_commit:
-        assert gate.sell(**fields)[0] is gate.Sell.SOLD
-    assert decisions.purchase_abandon(**fields).code == ("pending" if mid_commit else "unavailable")
-    return fields
+        assert gate.sell(**purchase.task_kwargs())[0] is gate.Sell.SOLD
+    assert decisions.purchase_abandon(purchase).code == ("pending" if mid_commit else "unavailable")
+    return purchase
 
 
 def test_idempotency_key_lets_the_retry_through_after_the_first_was_given_up(worker, make_buyers, make_product):
@@ -399,7 +400,7 @@ def test_a_request_mid_commit_is_not_given_up_and_keeps_its_key(worker, make_buy
     # the key waits on that request (no second attempt, which would be refused already_purchased).
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    fields = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
+    purchase = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
     assert records.request_get("committing-1").outcome is None
     assert "committing-1" in {rid for rid, _ in records.requests_pending_since(time.time(), 100)}
     assert gate.live_stock([product.pk]) == {product.pk: 1}
@@ -410,7 +411,7 @@ def test_a_request_mid_commit_is_not_given_up_and_keeps_its_key(worker, make_buy
     assert records.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
 
     # The access layer's own 503 path (publish failed, the message got through and sold) records nothing either.
-    admission.purchase_refuse_unsent(fields)
+    admission.purchase_refuse_unsent(purchase)
     assert records.request_get("committing-1").outcome is None
 
 

@@ -16,6 +16,7 @@ from seckill.gate import stock as gate
 from seckill.gate import sync
 from seckill.gate.client import get_client
 from seckill.models import Order
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions, ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def write(user, product, quantity=1, request_id=None):
     sync.stock_gate_load(product_id=product.pk)
     request_id = request_id or uuid.uuid4().hex
-    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
-    return decisions.order_write(**fields)  # the ledger's statements, then sell.lua, in one transaction
+    purchase = PurchaseRequest(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=quantity)
+    return decisions.order_write(purchase)  # the ledger's statements, then sell.lua, in one transaction
 
 
 def test_a_sale_writes_the_order_as_the_orm_would(clean_redis, make_buyers, make_product):
@@ -135,11 +136,15 @@ def test_a_refusal_by_redis_rolls_the_ledger_write_back(clean_redis, make_buyers
         == "unavailable"
     )
     with pytest.raises(decisions.PurchaseRefused) as refused:
-        decisions.order_write(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+        decisions.order_write(
+            PurchaseRequest(request_id="given-up", user_id=first.pk, product_id=product.pk, quantity=1)
+        )
     assert refused.value.code == "unavailable"
     assert Product.objects.get(pk=product.pk).stock_left == 5 and not Order.objects.exists()
     assert gate.live_stock([product.pk]) == {product.pk: 5}
-    order_id = decisions.order_write(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    order_id = decisions.order_write(
+        PurchaseRequest(request_id="sold", user_id=second.pk, product_id=product.pk, quantity=1)
+    )
     assert Order.objects.get(pk=order_id).request_id == "sold"
     assert Product.objects.get(pk=product.pk).stock_left == 4 and gate.live_stock([product.pk]) == {product.pk: 4}
     assert gate.decision_get(product_id=product.pk, request_id="sold") == gate.SOLD

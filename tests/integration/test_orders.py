@@ -15,6 +15,7 @@ from seckill.errors import OrderCancelled, OrderExpired, OrderNotFound, OrderPai
 from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.orders import services as order_services
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import api_client, assert_gate_and_ledger_agree
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def sell(user, product, quantity=1) -> Order:
     outcome = decisions.purchase_process(
-        request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=quantity
+        PurchaseRequest(request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=quantity)
     )
     assert outcome.code == "success", outcome
     return Order.objects.get(pk=outcome.order_id)
@@ -250,7 +251,9 @@ def test_a_deactivated_buyers_unexpired_token_is_refused_on_the_order_endpoints(
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    order = decisions.purchase_process(request_id="inactive-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    order = decisions.purchase_process(
+        PurchaseRequest(request_id="inactive-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    )
     client = api_client(user)  # the token was issued while the account was active
     assert client.get("/api/orders/").status_code == 200
     user.is_active = False

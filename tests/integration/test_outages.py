@@ -17,6 +17,7 @@ from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.purchases import services as purchase_services
+from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import purchase_task
 from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
@@ -126,18 +127,18 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     monkeypatch.setattr(gate, "admit", admit_then_lose_the_reply)
     sent = []
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
+    purchase = PurchaseRequest("lost-reply-1", user.pk, product.pk, 1, ip="127.0.0.1")
     with pytest.raises(Unavailable):
-        purchase_services.purchase_submit(user_id=user.pk, product_id=product.pk, quantity=1, timeout=0.5)
+        purchase_services.purchase_submit(purchase, timeout=0.5)
     assert sent == []  # nothing was published
 
     monkeypatch.setattr(sweep, "purchase_queue_length", lambda: 0)
     counts = sweep.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
     assert counts["requeued"] == 0 and sent == []
     assert gate.admitted_count(product.pk) == 0  # the slot is free again
-    (request_id,) = [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request("*"))]
-    assert records.request_get(request_id).outcome["code"] == "unavailable"
-    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
-    assert decisions.purchase_process(**fields).code == "unavailable"  # a delivery that somehow arrives: no sale
+    assert [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request("*"))] == ["lost-reply-1"]
+    assert records.request_get("lost-reply-1").outcome["code"] == "unavailable"
+    assert decisions.purchase_process(purchase).code == "unavailable"  # a delivery that somehow arrives: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
 
 
@@ -155,9 +156,9 @@ def test_a_publish_that_fails_after_its_message_reached_the_broker_answers_the_s
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
 
-    def publish_then_fail(fields):
-        purchase_enqueue(fields)
-        assert wait_for(lambda: gate.decision_get(product_id=product.pk, request_id=fields["request_id"]), 10)
+    def publish_then_fail(purchase):
+        purchase_enqueue(purchase)
+        assert wait_for(lambda: gate.decision_get(product_id=product.pk, request_id=purchase.request_id), 10)
         raise OperationalError("the reply of the publish was lost")
 
     monkeypatch.setattr(purchase_services, "purchase_enqueue", publish_then_fail)
@@ -187,8 +188,8 @@ def test_a_revoked_purchase_task_is_answered_pending_not_500(clean_redis, monkey
         def successful(self):
             return False
 
-    fields = dict(request_id="revoked-1", user_id=1, product_id=1, quantity=1)
-    assert purchase_wait(Revoked(), fields, timeout=1).code == "pending"
+    purchase = PurchaseRequest(request_id="revoked-1", user_id=1, product_id=1, quantity=1)
+    assert purchase_wait(Revoked(), purchase, timeout=1).code == "pending"
 
 
 @pytest.mark.parametrize("keyed", [False, True])
@@ -232,7 +233,7 @@ def test_a_refusal_redis_cannot_confirm_is_answered_pending_and_the_answer_holds
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
 
-    def publish_fails(fields):
+    def publish_fails(purchase):
         raise OperationalError("the broker went away")
 
     def redis_unreachable(**kwargs):

@@ -14,6 +14,7 @@ from products.models import Product
 from seckill.models import Order, PaymentEvent
 from seckill.orders import services as order_services
 from seckill.orders.payments import signature_make
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import api_client, assert_gate_and_ledger_agree
 
@@ -33,7 +34,7 @@ def order(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2, price="12.50", per_user_limit=2)
     outcome = decisions.purchase_process(
-        request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=2
+        PurchaseRequest(request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=2)
     )
     return Order.objects.get(pk=outcome.order_id)
 
@@ -181,7 +182,9 @@ def test_a_late_payment_of_an_order_whose_units_were_sold_again_is_kept_for_a_re
     expire(order)
     pay_by = Order.objects.get(pk=order.pk).pay_by
     (other,) = make_buyers(1, prefix="second")
-    resold = decisions.purchase_process(request_id="resold", user_id=other.pk, product_id=order.product_id, quantity=2)
+    resold = decisions.purchase_process(
+        PurchaseRequest(request_id="resold", user_id=other.pk, product_id=order.product_id, quantity=2)
+    )
     assert resold.code == "success"
     late = {**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60}
     response = call(late)
@@ -195,7 +198,7 @@ def test_a_late_payment_of_a_buyer_who_bought_again_is_kept_for_a_refund(order):
     expire(order)
     pay_by = Order.objects.get(pk=order.pk).pay_by
     again = decisions.purchase_process(
-        request_id="again", user_id=order.user_id, product_id=order.product_id, quantity=1
+        PurchaseRequest(request_id="again", user_id=order.user_id, product_id=order.product_id, quantity=1)
     )
     assert again.code == "success"
     response = call({**event(order.pk), "paid_at": int(pay_by.timestamp()) - 60})

@@ -17,6 +17,7 @@ from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.orders import services as order_services
 from seckill.purchases import admission
+from seckill.purchases.request import PurchaseRequest
 from seckill_site.celery import app as celery_app
 from tests.conftest import ROOT, api_client, database_url_for_worker, wait_for
 
@@ -70,8 +71,7 @@ def test_the_documented_worker_and_beat_commands_expire_orders_and_sweep_lost_re
 
         # A request admitted and recorded whose message never reached the broker (lost with a worker), from a buyer
         # whose order expired: the sweeper enqueues it again and the worker sells it.
-        fields = dict(request_id="lost-request-1", user_id=buyers[2].pk, product_id=product.pk, quantity=1)
-        admission.purchase_admit(**fields)
+        admission.purchase_admit(PurchaseRequest("lost-request-1", buyers[2].pk, product.pk, 1))
         assert wait_for(lambda: records.request_get("lost-request-1").outcome is not None, 30, interval=0.2)
         assert records.request_get("lost-request-1").outcome["code"] == "success"
         assert Order.objects.filter(request_id="lost-request-1", status=Order.Status.PENDING_PAYMENT).exists()

@@ -14,6 +14,7 @@ from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.purchases import admission
+from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import MAX_RETRIES, purchase_task
 from seckill.worker import decisions
 
@@ -30,7 +31,7 @@ def test_duplicate_deliveries_racing_for_the_last_units_give_nothing_back(clean_
         try:
             barrier.wait(timeout=10)
             outcome = decisions.purchase_process(
-                request_id=f"dup-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=2
+                PurchaseRequest(request_id=f"dup-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=2)
             )
             with lock:
                 outcomes.append(outcome)
@@ -63,16 +64,16 @@ def test_task_retries_transient_errors_then_refuses_for_good(clean_redis, make_b
         raise OperationalError("database is locked")
 
     monkeypatch.setattr(decisions, "ledger_sell", flaky_write)
-    fields = dict(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id="flaky-1", user_id=user.pk, product_id=product.pk, quantity=1)
 
     # apply() runs the task here, its retries too (without their countdown): this tests the task's control flow,
     # the real worker runs the same code in the other tests.
-    result = purchase_task.apply(kwargs=fields, task_id="flaky-1").get()
+    result = purchase_task.apply(kwargs=purchase.task_kwargs(), task_id="flaky-1").get()
 
     assert len(calls) == MAX_RETRIES + 1
     assert result["code"] == "unavailable"
     monkeypatch.undo()
-    assert decisions.purchase_process(**fields).code == "unavailable"  # final: a late delivery sells nothing
+    assert decisions.purchase_process(purchase).code == "unavailable"  # final: a late delivery sells nothing
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
@@ -85,22 +86,22 @@ def test_an_unexpected_error_is_answered_and_refused_for_good(clean_redis, make_
         raise ValueError("a bug")
 
     monkeypatch.setattr(decisions, "ledger_sell", broken_write)
-    fields = dict(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    outcome = decisions.purchase_process(**fields)
+    purchase = PurchaseRequest(request_id="bug-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    outcome = decisions.purchase_process(purchase)
 
     assert outcome.code == "internal_error"
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     monkeypatch.undo()
-    assert decisions.purchase_process(**fields).code == "internal_error"  # the replay does not sell either
+    assert decisions.purchase_process(purchase).code == "internal_error"  # the replay does not sell either
     assert not Order.objects.exists()
 
 
 def test_abandoning_a_request_whose_sale_was_confirmed_keeps_the_sale(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    fields = dict(request_id="kept-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert decisions.purchase_process(**fields).code == "success"
-    assert decisions.purchase_abandon(**fields).code == "success"
+    purchase = PurchaseRequest(request_id="kept-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert decisions.purchase_process(purchase).code == "success"
+    assert decisions.purchase_abandon(purchase).code == "success"
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1
 
@@ -110,12 +111,16 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     (user,) = make_buyers(1)
     product = make_product(stock_total=5)
     assert (
-        decisions.purchase_process(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1).code
+        decisions.purchase_process(
+            PurchaseRequest(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1)
+        ).code
         == "success"
     )
     get_client().hdel(keys.buyers(product.pk), user.pk)
 
-    second = decisions.purchase_process(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+    second = decisions.purchase_process(
+        PurchaseRequest(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+    )
 
     assert second.code == "already_purchased"
     assert get_client().hget(keys.buyers(product.pk), user.pk) == "first"
@@ -126,12 +131,12 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
 # --- ledger first, Redis last (sell.lua inside the order's transaction) --------------------------------------
 def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
     """A request whose sell.lua ran in Redis but whose reply was lost: the order's transaction rolled back, Redis
-    kept the sale. Returns (product, fields)."""
+    kept the sale. Returns (product, purchase)."""
     import redis
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    fields = dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     real_sell = gate.sell
 
     def sell_then_lose_the_reply(**kwargs):
@@ -140,10 +145,10 @@ def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
 
     monkeypatch.setattr(gate, "sell", sell_then_lose_the_reply)
     with pytest.raises(errors.TRANSIENT_ERRORS):
-        decisions.purchase_process(**fields)
+        decisions.purchase_process(purchase)
     monkeypatch.undo()
     assert not Order.objects.exists() and gate.live_stock([product.pk]) == {product.pk: 2}
-    return product, fields
+    return product, purchase
 
 
 def assert_stocks(product, left):
@@ -152,8 +157,8 @@ def assert_stocks(product, left):
 
 
 def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_buyers, make_product, monkeypatch):
-    product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-1")
-    assert decisions.purchase_process(**fields).code == "success"  # the task's retry
+    product, purchase = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-1")
+    assert decisions.purchase_process(purchase).code == "success"  # the task's retry
     assert Order.objects.get().request_id == "lost-sell-1"
     assert_stocks(product, 2)  # orders == sold == stock taken
 
@@ -161,14 +166,16 @@ def test_a_lost_reply_of_the_sale_is_sold_once_by_the_retry(clean_redis, make_bu
 def test_a_sale_the_ledger_then_refuses_is_undone_and_never_flips(clean_redis, make_buyers, make_product, monkeypatch):
     # The reply was lost, then the buyer was deactivated: the retry's ledger refuses. The refusal is final (a
     # later run, after the buyer is active again, answers it too) and Redis gives the unit and the buyer back.
-    product, fields = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
-    user = get_user_model().objects.get(pk=fields["user_id"])
+    product, purchase = sold_in_redis_only(make_buyers, make_product, monkeypatch, "lost-sell-2")
+    user = get_user_model().objects.get(pk=purchase.user_id)
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
-    assert decisions.purchase_process(**fields).code == "user_inactive"
+    assert decisions.purchase_process(purchase).code == "user_inactive"
     assert_stocks(product, 3)
     get_user_model().objects.filter(pk=user.pk).update(is_active=True)
-    assert decisions.purchase_process(**fields).code == "user_inactive"  # a duplicate delivery: same answer
-    fresh = decisions.purchase_process(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert decisions.purchase_process(purchase).code == "user_inactive"  # a duplicate delivery: same answer
+    fresh = decisions.purchase_process(
+        PurchaseRequest(request_id="fresh-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    )
     assert fresh.code == "success"  # the buyer is not held by the undone sale
     assert_stocks(product, 2)
 
@@ -180,7 +187,7 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
     # Redis and must reach the ledger): the error propagates, nothing is recorded, and a re-run sells it once.
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    fields = dict(request_id="bug-after-sell", user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id="bug-after-sell", user_id=user.pk, product_id=product.pk, quantity=1)
     real_sell = gate.sell
 
     def sell_then_fail(**kwargs):
@@ -188,12 +195,12 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
         raise ValueError("a bug after the sale")
 
     monkeypatch.setattr(gate, "sell", sell_then_fail)
-    assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    assert gate.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     with pytest.raises(ValueError):
-        decisions.purchase_process(**fields)
+        decisions.purchase_process(purchase)
     assert records.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
     monkeypatch.undo()
-    assert decisions.purchase_process(**fields).code == "success"
+    assert decisions.purchase_process(purchase).code == "success"
     assert records.request_get("bug-after-sell").outcome["code"] == "success"
     assert_stocks(product, 2)
 
@@ -201,19 +208,19 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
 def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clean_redis, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)
-    fields = dict(request_id="refused-first", user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id="refused-first", user_id=user.pk, product_id=product.pk, quantity=1)
     sync.stock_gate_load(product_id=product.pk)
-    assert decisions.purchase_abandon(**fields).code == "unavailable"  # the sweeper gave it up
+    assert decisions.purchase_abandon(purchase).code == "unavailable"  # the sweeper gave it up
     Product.objects.filter(pk=product.pk).update(stock_left=0)  # and the ledger has nothing left now
-    assert decisions.purchase_process(**fields).code == "unavailable"  # not the ledger's sold_out
-    assert decisions.purchase_abandon(**fields).code == "unavailable"
+    assert decisions.purchase_process(purchase).code == "unavailable"  # not the ledger's sold_out
+    assert decisions.purchase_abandon(purchase).code == "unavailable"
 
-    other = dict(fields, request_id="refused-by-redis")
+    other = purchase.with_request_id("refused-by-redis")
     Product.objects.filter(pk=product.pk).update(stock_left=1)
-    assert gate.admit(**other, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    assert gate.admit(**other.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     get_client().hset(keys.meta(product.pk), "enabled", "0")  # disabled in the gate
-    assert decisions.purchase_process(**other).code == "sale_disabled"
-    assert decisions.purchase_abandon(**other).code == "sale_disabled"  # giving up keeps the answer
+    assert decisions.purchase_process(other).code == "sale_disabled"
+    assert decisions.purchase_abandon(other).code == "sale_disabled"  # giving up keeps the answer
     admission.purchase_refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
     assert records.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
     assert not Order.objects.exists()
@@ -231,8 +238,8 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     sync.stock_gate_load(product_id=product.pk)
-    fields = dict(request_id="raced-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    admission.purchase_admit(**fields)
+    purchase = PurchaseRequest(request_id="raced-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    admission.purchase_admit(purchase)
     first_sold, release_first, second_done = threading.Event(), threading.Event(), threading.Event()
     outcomes = {}
     real_sell = gate.sell
@@ -246,7 +253,7 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
 
     def deliver(name, done=None):
         try:
-            outcomes[name] = decisions.purchase_process(**fields)
+            outcomes[name] = decisions.purchase_process(purchase)
         finally:
             connections.close_all()
             if done is not None:

@@ -15,6 +15,7 @@ from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.ops import reconcile
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import assert_gate_and_ledger_agree, delete_app_keys
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def sell(user, product) -> Order:
     outcome = decisions.purchase_process(
-        request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=1
+        PurchaseRequest(request_id=uuid.uuid4().hex, user_id=user.pk, product_id=product.pk, quantity=1)
     )
     assert outcome.code == "success"
     return Order.objects.get(pk=outcome.order_id)
@@ -133,12 +134,14 @@ def test_redis_lost_everything_mid_sale_and_the_sale_goes_on_from_the_ledger(sel
     assert "not_loaded" in out and gate.live_stock([product.pk]) == {product.pk: 7}
     for earlier in buyers:  # nobody gets a second order
         outcome = decisions.purchase_process(
-            request_id=uuid.uuid4().hex, user_id=earlier.pk, product_id=product.pk, quantity=1
+            PurchaseRequest(request_id=uuid.uuid4().hex, user_id=earlier.pk, product_id=product.pk, quantity=1)
         )
         assert outcome.code == "already_purchased"
     newcomers = make_buyers(12, prefix="new")
     codes = [
-        decisions.purchase_process(request_id=uuid.uuid4().hex, user_id=u.pk, product_id=product.pk, quantity=1).code
+        decisions.purchase_process(
+            PurchaseRequest(request_id=uuid.uuid4().hex, user_id=u.pk, product_id=product.pk, quantity=1)
+        ).code
         for u in newcomers
     ]
     assert codes.count("success") == 7 and set(codes) == {"success", "sold_out"}

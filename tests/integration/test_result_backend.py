@@ -20,6 +20,7 @@ from seckill.gate import keys, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import purchase_task
 from seckill.worker import outcome_record
 from seckill.worker.outcome_record import outcome_recorded_with_result
@@ -56,9 +57,7 @@ def admitted_request(product_id=7, user_id=3):
 
 
 def success_of(request_id, product_id=7, user_id=3):
-    return Outcome.success(
-        order_id=41, request_id=request_id, product_id=product_id, user_id=user_id, quantity=1
-    ).as_dict()
+    return Outcome.success(PurchaseRequest(request_id, user_id, product_id, 1), order_id=41).as_dict()
 
 
 @pytest.fixture
@@ -153,7 +152,7 @@ def test_a_pending_outcome_is_stored_but_not_recorded(backend):
     # purchase_abandon's answer for a request it could not give up (sold in Redis, not yet in the ledger): the
     # request must stay pending for the sweeper, not be recorded as decided.
     request_id = admitted_request()
-    pending = Outcome.pending(request_id=request_id, product_id=7, user_id=3, quantity=1).as_dict()
+    pending = Outcome.pending(PurchaseRequest(request_id, 3, 7, 1)).as_dict()
     backend.store_result(request_id, pending, states.SUCCESS, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["result"]["code"] == "pending"
     assert records.request_get(request_id).outcome is None

@@ -22,6 +22,7 @@ from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.ops import reconcile
 from seckill.orders import services as order_services
+from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
 from tests.conftest import assert_gate_and_ledger_agree
 
@@ -36,26 +37,26 @@ class SaleMachine(RuleBasedStateMachine):
         User = get_user_model()
         self.buyers = [User.objects.create(username=f"sm{n}-{i}", password="!").pk for i in range(BUYERS)]
         self.product = catalogue_services.product_create(name=f"machine {n}", stock_total=4, per_user_limit=2)
-        self.requests: dict[str, tuple[dict, object]] = {}  # request id -> (fields, first outcome)
+        self.requests: dict[str, tuple[PurchaseRequest, object]] = {}  # request id -> (request, first outcome)
 
     def _orders(self):
         return Order.objects.filter(product_id=self.product.pk)
 
     @rule(buyer=st.integers(0, BUYERS - 1), quantity=st.integers(1, 2))
     def buy(self, buyer, quantity):
-        fields = dict(
+        purchase = PurchaseRequest(
             request_id=uuid.uuid4().hex, user_id=self.buyers[buyer], product_id=self.product.pk, quantity=quantity
         )
-        outcome = decisions.purchase_process(**fields)
+        outcome = decisions.purchase_process(purchase)
         assert outcome.code in ("success", "sold_out", "already_purchased"), outcome
-        self.requests[fields["request_id"]] = (fields, outcome)
+        self.requests[purchase.request_id] = (purchase, outcome)
 
     @rule(data=st.data())
     def deliver_again(self, data):
         if not self.requests:
             return
-        fields, first = self.requests[data.draw(st.sampled_from(sorted(self.requests)))]
-        again = decisions.purchase_process(**fields)
+        purchase, first = self.requests[data.draw(st.sampled_from(sorted(self.requests)))]
+        again = decisions.purchase_process(purchase)
         assert again.code == first.code and again.order_id == first.order_id  # every decision is final
 
     def _some_order(self, data):

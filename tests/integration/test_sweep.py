@@ -9,6 +9,7 @@ from seckill.gate import keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
+from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import sweep_pending_task
 from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
@@ -84,8 +85,8 @@ def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, m
     assert counts["abandoned"] == 1
     response = api_client(user).get("/api/seckill/requests/ancient-1/")
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
-    fields = dict(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert decisions.purchase_process(**fields).code == "unavailable"  # its message turns up after all: no sale
+    purchase = PurchaseRequest(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert decisions.purchase_process(purchase).code == "unavailable"  # its message turns up after all: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
 
@@ -96,10 +97,10 @@ def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_bu
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
     lose_a_message(user, product, "mid-commit-1", age_s=7200)
-    fields = dict(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
-    assert gate.sell(**fields)[0] is gate.Sell.SOLD
+    purchase = PurchaseRequest(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert gate.sell(**purchase.task_kwargs())[0] is gate.Sell.SOLD
 
-    assert decisions.purchase_abandon(**fields).code == "pending"  # not given up, nothing recorded
+    assert decisions.purchase_abandon(purchase).code == "pending"  # not given up, nothing recorded
     assert records.request_get("mid-commit-1").outcome is None
     get_client().expire(keys.request("mid-commit-1"), 100)  # its day nearly over
     counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
@@ -131,7 +132,7 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
 
     from seckill.tasks import MAX_RETRIES, purchase_task
 
-    def failing_commit(**fields):
+    def failing_commit(purchase, **options):
         raise db.OperationalError("the database went away")
 
     sent = []

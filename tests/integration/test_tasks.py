@@ -10,6 +10,7 @@ from seckill.gate import keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
+from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import purchase_task
 from seckill.worker import decisions
 
@@ -52,7 +53,7 @@ def test_two_deliveries_of_one_request_at_once_sell_once(worker, make_buyers, ma
             barrier.wait(timeout=10)
             outcomes.append(
                 decisions.purchase_process(
-                    request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1
+                    PurchaseRequest(request_id=f"twice-{user.pk}", user_id=user.pk, product_id=product.pk, quantity=1)
                 )
             )
         finally:
@@ -79,8 +80,8 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     # The worker wrote the order, then died before acknowledging: the redelivery finds the order.
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
-    fields = dict(request_id="req-crash", user_id=user.pk, product_id=product.pk, quantity=1)
-    first = decisions.purchase_process(**fields)
+    purchase = PurchaseRequest(request_id="req-crash", user_id=user.pk, product_id=product.pk, quantity=1)
+    first = decisions.purchase_process(purchase)
     get_client().hdel(keys.request("req-crash"), "outcome")  # the outcome was never recorded
     again = send("req-crash", user, product).get(timeout=10)
     assert again["code"] == "success" and again["order_id"] == first.order_id
@@ -94,14 +95,14 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
     decides: sell.lua finds the refusal, the transaction rolls back, and both stores keep their units."""
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    fields = dict(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
     sync.stock_gate_load(product_id=product.pk)
-    assert gate.admit(**fields, factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"  # its record
+    assert gate.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"  # its record
     abandoned = []
 
     def sweeper():
         try:
-            abandoned.append(decisions.purchase_abandon(**fields).code)
+            abandoned.append(decisions.purchase_abandon(purchase).code)
         finally:
             connections.close_all()
 
@@ -114,7 +115,7 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
         return real_sell(**kwargs)
 
     monkeypatch.setattr(gate, "sell", given_up_first)
-    outcome = decisions.purchase_process(**fields)
+    outcome = decisions.purchase_process(purchase)
     assert abandoned == ["unavailable"] and outcome.code == "unavailable"
     assert records.request_get("req-abandon").outcome["code"] == "unavailable"
     assert gate.live_stock([product.pk]) == {product.pk: 2}

@@ -83,3 +83,12 @@ def test_error_bodies_encoded_once_are_only_the_default_ones():
         "code": "invalid_request",
         "detail": InvalidRequest.default_detail,
     }
+
+
+def test_an_answer_made_without_drf_is_the_bytes_drfs_renderer_writes():
+    from rest_framework.renderers import JSONRenderer
+
+    from seckill_site.exception_handler import json_bytes
+
+    data = {"code": "success", "detail": "Achat réussi ✓", "order_id": 2**62, "purchase_token": "a.b-c_d"}
+    assert json_bytes(data) == JSONRenderer().render(data)
