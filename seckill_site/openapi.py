@@ -1,4 +1,4 @@
-"""OpenAPI (drf-spectacular) helpers: every error an endpoint can answer, documented from the one status table;
+"""OpenAPI (drf-spectacular) helpers: every error an endpoint can answer, documented with its code's status;
 the links from a purchase to its outcome and order.
 
 @extend_schema(responses={200: OrderOutputSerializer, **error_responses("order_not_found", ...)})
@@ -12,7 +12,7 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from seckill_site.errors import HTTP_STATUS_BY_CODE
+from seckill_site.errors import http_status_for
 
 # Answered by any authenticated endpoint, whatever it does.
 AUTH_CODES = ("not_authenticated", "authentication_failed")
@@ -33,7 +33,7 @@ def error_responses(*codes: str, authenticated: bool = True) -> dict[int, OpenAp
     """The error responses of an endpoint, by HTTP status, each listing its codes."""
     by_status: dict[int, list[str]] = defaultdict(list)
     for code in (*codes, *(AUTH_CODES if authenticated else ()), *ANY_CODES):
-        by_status[HTTP_STATUS_BY_CODE[code]].append(code)
+        by_status[http_status_for(code)].append(code)
     return {
         status: OpenApiResponse(ErrorSerializer, description="code: " + ", ".join(f"`{c}`" for c in sorted(found)))
         for status, found in sorted(by_status.items())

@@ -34,10 +34,11 @@ from seckill.errors import (
 )
 from seckill.models import Order, PaymentEvent
 from seckill.orders import services as order_services
-from seckill_site.errors import InvalidRequest, SeckillError, error_for_code
+from seckill_site.errors import InvalidRequest, SeckillError, answer_codes_register, error_for_code
 
 SUCCEEDED = "succeeded"
 IGNORED = "ignored"  # a provider status other than succeeded: kept, nothing changes
+answer_codes_register({"success": 200, IGNORED: 200})  # a refusal's status is its error's
 # A decimal string below 10^10 (what PaymentEvent.amount holds) with at most 2 decimals: numbers are refused (a
 # float is not an amount of money).
 AMOUNT = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")

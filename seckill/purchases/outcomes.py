@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 from django.urls import reverse
 
 from seckill.access.purchase_tokens import purchase_token_make
-from seckill_site.errors import SeckillError
+from seckill_site.errors import SeckillError, answer_codes_register
 
 if TYPE_CHECKING:
     from seckill.purchases.request import PurchaseRequest
 
 SUCCESS = "success"
 PENDING = "pending"
+answer_codes_register({SUCCESS: 200, PENDING: 202})  # a refusal's status is its error's
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework import status
+
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import records
 from seckill.models import Order
@@ -12,6 +14,7 @@ from seckill_site.errors import SeckillError, Unavailable
 
 class RequestNotFound(SeckillError):
     code = "not_found"
+    http_status = status.HTTP_404_NOT_FOUND
     default_detail = "No such purchase request."
 
 

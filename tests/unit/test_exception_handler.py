@@ -7,7 +7,7 @@ import products.errors
 import seckill.errors
 from seckill import errors
 from seckill.purchases.outcomes import Outcome
-from seckill_site.errors import HTTP_STATUS_BY_CODE, InvalidRequest, RateLimited, SeckillError, _subclasses
+from seckill_site.errors import InvalidRequest, RateLimited, SeckillError, _subclasses, http_statuses
 from seckill_site.exception_handler import handle_exception
 
 
@@ -15,10 +15,31 @@ def _ctx():
     return {"view": APIView(), "request": None}
 
 
-def test_every_domain_error_has_an_http_status():
+def test_every_domain_error_declares_its_http_status_and_each_code_has_one():
     assert products.errors.ProductNotFound and seckill.errors.SoldOut  # every app's errors are loaded
-    missing = [cls.__name__ for cls in _subclasses(SeckillError) if cls.code not in HTTP_STATUS_BY_CODE]
-    assert missing == []
+    undeclared = [cls.__name__ for cls in _subclasses(SeckillError) if "http_status" not in vars(cls)]
+    assert undeclared == []
+    by_code = {}
+    for cls in _subclasses(SeckillError):
+        by_code.setdefault(cls.code, set()).add(cls.http_status)
+    assert {code: statuses for code, statuses in by_code.items() if len(statuses) > 1} == {}
+    assert all(http_statuses()[code] == status for code, (status,) in by_code.items())
+
+
+def test_the_statuses_are_the_ones_docs_api_md_documents():
+    import re
+    from pathlib import Path
+
+    import seckill.orders.payments  # noqa: F401  (the apps register their answers' codes as they load)
+    import seckill.purchases.outcomes  # noqa: F401
+
+    rows = re.findall(r"^\| (\d{3}) \| (.+?) \|", (Path(__file__).parents[2] / "docs" / "API.md").read_text(), re.M)
+    documented: dict[str, set[int]] = {}
+    for status, codes in rows:
+        for code in re.findall(r"`(\w+)`", codes):
+            documented.setdefault(code, set()).add(int(status))
+    assert len(documented) >= 25
+    assert {code: {http_statuses().get(code)} for code in documented} == documented
 
 
 def test_domain_error_becomes_code_and_detail():
