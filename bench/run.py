@@ -130,10 +130,9 @@ def bench_env(args) -> dict:
     ensure_redis(base)
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="seckill_site.settings",
+        DJANGO_SETTINGS_MODULE="bench.settings",  # the project's, with the comparators' endpoints and task
         REDIS_URL=with_db(base, int(os.environ.get("BENCH_REDIS_DB", "13"))),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'bench' / '.bench.sqlite3'}"),
-        SECKILL_BENCH_ENDPOINTS="1",
         # What users run (the Procfile's levels, the access log on) unless --quiet-logs
         LOG_LEVEL="WARNING" if args.quiet_logs else os.environ.get("LOG_LEVEL", "INFO"),
         WEB_ACCESS_LOG="0" if args.quiet_logs else os.environ.get("WEB_ACCESS_LOG", "1"),

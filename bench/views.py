@@ -1,4 +1,4 @@
-"""Benchmark-only endpoints, mounted at /bench/ when SECKILL_BENCH_ENDPOINTS=1 (never in production).
+"""Benchmark-only endpoints, mounted at /bench/ by bench/settings.py (never in production).
 
 - POST /bench/naive/buy/: the deliberately naive comparator a team would otherwise build: the view itself runs
   the conditional UPDATE and inserts the order, synchronously. No Redis, no Celery.

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -18,9 +17,6 @@ urlpatterns = [
     path("", include("seckill.ops.urls")),
     path("", index, name="index"),
 ]
-
-if settings.SECKILL_BENCH_ENDPOINTS:  # the benchmark's comparators (bench/views.py); never in production
-    urlpatterns.append(path("bench/", include("bench.urls")))
 
 handler400 = "seckill_site.error_pages.bad_request_page"
 handler404 = "seckill_site.error_pages.not_found"

@@ -1,6 +1,7 @@
 """Redis and the flash sale's own settings."""
 
 import ipaddress
+import warnings
 
 from seckill_site.rates import parse_rate_rules
 from seckill_site.settings.env import env, env_bool, env_list
@@ -99,5 +100,10 @@ SECKILL_MAX_BODY_BYTES = int(env("SECKILL_MAX_BODY_BYTES", "4096"))
 # Seconds an Idempotency-Key keeps answering with its first request's outcome.
 SECKILL_IDEMPOTENCY_TTL = int(env("SECKILL_IDEMPOTENCY_TTL", str(24 * 3600)))
 
-# Mount the benchmark's comparator endpoints under /bench/ (bench/run.py sets it; never in production).
-SECKILL_BENCH_ENDPOINTS = env_bool("SECKILL_BENCH_ENDPOINTS", False)
+# (SECKILL_BENCH_ENDPOINTS, which mounted the benchmark's endpoints, is gone: bench/settings.py adds them.)
+if env_bool("SECKILL_BENCH_ENDPOINTS", False):
+    warnings.warn(
+        "SECKILL_BENCH_ENDPOINTS is no longer read: run with DJANGO_SETTINGS_MODULE=bench.settings for the "
+        "benchmark's endpoints",
+        stacklevel=1,
+    )

@@ -5,7 +5,6 @@ from kombu import Exchange, Queue
 from seckill_site.settings.env import env, env_bool
 from seckill_site.settings.sale import (
     REDIS_URL,
-    SECKILL_BENCH_ENDPOINTS,
     SECKILL_BLACKLIST_RECONCILE_INTERVAL,
     SECKILL_EXPIRE_INTERVAL,
     SECKILL_RECONCILE_INTERVAL,
@@ -84,7 +83,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # documents it (`celery -A seckill_site worker`, no -Q) consumes both; `-Q maintenance` or `-Q celery` makes a
 # dedicated one (docs/deploy.md). A queue routed to but not declared here would be read by no plain worker.
 # https://docs.celeryq.dev/en/stable/userguide/routing.html#manual-routing
-CELERY_IMPORTS = ["bench.tasks"] if SECKILL_BENCH_ENDPOINTS else []
+CELERY_IMPORTS: list[str] = []
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Each bound to an exchange of its own name by its own name, as Celery makes a queue it has to create.
 CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("celery", "maintenance"))

@@ -169,6 +169,23 @@ def test_the_base_names_no_app_not_even_by_string():
     assert named == []
 
 
+def test_the_base_leaves_the_benchmark_to_its_own_settings():
+    """bench/ is no app: its endpoints and task come with bench/settings.py; no base module names it."""
+    named = []
+    for path in (ROOT / "seckill_site").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value]
+            else:
+                continue
+            named += [(path.name, name) for name in names if re.match(r"^bench(?:[.:]|$)", name)]
+    assert named == []
+
+
 def test_strings_name_only_modules_below_or_beside():
     """A module naming another by string (a strategy, a prelude, an include) follows the layers as an import."""
     upward = [
