@@ -78,10 +78,12 @@ def _live(expires_ms: int, now_ms: int) -> bool:
     return expires_ms == 0 or expires_ms > now_ms
 
 
-def blacklist_check(*, user_id: int, ip: str) -> None:
-    """Raises Blacklisted or UserInactive. At most one Redis round trip per process and refresh period."""
+def blacklist_check(*, user_id: int, ip: str, now_ms: int | None = None) -> None:
+    """Raises Blacklisted or UserInactive (entries and bans live at `now_ms`, default now). At most one Redis round
+    trip per process and refresh period."""
     snap = _current_snapshot()
-    now_ms = int(time.time() * 1000)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
     uid = str(user_id)
     if uid in snap.inactive:
         raise UserInactive()

@@ -29,15 +29,16 @@ def blacklist_version() -> tuple[str | None, str | None]:
     return mirror, bans
 
 
-def blacklist_read() -> tuple[dict[str, int], dict[str, int], set[str]]:
+def blacklist_read(*, now_ms: int | None = None) -> tuple[dict[str, int], dict[str, int], set[str]]:
     """(users, ips, inactive user ids), bans included; users and ips map a value to its expiry in epoch ms
-    (0: none), the longer of entry and ban."""
+    (0: none), the longer of entry and ban. What has lapsed by `now_ms` (default: now) is left out."""
     pipe = get_client().pipeline(transaction=True)
     for key in (keys.blacklist("user"), keys.blacklist("ip"), keys.bans("user"), keys.bans("ip")):
         pipe.hgetall(key)
     pipe.smembers(keys.INACTIVE_USERS)
     users, ips, banned_users, banned_ips, inactive = pipe.execute()
-    now_ms = int(time.time() * 1000)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
 
     def merged(*sources):
         out: dict[str, int] = {}

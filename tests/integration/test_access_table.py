@@ -15,7 +15,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from seckill.models import Order
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import api_client, token_for, wait_for
+from tests.support.http import api_client, token_for
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import in_the_future
+from tests.support.data import in_the_future
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,7 +112,7 @@ def test_orders_are_never_deleted_in_the_admin_and_staff_cancel_unpaid_ones(
     clean_redis, admin_client, make_buyers, make_product
 ):
     from seckill.models import Order
-    from tests.conftest import assert_gate_and_ledger_agree
+    from tests.support.invariants import assert_gate_and_ledger_agree
 
     alice, bob = make_buyers(2)
     product = make_product(stock_total=2)

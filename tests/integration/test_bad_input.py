@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from products.models import Product
 from seckill.gate import stock as gate
 from seckill.models import Order
-from tests.conftest import api_client
+from tests.support.http import api_client
 
 pytestmark = pytest.mark.worker
 

@@ -13,7 +13,8 @@ from seckill.catalogue import api as catalogue_api
 from seckill.ops import metrics
 from seckill.purchases import api as purchase_api
 from seckill.purchases import sale_cache
-from tests.conftest import in_the_future, in_the_past, token_for
+from tests.support.data import in_the_future, in_the_past
+from tests.support.http import token_for
 
 BUY = "/api/seckill/"
 

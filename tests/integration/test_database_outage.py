@@ -20,7 +20,9 @@ import redis
 from django.conf import settings
 
 from seckill_site.local_redis import with_db
-from tests.conftest import ROOT, WorkerProcess, beat_start, free_port, http, wait_for
+from tests.support.http import http
+from tests.support.polling import wait_for
+from tests.support.processes import ROOT, WorkerProcess, beat_start, free_port
 
 pytestmark = [pytest.mark.slow]
 

@@ -19,7 +19,9 @@ from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill_site.celery import app as celery_app
 from seckill_site.web_server import SERVERS
-from tests.conftest import WorkerProcess, http, token_for, wait_for
+from tests.support.http import http, token_for
+from tests.support.polling import wait_for
+from tests.support.processes import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from seckill.gate import keys, operations
 from seckill.ops import probes
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,8 @@ import pytest
 from rest_framework_simplejwt.backends import TokenBackend
 
 from seckill.access import purchase_tokens
-from tests.conftest import ROOT, http
+from tests.support.http import http
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.slow
 

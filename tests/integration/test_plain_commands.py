@@ -19,7 +19,9 @@ from seckill.orders import services as order_services
 from seckill.purchases import admission
 from seckill.purchases.request import PurchaseRequest
 from seckill_site.celery import app as celery_app
-from tests.conftest import ROOT, api_client, database_url_for_worker, wait_for
+from tests.support.http import api_client
+from tests.support.polling import wait_for
+from tests.support.processes import ROOT, database_url_for_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 

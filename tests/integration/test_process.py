@@ -233,7 +233,8 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
     buyer who holds an order."""
     from django.db import connection
 
-    from tests.conftest import assert_gate_and_ledger_agree, wait_for
+    from tests.support.invariants import assert_gate_and_ledger_agree
+    from tests.support.polling import wait_for
 
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)

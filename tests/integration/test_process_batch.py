@@ -15,7 +15,7 @@ from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import purchase_task
 from seckill.worker import decisions
 from seckill_site.integrations import celery_batches
-from tests.conftest import assert_gate_and_ledger_agree
+from tests.support.invariants import assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,9 @@ from seckill.catalogue import services as catalogue_services
 from seckill.errors import StockConflict
 from seckill.gate import stock as gate
 from seckill.models import Order
-from tests.conftest import api_client, assert_gate_and_ledger_agree, in_the_future, in_the_past
+from tests.support.data import in_the_future, in_the_past
+from tests.support.http import api_client
+from tests.support.invariants import assert_gate_and_ledger_agree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

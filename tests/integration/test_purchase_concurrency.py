@@ -15,7 +15,7 @@ from products.models import Product
 from seckill.gate import keys
 from seckill.gate import stock as gate
 from seckill.models import Order
-from tests.conftest import api_client
+from tests.support.http import api_client
 
 pytestmark = pytest.mark.worker
 

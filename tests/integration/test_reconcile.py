@@ -17,7 +17,8 @@ from seckill.models import Order
 from seckill.ops import reconcile
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import assert_gate_and_ledger_agree, delete_app_keys
+from tests.support.invariants import assert_gate_and_ledger_agree
+from tests.support.redis_db import delete_app_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

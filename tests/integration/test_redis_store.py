@@ -242,7 +242,7 @@ def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypa
     assert (allowed, breached) == (False, 0)
     assert 0 < retry_after_ms <= 1000  # what is left of the window, by Redis' clock
     # The window ends with its key's expiry: allowed again (a poll with a deadline, not a sleep).
-    from tests.conftest import wait_for
+    from tests.support.polling import wait_for
 
     assert wait_for(lambda: guard_store.rate_limit_hit(rules)[0], 3, 0.05)
 

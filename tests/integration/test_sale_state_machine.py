@@ -24,7 +24,7 @@ from seckill.ops import reconcile
 from seckill.orders import services as order_services
 from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions
-from tests.conftest import assert_gate_and_ledger_agree
+from tests.support.invariants import assert_gate_and_ledger_agree
 
 BUYERS = 5
 _examples = itertools.count()

@@ -15,8 +15,10 @@ from django.contrib.auth.models import Permission
 
 from products.models import Product
 from seckill.models import PaymentEvent
-from tests.conftest import ROOT, assert_gate_and_ledger_agree, token_for
 from tests.integration.test_live_page import admin_session, staff  # noqa: F401 (staff: the admin's fixture)
+from tests.support.http import token_for
+from tests.support.invariants import assert_gate_and_ledger_agree
+from tests.support.processes import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 

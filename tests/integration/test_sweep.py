@@ -13,7 +13,7 @@ from seckill.purchases.request import PurchaseRequest
 from seckill.tasks import sweep_pending_task
 from seckill.worker import decisions, sweep
 from seckill_site.celery import app as celery_app
-from tests.conftest import api_client
+from tests.support.http import api_client
 
 pytestmark = pytest.mark.worker
 

@@ -11,7 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from seckill_site.web_server import DEFAULT_SERVER, SERVERS
-from tests.conftest import free_port, http, token_for, wait_for
+from tests.support.http import http, token_for
+from tests.support.polling import wait_for
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

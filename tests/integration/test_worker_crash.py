@@ -21,7 +21,9 @@ from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.worker import sweep
 from seckill_site.celery import app as celery_app
-from tests.conftest import WorkerProcess, api_client, wait_for
+from tests.support.http import api_client
+from tests.support.polling import wait_for
+from tests.support.processes import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
 

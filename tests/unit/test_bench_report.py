@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.processes import ROOT
 
 spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
 report = importlib.util.module_from_spec(spec)

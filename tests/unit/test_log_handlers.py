@@ -9,7 +9,7 @@ from unittest import mock
 
 from seckill_site import log_handlers
 from seckill_site.log_handlers import BackgroundStreamHandler
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 
 def logger_to(handler: logging.Handler, name: str) -> logging.Logger:
