@@ -1,6 +1,7 @@
 """API authentication: simplejwt's stateless access tokens, with a fast check of the tokens this service issues.
 
-PyJWT spends about 45 µs per token in generic parsing, as much as the rest of a sold-out answer. The fast path
+PyJWT's generic parsing of a token costs about as much as the rest of a sold-out answer (measured:
+docs/benchmark-log.md, "History", first round). The fast path
 takes only the exact shape simplejwt issues here (header {"alg":"HS256","typ":"JWT"}, the claims token_type,
 exp, iat, jti and the user id, integer times) and checks what simplejwt checks: the HMAC-SHA256 signature
 (constant-time, canonical encoding only), token_type "access", `exp` in the future, `iat` not, a string `jti`,
@@ -140,7 +141,7 @@ class FastJWTAuthentication(JWTStatelessUserAuthentication):
     """JWTStatelessUserAuthentication with the fast path above; no database query either way."""
 
     def __init__(self, *args, **kwargs):
-        # DRF makes one per request; simplejwt's __init__ only looks up the user model (~3 µs), which the
+        # DRF makes one per request; simplejwt's __init__ only looks up the user model, which the
         # stateless user never reads: looked up when asked instead.
         pass
 

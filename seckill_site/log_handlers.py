@@ -2,8 +2,8 @@
 
 Granian's access log writes one line per request through a StreamHandler, which takes the handler's lock, writes
 and flushes (a system call that lets go of the GIL) while still holding that lock: under a flood the web
-threads queue up on the lock, each waiting for the GIL to come back to the one holding it. With the access log on,
-the sold-out flood ran at 6,854 requests/s against 8,970 without it (BENCHMARKS.md, session 8).
+threads queue up on the lock, each waiting for the GIL to come back to the one holding it: the access log slowed
+the sold-out flood by a large share (measured: docs/benchmark-log.md, "The sold-out answer and the access log").
 
 BackgroundStreamHandler formats the line in the caller's thread (the record's arguments are read at once, as
 always) and hands it to a queue; one thread per process writes whatever has queued up, then flushes once. Past

@@ -4,8 +4,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 
 
 class JSONOnlyNegotiation(DefaultContentNegotiation):
-    """With one renderer there is nothing to choose: answer with it without parsing the Accept header
-    (DRF's negotiation was ~9 % of a sold-out answer's CPU). An API client asking for something else gets JSON,
+    """With one renderer there is nothing to choose: answer with it without parsing the Accept header (DRF's
+    negotiation is a noticeable share of a sold-out answer's CPU). An API client asking for something else gets JSON,
     as it would from most APIs, rather than a 406. Views with several renderers negotiate as usual."""
 
     def select_parser(self, request, parsers):

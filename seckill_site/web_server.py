@@ -2,8 +2,8 @@
 `seckill_site.wsgi:application`, chosen by WEB_SERVER:
 
 - `granian` (default): Granian's WSGI interface, `--workers WEB_WORKERS --blocking-threads WEB_THREADS`. A Rust
-  HTTP server; measured beside gunicorn in the same benchmark run it answered the sold-out flood ~1.85x as fast
-  on the same cores (BENCHMARKS.md, session 7).
+  HTTP server, much faster than gunicorn on the same cores (measured side by side: docs/benchmark-log.md, "The
+  front server, logging, the product page").
 - `gunicorn`: gunicorn's gthread worker, `--workers WEB_WORKERS --threads WEB_THREADS`, as before.
 
 Both give every process WEB_THREADS threads: the purchase view blocks on its task's result (up to

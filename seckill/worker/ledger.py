@@ -1,8 +1,8 @@
 """Worker side: the ledger's statements of a sale, in plain SQL.
 
-Plain SQL because the ORM spent 1.2 ms of CPU building these two queries, 15 times what running them costs, and
-the logic layer runs them for every sale. A worker's batch of sales is one statement per product on PostgreSQL
-(`ledger_sell_many`). The ORM's rules still hold: the unique constraints raise
+Plain SQL because building these two queries with the ORM costs many times what running them does, and the logic layer
+runs them for every sale (measured: docs/benchmark-log.md, "History", first round). A worker's batch of sales is one
+statement per product on PostgreSQL (`ledger_sell_many`). The ORM's rules still hold: the unique constraints raise
 IntegrityError, the timestamp is stored as the ORM stores it.
 """
 

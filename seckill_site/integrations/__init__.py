@@ -4,19 +4,19 @@ other version or when SECKILL_LIBRARY_PATCHES=0. The system sells correctly with
 library's own bug back): tests/integration/test_library_patches.py.
 
 - `celery_result_wait`: Celery's result drainer woken within a tenth of the wait's timeout: `get(timeout=T)` took up
-  to T + 1 s (docs/traps.md).
-- `kombu_redis_client`: kombu's Redis channel keeps one client per connection pool for publishes and acks: a new
-  client per publish was a fifth of its CPU (BENCHMARKS.md, first round).
-- `billiard_exit_wait`: an exiting pool process waits 2 s, not 30, for the worker to read its results: a deploy's
-  worker took half a minute to stop (docs/deploy.md).
+  to a second more (docs/traps.md).
+- `kombu_redis_client`: kombu's Redis channel keeps one client per connection pool for publishes and acks, not a
+  new one per publish (measured: docs/benchmark-log.md, "History", first round).
+- `billiard_exit_wait`: an exiting pool process waits seconds, not half a minute, for the worker to read its
+  results: a deploy's worker took that long to stop (docs/deploy.md).
 - `celery_result_store`: Celery's Redis result backend hands a task's success to the recorder its app registered, to
-  store it with the app's own records: accepted purchases about a tenth faster (BENCHMARKS.md).
-- `celery_batches`: Celery's task strategy sends the purchases that waited to a pool process as one job: as much
-  CPU per task as a purchase's own work (BENCHMARKS.md, "Purchases batched in the worker").
-- `simplejwt_token`: simplejwt's token built from the payload the fast check verified, not decoded again: PyJWT's
-  decode was as much as the rest of a sold-out answer (seckill_site/authentication.py).
-- `drf_early_answer`: DRF's request handling skipped for the answers a view gives from cached state: DRF's dispatch
-  was a quarter of a sold-out answer (BENCHMARKS.md, "Refusals before DRF").
+  store it with the app's own records in one step (measured: docs/benchmark-log.md, "History", first round).
+- `celery_batches`: Celery's task strategy sends the purchases that waited to a pool process as one job, saving
+  Celery's per-task CPU (measured: docs/benchmark-log.md, "History", "Purchases batched in the worker").
+- `simplejwt_token`: simplejwt's token built from the payload the fast check verified, not decoded again with
+  PyJWT (seckill_site/authentication.py; measured: docs/benchmark-log.md, "History", first round).
+- `drf_early_answer`: DRF's request handling skipped for the requests a view takes as they are (measured:
+  docs/benchmark-log.md, "Refusals before DRF").
 """
 
 from __future__ import annotations

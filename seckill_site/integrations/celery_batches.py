@@ -19,10 +19,11 @@ worker's `--time-limit`: a job has one limit, not one per request); messages wit
 them. Batching needs the worker to hold more
 messages than it has processes: CELERY_WORKER_PREFETCH_MULTIPLIER (settings) > 1.
 
-Changes: Celery's task strategy (`Task.Strategy`), its worker's Request handlers and the prefork pool's
-`apply_async`, all internals. Why: as much CPU per task as a purchase's own work (BENCHMARKS.md, "Purchases batched
-in the worker"). Off (on any Celery or billiard version but those in TESTED, or SECKILL_LIBRARY_PATCHES=0): each
-task gets Celery's default strategy, and the worker logs one warning naming the versions found.
+Changes: Celery's task strategy (`Task.Strategy`), its worker's Request handlers and the prefork pool's `apply_async`,
+all internals. Why: Celery's CPU per task, as much as a purchase's own work (measured: docs/benchmark-log.md, "History",
+"Purchases batched in the worker"). Off (on any Celery or billiard version but those in TESTED, or
+SECKILL_LIBRARY_PATCHES=0): each task gets Celery's default strategy, and the worker logs one warning naming the
+versions found.
 """
 
 from __future__ import annotations

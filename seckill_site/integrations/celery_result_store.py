@@ -5,7 +5,7 @@ and rediss:// URLs (through the loader's `override_backends`).
 Why: a task whose success is also written to the app's own records (a purchase's outcome) cost two writes: Celery
 stores a result with a read (never overwrite a success) then a SET + PUBLISH. A recorder the owning app registers
 (`register`) stores both in one step; Celery still builds and encodes the result (`_get_result_meta`, `encode`).
-Accepted purchases run about a tenth faster (BENCHMARKS.md). Every other task and state is stored by Celery's code.
+Measured: docs/benchmark-log.md, "History", first round. Every other task and state is stored by Celery's code.
 Off: Celery's own backend; the task records its outcome itself (the app asks `records`).
 """
 

@@ -3,7 +3,8 @@
 Changes: a DRF view wrapped so that an answer made before DRF's dispatch (its request wrapping, negotiation,
 authentication, permission and throttle steps) is returned as the DRF view's own, with the Allow header DRF's
 `finalize_response` adds; everything else reaches the DRF view.
-Why: that dispatch was about a quarter of a sold-out answer's CPU (BENCHMARKS.md, "Refusals before DRF").
+Why: that dispatch is a large share of a sold-out answer's CPU (measured: docs/benchmark-log.md, "Refusals before
+DRF").
 Off: every request goes through DRF (the same answers; tests/integration/test_before_drf.py compares them).
 """
 

@@ -2,9 +2,9 @@
 
 Changes: `kombu.transport.redis.Channel._create_client` (private) in a subclass, made the transport of redis:// and
 rediss:// brokers through `kombu.transport.TRANSPORT_ALIASES` and its private `_transport_cache`.
-Why: the channel built a new redis.Redis client for every publish and ack (about 0.1 ms of CPU each, a fifth of a
-publish: BENCHMARKS.md, first round). A redis-py client is thread-safe and only borrows connections from the pool,
-so one per channel and pool serves them all; the asynchronous (consumer) client is unchanged.
+Why: the channel built a new redis.Redis client for every publish and ack, a large share of a publish's CPU (measured:
+docs/benchmark-log.md, "History", first round). A redis-py client is thread-safe and only borrows connections from the
+pool, so one per channel and pool serves them all; the asynchronous (consumer) client is unchanged.
 Off: kombu's own channel, a client per publish.
 """
 

@@ -2,8 +2,8 @@
 
 Changes: a `rest_framework_simplejwt.tokens.Token` made with `__new__` and the attributes its `__init__` sets
 (`token`, `current_time`, `payload`): private structure.
-Why: simplejwt's `__init__` decodes the token again with PyJWT, whose generic parsing cost as much as the rest of a
-sold-out answer (seckill_site/authentication.py).
+Why: simplejwt's `__init__` decodes the token again with PyJWT, whose generic parsing is a large share of a sold-out
+answer (seckill_site/authentication.py; measured: docs/benchmark-log.md, "History", first round).
 Off: None, and the caller has simplejwt decode the token (the same token, verified twice).
 """
 
