@@ -20,9 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import report as bench_report  # noqa: E402
-import run  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import audit as bench_audit  # noqa: E402
+from bench import load, run  # noqa: E402
+from bench import report as bench_report  # noqa: E402
+from bench import system as bench_system  # noqa: E402
 
 
 def parse_args():
@@ -79,13 +81,13 @@ def redis_figures() -> dict:
 
 def one_burst(args, system, tokens: list[str], buyers: int) -> dict:
     stock = max(1, buyers // args.stock_share)
-    product = run.make_product(stock, f"curve-{buyers}")
+    product = bench_audit.make_product(stock, f"curve-{buyers}")
     before_redis, before_cpu = redis_figures(), system.cpu_seconds()
-    result = run.burst(args, system, "/api/seckill/", product.pk, tokens[:buyers])
-    run.wait_until_settled()
+    result = load.burst(args, system, "/api/seckill/", product.pk, tokens[:buyers])
+    bench_audit.wait_until_settled()
     after_redis, after_cpu = redis_figures(), system.cpu_seconds()
     result["stock"] = stock
-    result["audit"] = run.audit(product.pk)
+    result["audit"] = bench_audit.audit(product.pk)
     spent = {k: after_cpu[k] - before_cpu[k] for k in before_cpu}
     result["cpu_s"] = {k: round(v, 1) for k, v in spent.items()}
     result["cpu_ms_per_request"] = {k: round(v / result["requests"] * 1000, 3) for k, v in spent.items()}
@@ -105,17 +107,17 @@ def one_burst(args, system, tokens: list[str], buyers: int) -> dict:
 
 def flood(args, system, tokens_csv: Path) -> dict:
     """The sold-out answer for `args.flood_minutes` minutes, one wrk slice a minute, with RSS sampled."""
-    sold_out = run.make_product(0, "curve-sold-out")
+    sold_out = bench_audit.make_product(0, "curve-sold-out")
     body = json.dumps({"product_id": sold_out.pk})
     minutes, offset = [], 0
     for minute in range(args.flood_minutes):
-        sampler = run.RssSampler(system)
+        sampler = bench_system.RssSampler(system)
         sampler.start()
         cpu_before = system.cpu_seconds()
-        result = run.wrk(args, f"{system.base}/api/seckill/", tokens_csv, "POST", body, duration=60, offset=offset)
+        result = load.wrk(args, f"{system.base}/api/seckill/", tokens_csv, "POST", body, duration=60, offset=offset)
         sampler.stop_event.set()
         cpu_after = system.cpu_seconds()
-        offset = (offset + result["buyers_used"]) % max(1, run.buyers_in(tokens_csv) - 1)
+        offset = (offset + result["buyers_used"]) % max(1, load.buyers_in(tokens_csv) - 1)
         minutes.append(
             {
                 "rps": round(result["rps"]),
@@ -139,35 +141,35 @@ def flood(args, system, tokens_csv: Path) -> dict:
 
 def main() -> int:
     args = parse_args()
-    run.RESULTS.mkdir(parents=True, exist_ok=True)
-    env = run.bench_env(args)
+    bench_system.RESULTS.mkdir(parents=True, exist_ok=True)
+    env = bench_system.bench_env(args)
     os.environ.update(env)
-    run.ensure_bench_requirements()
-    run.ensure_wrk()
-    run.reset_state(env)
+    bench_system.ensure_bench_requirements()
+    bench_system.ensure_wrk()
+    bench_system.reset_state(env)
 
     import django
 
     django.setup()
     from django.core.management import call_command
 
-    tokens_csv = run.RESULTS / "buyers.csv"
+    tokens_csv = bench_system.RESULTS / "buyers.csv"
     started = time.monotonic()
     call_command("create_buyers", str(args.buyers), "--output", str(tokens_csv))
     print(f"{args.buyers:,} buyers made in {time.monotonic() - started:.0f} s", flush=True)
     tokens = [line.split(",", 2)[2].strip() for line in tokens_csv.read_text().splitlines()[1:]]
 
-    system = run.System(args, env)
+    system = bench_system.System(args, env)
     system.start()
-    curve = {"bursts": [], "meta": run.meta(args, env)}
+    curve = {"bursts": [], "meta": bench_system.meta(args, env)}
     curve["meta"]["command"] = args.command
     try:
         warmup = min(args.sizes) // 10
         if warmup:  # unmeasured, as in bench/run.py: the first burst after start must not pay for process warm-up
-            product = run.make_product(max(1, warmup // args.stock_share), "curve-warmup")
-            curve["warmup"] = run.burst(args, system, "/api/seckill/", product.pk, tokens[-warmup:])
-            run.wait_until_settled()
-            curve["warmup"]["audit"] = run.audit(product.pk)
+            product = bench_audit.make_product(max(1, warmup // args.stock_share), "curve-warmup")
+            curve["warmup"] = load.burst(args, system, "/api/seckill/", product.pk, tokens[-warmup:])
+            bench_audit.wait_until_settled()
+            curve["warmup"]["audit"] = bench_audit.audit(product.pk)
         for buyers in args.sizes:
             curve["bursts"].append(one_burst(args, system, tokens, buyers))
         if args.flood_minutes:
@@ -175,7 +177,7 @@ def main() -> int:
     finally:
         system.stop()
 
-    out = run.RESULTS / "curve.json"
+    out = bench_system.RESULTS / "curve.json"
     out.write_text(json.dumps(curve, indent=2))
     for b in curve["bursts"]:
         bench_report.history_append(
