@@ -12,4 +12,5 @@
 - `enqueue`:       the task published, its own result waited on
 - `outcomes`:      what a request gets: the Outcome the task returns and the view answers
 - `selectors`:     a request's outcome, for GET /api/seckill/requests/<id>/
+- `answer_metrics`: each answer counted in Prometheus (GET /metrics shows it: seckill/ops/metrics.py)
 """

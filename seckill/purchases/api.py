@@ -10,8 +10,8 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from seckill.access.callers import BUYER_CODES, ActiveBuyer, caller_id
-from seckill.ops import metrics
 from seckill.purchases import selectors as purchase_selectors
+from seckill.purchases.answer_metrics import purchase_answered
 from seckill.purchases.idempotency import IDEMPOTENCY_KEY
 from seckill.purchases.services import purchase_request_check, purchase_submit
 from seckill_site.errors import SeckillError, http_status_for
@@ -58,7 +58,7 @@ def purchase_answer(*, user_id: int, meta: dict, read_input: Callable[[], dict],
         code = error_code_for(exc)
         raise
     finally:
-        metrics.purchase_answered(code, started, product_id)
+        purchase_answered(code, started, product_id)
 
 
 def outcome_response(outcome) -> HttpResponse:
