@@ -56,7 +56,7 @@ class WorkerProcess:
     def start(self, *, concurrency: int = WORKER_CONCURRENCY, extra_env: dict | None = None, wait=True) -> None:
         # No beat runs in most tests: a worker would stand in for it and sweep requests a test keeps pending on
         # purpose. The tests of that stand-in turn it on.
-        env = process_env(SECKILL_SWEEP_WITHOUT_BEAT="0", **(extra_env or {}))
+        env = process_env(**{"SECKILL_SWEEP_WITHOUT_BEAT": "0", **(extra_env or {})})
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
