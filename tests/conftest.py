@@ -7,10 +7,11 @@ import os
 
 import pytest
 
-from seckill.gate.client import get_client
+from seckill.gate.client import client_reset, get_client
 from seckill_site.celery import app as celery_app
 from tests.support.data import buyers_create, product_for_sale
 from tests.support.processes import WebServer, WorkerProcess, beat_start, process_env
+from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_db import delete_app_keys
 
 
@@ -42,6 +43,27 @@ def web_caches_cleared():
     from seckill.purchases import sale_cache
 
     sale_cache.sale_cache_clear()
+
+
+@pytest.fixture(scope="session")
+def gate_cluster(tmp_path_factory):
+    """A Redis Cluster of 3 masters on private ports (redis-server processes), for the session."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("gate-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def on_gate_cluster(gate_cluster, settings):
+    """This process' gate on that cluster (SECKILL_GATE_CLUSTER), emptied before and after: a script whose keys
+    are in two slots fails there (redis-py refuses it before sending)."""
+    gate_cluster.flush()
+    settings.SECKILL_GATE_URL, settings.SECKILL_GATE_CLUSTER = gate_cluster.url, True
+    client_reset()
+    yield gate_cluster
+    client_reset()  # (the settings fixture then restores the gate's settings: the next client is the server's)
+    gate_cluster.flush()
 
 
 # --- processes: the Celery worker, beat, the web server ---------------------------------------------------

@@ -19,6 +19,8 @@ os.environ["SECKILL_DOTENV"] = ""  # a developer's .env must not reach the tests
 os.environ["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
 os.environ.pop("CELERY_BROKER_URL", None)
 os.environ.pop("CELERY_RESULT_BACKEND", None)
+os.environ.pop("SECKILL_GATE_URL", None)  # the gate on the test database too (a test may move it to a cluster)
+os.environ.pop("SECKILL_GATE_CLUSTER", None)
 
 from seckill_site.settings import *  # noqa: E402,F401,F403
 

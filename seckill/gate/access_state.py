@@ -12,7 +12,7 @@ import time
 import uuid
 
 from seckill.gate import keys
-from seckill.gate.client import get_client, script
+from seckill.gate.client import get_client, is_cluster, script
 
 RateRules = list[tuple[str, str, int, int]]  # (scope, id, limit, window seconds)
 
@@ -120,9 +120,23 @@ def rate_limit_keys_args(rules: RateRules) -> tuple[list[str], list[int]]:
 
 
 def rate_limit_hit(rules: RateRules) -> tuple[bool, int, int]:
-    """Count one request against (scope, id, limit, window seconds) rules, atomically, if none is full. A window
-    starts with its first request and is timed by Redis (limits.lua), not by this process' clock.
-    Returns (allowed, retry_after_ms, index of the first full rule)."""
+    """Count one request against (scope, id, limit, window seconds) rules, if none is full. A window starts with
+    its first request and is timed by Redis (limits.lua), not by this process' clock. Atomic on one Redis server;
+    on a cluster each subject's rules are (their slot), and a subject counted before a later one refused is
+    given its count back. Returns (allowed, retry_after_ms, index of the first full rule)."""
+    if not is_cluster():
+        return _rate_limit_hit(rules)
+    counted: RateRules = []
+    for subject in _by_subject(rules):
+        allowed, retry_after_ms, first_full = _rate_limit_hit(subject)
+        if not allowed:
+            rate_limit_refund(counted)
+            return False, retry_after_ms, rules.index(subject[first_full])
+        counted += subject
+    return True, 0, -1
+
+
+def _rate_limit_hit(rules: RateRules) -> tuple[bool, int, int]:
     rule_keys, args = rate_limit_keys_args(rules)
     allowed, retry_after_ms, first_full = script("ratelimit")(keys=rule_keys, args=args)
     return bool(allowed), int(retry_after_ms), int(first_full) - 1
@@ -130,9 +144,18 @@ def rate_limit_hit(rules: RateRules) -> tuple[bool, int, int]:
 
 def rate_limit_refund(rules: RateRules) -> None:
     """Give back one count of each rule that rate_limit_hit counted (ratelimit_refund.lua)."""
-    rule_keys, _ = rate_limit_keys_args(rules)
-    if rule_keys:
-        script("ratelimit_refund")(keys=rule_keys, args=[])
+    for subject in _by_subject(rules) if is_cluster() else [rules]:
+        rule_keys, _ = rate_limit_keys_args(subject)
+        if rule_keys:
+            script("ratelimit_refund")(keys=rule_keys, args=[])
+
+
+def _by_subject(rules: RateRules) -> list[RateRules]:
+    """The rules grouped by subject (scope, id): one key slot each (keys.rate_limit), in the order first met."""
+    groups: dict[tuple[str, str], RateRules] = {}
+    for rule in rules:
+        groups.setdefault((rule[0], rule[1]), []).append(rule)
+    return list(groups.values())
 
 
 def rate_limit_breach(*, scope: str, ident: str) -> int:

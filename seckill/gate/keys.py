@@ -1,39 +1,57 @@
-"""Every Redis key the sale uses; no other module spells one.
+"""Every Redis key the sale uses; no other module spells one. This docstring is the slot table.
 
-Per product (the braces keep one product's keys in one cluster slot):
+The gate may run on a Redis Cluster (SECKILL_GATE_CLUSTER), where a script or a MULTI may only touch keys of one
+hash slot: the part of a key between its first `{` and `}` picks the slot. Each family below says which slot
+its keys are in, and why; a key added later goes here and into tests/integration/test_gate_cluster.py.
+
+The product's slot, `{<product_id>}`: everything one purchase touches in one script (admit.lua, sell.lua,
+outcome.lua, refuse.lua): one round trip each on the hot path, on one node.
     seckill:{<product_id>}:stock     units the gate may still sell
     seckill:{<product_id>}:buyers    hash user_id -> request_id of that buyer's sale
     seckill:{<product_id>}:meta      hash enabled, start, end (epoch ms), limit
     seckill:{<product_id>}:decision:<request_id>   S sold | the code it was refused with; final (a sale the
                                      ledger then refuses is undone: refuse.lua)
     seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
-Per purchase request:
-    seckill:request:<request_id>     hash user_id, product_id, quantity, created, outcome (JSON once decided)
-    seckill:pending                  sorted set of request ids without an outcome, scored by creation time: what
-                                     the sweeper re-enqueues when a broker message was lost
-    seckill:idem:<user_id>:<key>     Idempotency-Key -> the request id it first made
-Guards:
-    seckill:blacklist:user|ip        hash value -> expiry in epoch ms (0: none); ip values may be CIDR ranges
-    seckill:users:inactive           set of user ids that may not buy (deactivated or deleted)
-    seckill:blacklist:version        digest of the database's blacklist, or a random value after a change
-    seckill:bans:user|ip, seckill:bans:version   temporary bans from rate limits (Redis only)
-    seckill:rl:<scope>:<id>:<window s>   rate-limit counters; a window starts with its first request
+    seckill:{<product_id>}:request:<request_id>    hash user_id, product_id, quantity, created, outcome (JSON
+                                     once decided): written by the admission, so in the product's slot. A request
+                                     id starts with its product's id (`request_id_new`), so the result endpoint
+                                     finds the record from the id alone.
+    seckill:{<product_id>}:pending   sorted set of the product's request ids without an outcome, scored by
+                                     creation time: what the sweeper re-enqueues when a broker message was lost
+                                     (it reads the sets of the products whose sale is recent: records.py)
+A key of its own, one command each (any slot):
+    seckill:idem:<user_id>:<key>     Idempotency-Key -> the request id it first made (SET NX GET, its own call
+                                     before the admission: a key may name a request of any product)
     seckill:rl:breach:<scope>:<id>   refusals in the last minute (for temporary bans)
-Operations:
+A rate-limit subject's slot, `{<scope>:<id>}` (a buyer, an address, a login name and address pair): its
+counters, one per window, counted together by limits.lua.
+    seckill:rl:{<scope>:<id>}:<window s>   a window starts with its first request
+A buyer's and an address' budgets cross products, so a purchase's counters are not in the product's slot. On
+one Redis server the admission counts them in its own script (admit.lua: one round trip for both, as the
+slots do not matter there); on a cluster each subject's rules are counted in a call of their own before the
+admission, and given back if a later one refuses (access_state.py): one more round trip, only there.
+The guards' slot, `{guards}`: the blacklist snapshot a web process reads in one MULTI, apart from any purchase
+(it reloads it only when a version changes), and the writes that change it with its version:
+    seckill:{guards}:blacklist:user|ip   hash value -> expiry in epoch ms (0: none); ip values may be CIDR ranges
+    seckill:{guards}:users:inactive  set of user ids that may not buy (deactivated or deleted)
+    seckill:{guards}:blacklist:version   digest of the database's blacklist, or a random value after a change
+    seckill:{guards}:bans:user|ip, seckill:{guards}:bans:version   temporary bans from rate limits (Redis only)
+Operations (one command each, any slot):
     seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
     seckill:workers                  sorted set worker hostname -> its last heartbeat (epoch s), for /readyz
     seckill:beat                     celery beat's last tick (epoch s): a dead beat means no expiry, no reconciliation
     seckill:sweep:stand-in           held for a sweep interval by the worker that sent the sweep while beat is silent
 
-One Redis server, not a cluster: admit.lua and outcome.lua touch a product's keys together with the request's
-record and the pending set, admit.lua the buyer's rate-limit counters too (one round trip each on the hot path);
-those keys are in different cluster slots.
+The task's Celery result (celery-task-meta-<request_id>) lives with the result backend, which may be another
+server: outcome.lua writes it with the record only when the backend uses the gate's own Redis database and the
+gate is not a cluster (seckill/worker/outcome_record.py).
 """
 
-PENDING = "seckill:pending"
-INACTIVE_USERS = "seckill:users:inactive"
-BLACKLIST_VERSION = "seckill:blacklist:version"
-BANS_VERSION = "seckill:bans:version"
+import uuid
+
+INACTIVE_USERS = "seckill:{guards}:users:inactive"
+BLACKLIST_VERSION = "seckill:{guards}:blacklist:version"
+BANS_VERSION = "seckill:{guards}:bans:version"
 RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
 WORKERS = "seckill:workers"  # sorted set worker hostname -> its last heartbeat (epoch s)
 BEAT = "seckill:beat"  # celery beat's last tick (epoch s)
@@ -60,8 +78,23 @@ def admitted(product_id: int) -> str:
     return f"seckill:{{{product_id}}}:admitted"
 
 
-def request(request_id: str) -> str:
-    return f"seckill:request:{request_id}"
+def request(product_id: int, request_id: str) -> str:
+    return f"seckill:{{{product_id}}}:request:{request_id}"
+
+
+def pending(product_id: int) -> str:
+    return f"seckill:{{{product_id}}}:pending"
+
+
+def request_id_new(product_id: int) -> str:
+    """A new purchase request's id: its product's id, then a random part (the record's slot is the product's)."""
+    return f"{product_id}-{uuid.uuid4().hex}"
+
+
+def request_id_product(request_id: str) -> int | None:
+    """The product a request id names (request_id_new), None if it names none."""
+    head, sep, _ = request_id.partition("-")
+    return int(head) if sep and head.isdigit() and len(head) < 19 else None
 
 
 def idempotency(user_id: int, key: str) -> str:
@@ -69,15 +102,15 @@ def idempotency(user_id: int, key: str) -> str:
 
 
 def blacklist(kind: str) -> str:
-    return f"seckill:blacklist:{kind}"
+    return f"seckill:{{guards}}:blacklist:{kind}"
 
 
 def bans(kind: str) -> str:
-    return f"seckill:bans:{kind}"
+    return f"seckill:{{guards}}:bans:{kind}"
 
 
 def rate_limit(scope: str, ident: str, window_s: int) -> str:
-    return f"seckill:rl:{scope}:{ident}:{window_s}"
+    return f"seckill:rl:{{{scope}:{ident}}}:{window_s}"
 
 
 def rate_limit_breach(scope: str, ident: str) -> str:

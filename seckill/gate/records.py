@@ -1,11 +1,18 @@
-"""Purchase request records (owner, outcome), the pending set the sweeper reads, and Idempotency-Keys."""
+"""Purchase request records (owner, outcome), the pending sets the sweeper reads, and Idempotency-Keys.
+
+A record and its product's pending set are in the product's key slot (keys.py); the pending sets are read per
+product, for the products whose sale is recent enough to have requests still kept (`pending_products`).
+"""
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from seckill.gate import keys
 from seckill.gate.client import get_client, script
@@ -26,7 +33,7 @@ def request_create_decided(
 ) -> None:
     """The record of a request refused before the broker: created with its outcome, never pending.
     (An admitted request's record is written by the admission: stock.admit.)"""
-    key = keys.request(request_id)
+    key = keys.request(product_id, request_id)
     pipe = get_client().pipeline(transaction=True)
     pipe.hset(
         key,
@@ -44,28 +51,35 @@ def request_create_decided(
 
 def request_set_outcome(
     *,
+    product_id: int,
     request_id: str,
     outcome: dict,
-    admitted_for: int | None = None,
+    free_slot: bool = False,
     task_result: tuple[bytes | str, bytes | str, int] | None = None,
 ) -> None:
-    """Record the outcome (no longer pending); with `admitted_for` (a product id), free its admission slot too,
-    in the same step (outcome.lua). `task_result` = (key, encoded meta, ttl s) is the Celery result to store in
-    the same step (seckill.worker.result_backend, when its Redis database is this one); needs `admitted_for`."""
-    record_keys = [keys.request(request_id), keys.PENDING]
+    """Record the outcome (no longer pending); with `free_slot`, free its admission slot too, in the same step
+    (outcome.lua). `task_result` = (key, encoded meta, ttl s) is the Celery result to store in the same step
+    (seckill/worker/outcome_record.py, when the result backend's Redis database is the gate's); needs
+    `free_slot`."""
+    record_keys = [keys.request(product_id, request_id), keys.pending(product_id)]
     args = [request_id, json.dumps(outcome), settings.SECKILL_REQUEST_TTL]
-    if admitted_for is not None:
-        record_keys.append(keys.admitted(admitted_for))
+    if free_slot:
+        record_keys.append(keys.admitted(product_id))
         if task_result is not None:
             record_keys.append(task_result[0])
             args += [task_result[1], task_result[2]]
     elif task_result is not None:
-        raise ValueError("task_result needs admitted_for")
+        raise ValueError("task_result needs free_slot")
     script("outcome")(keys=record_keys, args=args)
 
 
-def request_get(request_id: str) -> RequestRecord | None:
-    data = get_client().hgetall(keys.request(request_id))
+def request_get(request_id: str, product_id: int | None = None) -> RequestRecord | None:
+    """The request's record; its product is the one its id names unless given. None if Redis has none."""
+    if product_id is None:
+        product_id = keys.request_id_product(request_id)
+        if product_id is None:
+            return None
+    data = get_client().hgetall(keys.request(product_id, request_id))
     if not data or "user_id" not in data:
         return None
     return RequestRecord(
@@ -78,23 +92,54 @@ def request_get(request_id: str) -> RequestRecord | None:
     )
 
 
-# --- the pending set ----------------------------------------------------------------------------------------
-def requests_pending_since(created_before: float, limit: int) -> list[tuple[str, float]]:
-    """Up to `limit` (request_id, created) without an outcome, created before the given time, oldest first."""
-    return get_client().zrangebyscore(keys.PENDING, "-inf", created_before, start=0, num=limit, withscores=True)
+# --- the pending sets ---------------------------------------------------------------------------------------
+def pending_products() -> list[int]:
+    """The products that may have pending requests: those whose sale ended less than a record's lifetime
+    (SECKILL_REQUEST_TTL) ago, or has not ended. From the ledger, which knows every product."""
+    from products.models import Product  # (the ledger's products: a model import kept out of module load)
+
+    since = timezone.now() - timedelta(seconds=settings.SECKILL_REQUEST_TTL)
+    return list(Product.objects.filter(end_time__gte=since).order_by("pk").values_list("pk", flat=True))
 
 
-def request_touch_pending(request_id: str, at: float) -> None:
+def requests_pending_since(
+    created_before: float, limit: int, product_ids: list[int] | None = None
+) -> list[tuple[str, float, int]]:
+    """Up to `limit` (request_id, created, product_id) without an outcome, created before the given time, oldest
+    first, of the given products (default: `pending_products()`)."""
+    if product_ids is None:
+        product_ids = pending_products()
+    pipe = get_client().pipeline(transaction=False)
+    for product_id in product_ids:
+        pipe.zrangebyscore(keys.pending(product_id), "-inf", created_before, start=0, num=limit, withscores=True)
+    per_product = [
+        [(request_id, created, product_id) for request_id, created in found]
+        for product_id, found in zip(product_ids, pipe.execute())
+    ]
+    return list(heapq.merge(*per_product, key=lambda entry: entry[1]))[:limit]
+
+
+def requests_pending_count(product_ids: list[int] | None = None) -> int:
+    """How many requests are without an outcome, over the given products (default: `pending_products()`)."""
+    if product_ids is None:
+        product_ids = pending_products()
+    pipe = get_client().pipeline(transaction=False)
+    for product_id in product_ids:
+        pipe.zcard(keys.pending(product_id))
+    return sum(pipe.execute())
+
+
+def request_touch_pending(product_id: int, request_id: str, at: float) -> None:
     """Score a pending request as if created `at`, so that one sweep does not enqueue it again at once; and keep
     its record for another SECKILL_REQUEST_TTL (a request still being run again must not lose it)."""
     pipe = get_client().pipeline(transaction=False)
-    pipe.zadd(keys.PENDING, {request_id: at}, xx=True)
-    pipe.expire(keys.request(request_id), settings.SECKILL_REQUEST_TTL)
+    pipe.zadd(keys.pending(product_id), {request_id: at}, xx=True)
+    pipe.expire(keys.request(product_id, request_id), settings.SECKILL_REQUEST_TTL)
     pipe.execute()
 
 
-def request_forget_pending(request_id: str) -> None:
-    get_client().zrem(keys.PENDING, request_id)
+def request_forget_pending(product_id: int, request_id: str) -> None:
+    get_client().zrem(keys.pending(product_id), request_id)
 
 
 # --- Idempotency-Keys ---------------------------------------------------------------------------------------

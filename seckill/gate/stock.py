@@ -10,8 +10,8 @@ from datetime import datetime
 from django.conf import settings
 
 from seckill.gate import keys
-from seckill.gate.access_state import RateRules, rate_limit_keys_args
-from seckill.gate.client import get_client, request_ttl_ms, script
+from seckill.gate.access_state import RateRules, rate_limit_hit, rate_limit_keys_args, rate_limit_refund
+from seckill.gate.client import get_client, is_cluster, request_ttl_ms, script
 
 
 class Sell(str, enum.Enum):
@@ -56,7 +56,8 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
 
 def sell_many(requests: list[dict]) -> list[tuple[Sell | str, int]]:
     """Decide several requests (dicts of product_id, user_id, request_id, quantity) in turn, in one round trip:
-    the last step of the transaction that writes all their orders. Stops after the first that is neither
+    the last step of the transaction that writes all their orders. One product's requests (a cluster refuses a
+    script over two products' slots). Stops after the first that is neither
     Sell.SOLD nor Sell.AGAIN: returns one (result, stock left) per request decided, so maybe fewer than asked."""
     ttl = request_ttl_ms()
     script_keys, args = [], []
@@ -167,7 +168,10 @@ def live_stock(product_ids: list[int]) -> dict[int, int | None]:
     """The gate's stock for each product; None where the product is not loaded."""
     if not product_ids:
         return {}
-    values = get_client().mget([keys.stock(pid) for pid in product_ids])
+    pipe = get_client().pipeline(transaction=False)  # (not MGET: on a cluster the products are in several slots)
+    for pid in product_ids:
+        pipe.get(keys.stock(pid))
+    values = pipe.execute()
     return {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values)}
 
 
@@ -208,13 +212,14 @@ def admit(
 
     With `user_id` and `created`: a buyer the gate knows bought the product is answered 'already_purchased',
     and an admitted request's record and pending entry are written in the same step. With `rate_limits` too,
-    they are counted first (one round trip for both). Returns (answer, retry_after_ms, index of the first full
+    they are counted first (one round trip for both; on a cluster, where their keys are in their subjects' slots,
+    in calls of their own just before). Returns (answer, retry_after_ms, index of the first full
     rule); answer 'admitted', 'sold_out', 'already_purchased', 'busy', 'not_loaded' (nothing counted) or
     'rate_limited' (nothing else done)."""
     script_keys = [keys.stock(product_id), keys.admitted(product_id)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:
-        script_keys += [keys.buyers(product_id), keys.request(request_id), keys.PENDING]
+        script_keys += [keys.buyers(product_id), keys.request(product_id, request_id), keys.pending(product_id)]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
         if rate_limits:
             limit_keys, limit_args = rate_limit_keys_args(rate_limits)
@@ -222,6 +227,14 @@ def admit(
             args += [len(rate_limits), *limit_args]
     elif rate_limits:
         raise ValueError("rate_limits need user_id and created")
+    if rate_limits and is_cluster():  # the counters are in their subjects' slots: counted in calls of their own
+        allowed, retry_after_ms, breached = rate_limit_hit(rate_limits)
+        if not allowed:
+            return "rate_limited", retry_after_ms, breached
+        answer, _, _ = script("admit")(keys=script_keys[: -len(rate_limits)], args=args[:8])
+        if answer == "not_loaded":  # counted nothing on one server either: the caller loads it and asks again
+            rate_limit_refund(rate_limits)
+        return answer, 0, -1
     answer, retry_after_ms, first_full = script("admit")(keys=script_keys, args=args)
     return answer, int(retry_after_ms), int(first_full) - 1
 

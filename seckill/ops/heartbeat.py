@@ -20,6 +20,7 @@ import redis
 from celery import signals
 from celery.beat import PersistentScheduler
 from django.conf import settings
+from django.db import connection
 
 from seckill.gate import operations, records
 
@@ -45,6 +46,8 @@ def _beat(hostname: str) -> None:
             logger.warning("heartbeat of %s not written", hostname, exc_info=True)
         except Exception:  # (a broker error publishing the sweep): the heartbeat goes on
             logger.warning("the sweep standing in for beat was not sent", exc_info=True)
+        finally:
+            connection.close()  # this thread's: the main process, which pool processes fork from, keeps none open
         if _stop.wait(period):
             return
 
@@ -63,6 +66,7 @@ def _stand_in_for_beat() -> None:
     if age is not None and age <= beat_stale_after():
         return
     due = time.time() - settings.SECKILL_REDELIVER_AFTER
+    # (the pending sets of the products whose sale is recent: a database read; the heartbeat closes the connection)
     if not records.requests_pending_since(due, 1):  # nothing to sweep: no message (a sold-out flood sends none)
         return
     interval = settings.SECKILL_SWEEP_INTERVAL

@@ -16,9 +16,8 @@ from django.db.models import Count, Q, Sum
 from products import selectors as product_selectors
 from seckill.catalogue import services as catalogue_services
 from seckill.errors import BROKER_ERRORS
-from seckill.gate import keys
+from seckill.gate import records
 from seckill.gate import stock as gate
-from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.ops import heartbeat, metrics, reconcile
 from seckill.purchases.enqueue import purchase_queue_length
@@ -62,7 +61,7 @@ def _redis_figures(product_id: int) -> dict:
     return {
         "stock_left": gate.live_stock([product_id])[product_id],  # None: not loaded (nobody asked yet)
         "admission_slots": gate.admitted_count(product_id),
-        "requests_pending": get_client().zcard(keys.PENDING),  # all products': the sweeper's backlog
+        "requests_pending": records.requests_pending_count(),  # all products': the sweeper's backlog
         "queue_depth": purchase_queue_length(),
         "workers_live": heartbeat.live_workers(),
         "beat_age_s": beat_age,

@@ -54,18 +54,16 @@ class SaleCollector:
 
     def collect(self):
         from products.models import Product
-        from seckill.gate import keys
+        from seckill.gate import records
         from seckill.gate import stock as gate
-        from seckill.gate.client import get_client
         from seckill.ops import heartbeat
         from seckill.purchases.enqueue import purchase_queue_length
 
         yield GaugeMetricFamily(
             "seckill_queue_depth", "Purchase messages waiting in the broker", purchase_queue_length()
         )
-        client = get_client()
         yield GaugeMetricFamily(
-            "seckill_requests_pending", "Purchase requests without an outcome", client.zcard(keys.PENDING)
+            "seckill_requests_pending", "Purchase requests without an outcome", records.requests_pending_count()
         )
         yield GaugeMetricFamily("seckill_workers_live", "Workers heard from in the last 10 s", heartbeat.live_workers())
         beat_age = heartbeat.beat_age()

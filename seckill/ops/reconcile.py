@@ -117,7 +117,7 @@ class _Reconciler:
                     "buyer_extra", f"user {user} held in Redis for closed order {order.pk}", request, None, self.fix
                 )
                 continue
-            record = records.request_get(request)
+            record = records.request_get(request, self.pid)
             if order is None and record is not None and time.time() - record.created < grace:
                 young_units += record.quantity  # sold in Redis, its commit still to come (or retrying)
                 continue

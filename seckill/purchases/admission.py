@@ -75,7 +75,7 @@ def purchase_refuse_unsent(purchase: PurchaseRequest) -> str | None:
         decision = gate.refuse(**purchase.task_kwargs(), code=Unavailable.code)
         if decision == Unavailable.code:
             records.request_set_outcome(
-                request_id=purchase.request_id, outcome=outcome, admitted_for=purchase.product_id
+                product_id=purchase.product_id, request_id=purchase.request_id, outcome=outcome, free_slot=True
             )
         return decision
     except BROKER_ERRORS:

@@ -12,10 +12,10 @@ request with an Idempotency-Key (maybe a replay, which must reach its first outc
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 
 from seckill.access import guards
+from seckill.gate import keys
 from seckill.gate.access_state import RateRules
 from seckill.purchases import idempotency
 from seckill.purchases.admission import AdmissionUnknown, purchase_admit, purchase_refuse_unsent
@@ -39,7 +39,8 @@ def purchase_request_check(*, user_id: int, meta: dict, read_input: Callable[[],
     key = meta.get("HTTP_IDEMPOTENCY_KEY")
     if key is not None:
         idempotency.idempotency_key_check(key)
-    return PurchaseRequest(uuid.uuid4().hex, user_id, fields["product_id"], fields["quantity"], ip, key)
+    product_id = fields["product_id"]
+    return PurchaseRequest(keys.request_id_new(product_id), user_id, product_id, fields["quantity"], ip, key)
 
 
 def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:

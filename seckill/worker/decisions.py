@@ -65,16 +65,17 @@ def purchase_process(purchase: PurchaseRequest, *, record: bool = True) -> Outco
 
 def purchases_decide_together(requests: list[dict]) -> dict[str, Outcome]:
     """A pool job's prelude (the task's `batch_prelude`): decide its requests (the tasks' kwargs) in one
-    transaction: the ledger's statements (one per product on PostgreSQL: `seckill.worker.ledger.ledger_sell_many`),
-    then Redis decides them all in one round trip (sell.lua), then one commit. Returns the sales by request id,
-    which the batching step hands to `purchase_process` of each (celery_batches.prelude_result). Never raises:
-    whatever is not sold here is decided alone, by the usual path.
+    transaction: per product, the ledger's statements (one on PostgreSQL: `seckill.worker.ledger.ledger_sell_many`),
+    then Redis decides the product's requests in one round trip (sell.lua, in the product's key slot); then one
+    commit. Returns the sales by request id, which the batching step hands to `purchase_process` of each
+    (celery_batches.prelude_result). Never raises: whatever is not sold here is decided alone, by the usual path.
 
     A request the ledger does not sell (an inactive buyer; on PostgreSQL every request of a product whose stock
-    cannot cover them all, elsewhere those past its last unit) is simply left out. Anything else rolls the whole
-    batch back: a refusal by Redis, an integrity error (a redelivered request, a buyer twice in the batch),
-    any error. Redis may have sold some of them by then (its decisions are final); their orders are written
-    when each runs alone (sell.lua answers 'again'), as after any failed commit."""
+    cannot cover them all, elsewhere those past its last unit) is simply left out. A refusal by Redis rolls that
+    product's requests back (a savepoint, when the job holds several products), the others' stand. Anything else
+    rolls the whole batch back: an integrity error (a redelivered request, a buyer twice in the batch), any
+    error. Redis may have sold some of them by then (its decisions are final); their orders are written when each
+    runs alone (sell.lua answers 'again'), as after any failed commit."""
     if not settings.SECKILL_WORKER_BATCH_TRANSACTION:
         return {}
     try:
@@ -90,28 +91,40 @@ class _DecideAlone(Exception):
 
 
 def _sell_together(requests: list[PurchaseRequest]) -> list[Outcome]:
-    by_product: dict[int, list[dict]] = defaultdict(list)
+    by_product: dict[int, list[PurchaseRequest]] = defaultdict(list)
     for purchase in requests:
-        by_product[purchase.product_id].append(purchase.task_kwargs())
+        by_product[purchase.product_id].append(purchase)
+    if len(by_product) == 1:  # the usual job (a hot product's queue): no savepoint needed
+        with transaction.atomic():
+            return _sell_product(requests)
+    sold: list[Outcome] = []
     with transaction.atomic():
-        order_ids: dict[str, int] = {}
         for product_id in sorted(by_product):  # every batch locks products in the same order: no deadlock
-            order_ids.update(ledger_sell_many(by_product[product_id]))
-        taken = [
-            (purchase, order_ids[purchase.request_id]) for purchase in requests if purchase.request_id in order_ids
-        ]
-        if not taken:
-            return []
-        decided = gate.sell_many([purchase.task_kwargs() for purchase, _ in taken])
-        if len(decided) < len(taken) or any(result not in (gate.Sell.SOLD, gate.Sell.AGAIN) for result, _ in decided):
-            raise _DecideAlone([result for result, _ in decided])
+            try:
+                with transaction.atomic():  # a savepoint: a product Redis did not sell whole is rolled back alone
+                    sold += _sell_product(by_product[product_id])
+            except _DecideAlone as refused:
+                logger.info("batch: product %s's purchases decided one by one: %s", product_id, refused)
+    return sold
+
+
+def _sell_product(purchases: list[PurchaseRequest]) -> list[Outcome]:
+    """One product's requests: the ledger's statements, then Redis' decision of those it sold (one sell.lua
+    call, one key slot). Raises _DecideAlone unless Redis sold them all."""
+    order_ids = ledger_sell_many([purchase.task_kwargs() for purchase in purchases])
+    taken = [(purchase, order_ids[purchase.request_id]) for purchase in purchases if purchase.request_id in order_ids]
+    if not taken:
+        return []
+    decided = gate.sell_many([purchase.task_kwargs() for purchase, _ in taken])
+    if len(decided) < len(taken) or any(result not in (gate.Sell.SOLD, gate.Sell.AGAIN) for result, _ in decided):
+        raise _DecideAlone([result for result, _ in decided])
     return [Outcome.success(purchase, order_id=order_id) for purchase, order_id in taken]
 
 
 def _record(outcome: Outcome) -> None:
     """The decision is made: keep its outcome for the result endpoint and free its admission slot."""
     records.request_set_outcome(
-        request_id=outcome.request_id, outcome=outcome.as_dict(), admitted_for=outcome.product_id
+        product_id=outcome.product_id, request_id=outcome.request_id, outcome=outcome.as_dict(), free_slot=True
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from celery.app.task import get_actual_ignore_result  # what Celery's tracer asks before storing a result
 
-from seckill.gate.client import get_client
+from seckill.gate.client import get_client, is_cluster
 from seckill.gate.records import request_set_outcome
 from seckill.purchases.outcomes import PENDING
 
@@ -23,7 +23,10 @@ _DEFAULTS = {"port": 6379, "db": 0}  # what redis-py assumes when a URL leaves t
 
 class OutcomeRecorder:
     def accepts(self, backend) -> bool:
-        """The gate's Redis database, plain JSON results (outcome.lua reads a stored one: never over a success)."""
+        """The gate's Redis database, plain JSON results (outcome.lua reads a stored one: never over a success).
+        Never a gate on a cluster: the result's key is in another slot than the record's."""
+        if is_cluster():
+            return False
         gate = get_client().connection_pool.connection_kwargs
         same = all(_norm(k, gate.get(k)) == _norm(k, backend.connparams.get(k)) for k in _SAME_DATABASE)
         return same and backend.serializer == "json" and not backend.compression
@@ -34,9 +37,10 @@ class OutcomeRecorder:
 
     def store(self, result: dict, stored_result: tuple) -> None:
         request_set_outcome(
+            product_id=result["product_id"],
             request_id=result["request_id"],
             outcome=result,
-            admitted_for=result["product_id"],
+            free_slot=True,
             task_result=stored_result,
         )
 

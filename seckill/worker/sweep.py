@@ -30,10 +30,10 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
     now = time.time()
     backlog = purchase_queue_length() > 0
     counts = {"requeued": 0, "abandoned": 0, "dropped": 0, "waiting": 0}
-    for request_id, _ in records.requests_pending_since(now - older_than_s, limit):
-        record = records.request_get(request_id)
+    for request_id, _, product_id in records.requests_pending_since(now - older_than_s, limit):
+        record = records.request_get(request_id, product_id)
         if record is None or record.outcome is not None:  # expired, or decided meanwhile
-            records.request_forget_pending(request_id)
+            records.request_forget_pending(product_id, request_id)
             counts["dropped"] += 1
             continue
         purchase = PurchaseRequest(request_id, record.user_id, record.product_id, record.quantity)
@@ -44,7 +44,7 @@ def purchase_requests_sweep(*, older_than_s: float, give_up_after_s: float, limi
             counts["waiting"] += 1  # probably still in the queue: look again next time
             continue
         # Not again before another `older_than_s`: a long backlog must not be multiplied by each sweep.
-        records.request_touch_pending(request_id, now)
+        records.request_touch_pending(product_id, request_id, now)
         purchase_enqueue(purchase)
         counts["requeued"] += 1
     if counts["requeued"] or counts["abandoned"]:

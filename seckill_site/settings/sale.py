@@ -9,6 +9,11 @@ from seckill_site.settings.env import env, env_bool, env_list
 # --- Redis: the gate (stock, buyers), the Celery broker and the result backend -------------------------
 # One URL by default; the broker and the result backend can be split off.
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The gate's Redis (stock, buyers, request records, rate limits, blacklists: seckill/gate/keys.py), apart from the
+# broker and the results when set. SECKILL_GATE_CLUSTER=1: a Redis Cluster, whose startup nodes SECKILL_GATE_URL
+# lists, comma-separated (redis://h1:7001,redis://h2:7002; redis-py has no cluster URL scheme).
+SECKILL_GATE_URL = env("SECKILL_GATE_URL", REDIS_URL)
+SECKILL_GATE_CLUSTER = env_bool("SECKILL_GATE_CLUSTER", False)
 # Redis connections one process may open (per pool: the gate's, the broker's, the result backend's).
 SECKILL_REDIS_MAX_CONNECTIONS = int(env("SECKILL_REDIS_MAX_CONNECTIONS", "500"))
 

@@ -19,6 +19,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from seckill.gate import keys
 from seckill_site.local_redis import with_db
 from tests.support.http import http
 from tests.support.polling import wait_for
@@ -120,7 +121,7 @@ def test_a_database_outage_mid_sale_sells_nothing_wrong_and_the_sale_goes_on(pri
         for thread in threads:
             thread.join(timeout=120)
         assert len(answers) == BUYERS
-        assert wait_for(lambda: store.zcard("seckill:pending") == 0, 90, 0.5), "requests left undecided"
+        assert wait_for(lambda: store.zcard(keys.pending(product_id)) == 0, 90, 0.5), "requests left undecided"
     finally:
         beat.terminate()
         worker.stop()

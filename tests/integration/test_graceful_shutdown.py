@@ -81,7 +81,7 @@ def test_sigterm_to_web_and_worker_mid_sale_loses_nothing(
             assert old_worker.proc.wait(timeout=15) == 0
         except subprocess.TimeoutExpired:
             pytest.fail(f"the old worker was still stopping 15 s after the last buyer:\n{old_worker.log_tail()}")
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, 0.2), "requests left undecided"
+        assert wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, 60, 0.2), "requests left undecided"
     finally:
         if old_worker.proc.poll() is None:
             old_worker.kill()

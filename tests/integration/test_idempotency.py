@@ -115,16 +115,17 @@ def test_a_request_mid_commit_is_not_given_up_and_keeps_its_key(worker, make_buy
     # the key waits on that request (no second attempt, which would be refused already_purchased).
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    purchase = abandoned_keyed_request(user, product, "committing-1", "mid-commit", mid_commit=True)
-    assert records.request_get("committing-1").outcome is None
-    assert "committing-1" in {rid for rid, _ in records.requests_pending_since(time.time(), 100)}
+    committing = f"{product.pk}-committing-1"  # (a request id names its product: keys.request_id_new)
+    purchase = abandoned_keyed_request(user, product, committing, "mid-commit", mid_commit=True)
+    assert records.request_get(committing, product.pk).outcome is None
+    assert committing in {rid for rid, _, _ in records.requests_pending_since(time.time(), 100)}
     assert gate.live_stock([product.pk]) == {product.pk: 1}
 
     settings.SECKILL_RESULT_TIMEOUT = 0.3
     retry = api_client(user).post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="mid-commit")
-    assert (retry.status_code, retry.json()["code"], retry.json()["request_id"]) == (202, "pending", "committing-1")
-    assert records.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == "committing-1"
+    assert (retry.status_code, retry.json()["code"], retry.json()["request_id"]) == (202, "pending", committing)
+    assert records.idempotency_claim(user_id=user.pk, key="mid-commit", request_id="x", ttl_s=600) == committing
 
     # The access layer's own 503 path (publish failed, the message got through and sold) records nothing either.
     admission.purchase_refuse_unsent(purchase)
-    assert records.request_get("committing-1").outcome is None
+    assert records.request_get(committing, product.pk).outcome is None

@@ -55,7 +55,7 @@ def test_buy_returns_503_when_only_the_broker_is_down_and_never_sells_later(web,
 
     assert (status, body["code"]) == (503, "unavailable")
     # Suppose the message reached a broker after all, or the sweeper finds the request: it still sells nothing.
-    (request_id,) = [key.rsplit(":", 1)[1] for key in get_client().scan_iter("seckill:request:*")]
+    (request_id,) = [key.rsplit(":", 1)[1] for key in get_client().scan_iter(keys.request(product.pk, "*"))]
     assert sweep.purchase_requests_sweep(older_than_s=0, give_up_after_s=3600)["requeued"] == 0
     late = purchase_task.apply_async(
         kwargs=dict(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1), task_id=request_id
@@ -137,8 +137,8 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     counts = sweep.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
     assert counts["requeued"] == 0 and sent == []
     assert gate.admitted_count(product.pk) == 0  # the slot is free again
-    assert [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request("*"))] == ["lost-reply-1"]
-    assert records.request_get("lost-reply-1").outcome["code"] == "unavailable"
+    assert [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request(product.pk, "*"))] == ["lost-reply-1"]
+    assert records.request_get("lost-reply-1", product.pk).outcome["code"] == "unavailable"
     assert decisions.purchase_process(purchase).code == "unavailable"  # a delivery that somehow arrives: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 3} and not Order.objects.exists()
 
@@ -297,7 +297,8 @@ def test_a_full_redis_answers_503_or_pending_never_500_and_a_503_never_sells(
 
         assert {status for status, _ in answers} <= {202, 503}, answers
         pending = {body["request_id"] for status, body in answers if status == 202}
-        assert set(full.zrange(keys.PENDING, 0, -1)) == pending  # what a 503 answered left nothing to sell later
+        # what a 503 answered left nothing to sell later
+        assert set(full.zrange(keys.pending(product.pk), 0, -1)) == pending
         if user_rate_limit:  # the rate limit's counter is the admission's first write: refused, nothing written
             assert pending == set()
         else:
@@ -314,7 +315,7 @@ def test_a_full_redis_answers_503_or_pending_never_500_and_a_503_never_sells(
             check=True,
             capture_output=True,
         )
-        assert wait_for(lambda: full.zcard(keys.PENDING) == 0, 30, interval=0.2)
+        assert wait_for(lambda: full.zcard(keys.pending(product.pk)) == 0, 30, interval=0.2)
     finally:
         if rescuer.proc is not None:
             rescuer.stop()

@@ -74,8 +74,8 @@ def test_the_documented_worker_and_beat_commands_expire_orders_and_sweep_lost_re
         # A request admitted and recorded whose message never reached the broker (lost with a worker), from a buyer
         # whose order expired: the sweeper enqueues it again and the worker sells it.
         admission.purchase_admit(PurchaseRequest("lost-request-1", buyers[2].pk, product.pk, 1))
-        assert wait_for(lambda: records.request_get("lost-request-1").outcome is not None, 30, interval=0.2)
-        assert records.request_get("lost-request-1").outcome["code"] == "success"
+        assert wait_for(lambda: records.request_get("lost-request-1", product.pk).outcome is not None, 30, interval=0.2)
+        assert records.request_get("lost-request-1", product.pk).outcome["code"] == "success"
         assert Order.objects.filter(request_id="lost-request-1", status=Order.Status.PENDING_PAYMENT).exists()
 
         reports = Client().get("/readyz").json()["reports"]

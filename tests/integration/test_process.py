@@ -198,10 +198,10 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
     assert gate.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     with pytest.raises(ValueError):
         decisions.purchase_process(purchase)
-    assert records.request_get("bug-after-sell").outcome is None  # still pending: the sweeper runs it again
+    assert records.request_get("bug-after-sell", product.pk).outcome is None  # still pending: the sweeper runs it again
     monkeypatch.undo()
     assert decisions.purchase_process(purchase).code == "success"
-    assert records.request_get("bug-after-sell").outcome["code"] == "success"
+    assert records.request_get("bug-after-sell", product.pk).outcome["code"] == "success"
     assert_stocks(product, 2)
 
 
@@ -222,7 +222,7 @@ def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clea
     assert decisions.purchase_process(other).code == "sale_disabled"
     assert decisions.purchase_abandon(other).code == "sale_disabled"  # giving up keeps the answer
     admission.purchase_refuse_unsent(other)  # nor does the access layer's 503 path write `unavailable` over it
-    assert records.request_get("refused-by-redis").outcome["code"] == "sale_disabled"
+    assert records.request_get("refused-by-redis", product.pk).outcome["code"] == "sale_disabled"
     assert not Order.objects.exists()
 
 
@@ -286,7 +286,7 @@ def test_a_redelivery_racing_the_first_delivery_never_undoes_its_sale(clean_redi
     assert outcomes["second"].order_id == outcomes["first"].order_id
     assert Order.objects.filter(request_id="raced-1").count() == 1
     assert gate.decision_get(product_id=product.pk, request_id="raced-1") == gate.SOLD
-    assert records.request_get("raced-1").outcome["code"] == "success"
+    assert records.request_get("raced-1", product.pk).outcome["code"] == "success"
     assert_gate_and_ledger_agree(product.pk)  # the buyer's entry and the unit stay taken in Redis
 
 

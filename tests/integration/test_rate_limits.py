@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from seckill.gate import access_state as guard_store
-from seckill.gate import records
+from seckill.gate import keys, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -74,8 +74,8 @@ def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(
     assert again[1].status_code == 429 and int(again[1]["Retry-After"]) >= 1
     assert separate == []  # no round trip of its own
     client = get_client()
-    assert client.get(f"seckill:rl:user:{buyers[0].pk}:3600") == "2"  # counted, and the refusal not
-    assert client.get("seckill:rl:ip:127.0.0.1:3600") == "4"  # every admitted request counted once
+    assert client.get(keys.rate_limit("user", str(buyers[0].pk), 3600)) == "2"  # counted, and the refusal not
+    assert client.get(keys.rate_limit("ip", "127.0.0.1", 3600)) == "4"  # every admitted request counted once
     # The refused request reached neither the gate nor the broker, and left no record.
     assert gate.admitted_count(product.pk) == 0
     assert records.requests_pending_since(time.time() + 1, 10) == []

@@ -32,15 +32,17 @@ def sell(user, request, qty=1):
     return gate.sell(product_id=PID, user_id=user, request_id=request, quantity=qty)
 
 
-@pytest.fixture(autouse=True)
-def _clean(clean_redis):
-    yield
+@pytest.fixture(autouse=True, params=["server", "cluster"])
+def gate_on(request, clean_redis):
+    """Each test on one Redis server, then on a 3-node Redis Cluster (where a cross-slot script fails)."""
+    if request.param == "cluster":
+        request.getfixturevalue("on_gate_cluster")
 
 
-def test_sell_decrements_and_records_the_buyer_and_the_sale(clean_redis):
+def test_sell_decrements_and_records_the_buyer_and_the_sale():
     load(stock=2)
     assert sell(1, "r1") == (Sell.SOLD, 1)
-    assert clean_redis.hget(keys.buyers(PID), "1") == "r1"
+    assert get_client().hget(keys.buyers(PID), "1") == "r1"
     assert gate.decision_get(product_id=PID, request_id="r1") == gate.SOLD
 
 
@@ -157,7 +159,7 @@ def test_load_never_overwrites_a_live_counter():
     assert gate.live_stock([PID]) == {PID: 4}
 
 
-def test_load_after_redis_lost_the_keys_restores_stock_and_buyers(clean_redis):
+def test_load_after_redis_lost_the_keys_restores_stock_and_buyers():
     assert load(stock=3, buyers=[(7, "old-request")]) is True
     assert sell(7, "new-request")[0] == "already_purchased"
     assert sell(7, "old-request")[0] is Sell.AGAIN
@@ -197,12 +199,12 @@ def test_scripts_survive_a_flushed_script_cache():
     assert sell(1, "r1")[0] is Sell.SOLD
 
 
-def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, settings):
+def test_admission_writes_the_request_record_only_when_it_admits(settings):
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=1)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1234.5)
     assert gate.admit(request_id="adm-1", **args)[0] == "admitted"
-    record = records.request_get("adm-1")
+    record = records.request_get("adm-1", PID)
     assert (record.user_id, record.product_id, record.quantity, record.created, record.outcome) == (
         7,
         PID,
@@ -210,25 +212,25 @@ def test_admission_writes_the_request_record_only_when_it_admits(clean_redis, se
         1234.5,
         None,
     )
-    assert 0 < clean_redis.ttl(keys.request("adm-1")) <= 600
-    assert records.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]  # the sweeper sees it
+    assert 0 < get_client().ttl(keys.request(PID, "adm-1")) <= 600
+    assert records.requests_pending_since(2000, 10, [PID]) == [("adm-1", 1234.5, PID)]  # the sweeper sees it
     assert gate.admit(request_id="adm-2", **args)[0] == "busy"  # one slot for one unit
-    assert records.request_get("adm-2") is None
-    assert records.requests_pending_since(2000, 10) == [("adm-1", 1234.5)]
+    assert records.request_get("adm-2", PID) is None
+    assert records.requests_pending_since(2000, 10, [PID]) == [("adm-1", 1234.5, PID)]
 
 
-def test_recording_an_outcome_ends_pending_and_frees_the_slot(clean_redis, settings):
+def test_recording_an_outcome_ends_pending_and_frees_the_slot(settings):
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=2)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1.0)
     for rid in ("out-1", "out-2"):
         assert gate.admit(request_id=rid, **args)[0] == "admitted"
-    records.request_set_outcome(request_id="out-1", outcome={"code": "success"}, admitted_for=PID)
-    records.request_set_outcome(request_id="out-2", outcome={"code": "unavailable"})  # slot kept
-    assert records.request_get("out-1").outcome == {"code": "success"}
-    assert records.requests_pending_since(10, 10) == []
+    records.request_set_outcome(product_id=PID, request_id="out-1", outcome={"code": "success"}, free_slot=True)
+    records.request_set_outcome(product_id=PID, request_id="out-2", outcome={"code": "unavailable"})  # slot kept
+    assert records.request_get("out-1", PID).outcome == {"code": "success"}
+    assert records.requests_pending_since(10, 10, [PID]) == []
     assert gate.admitted_count(PID) == 1
-    assert 0 < clean_redis.ttl(keys.request("out-1")) <= 600
+    assert 0 < get_client().ttl(keys.request(PID, "out-1")) <= 600
 
 
 # --- rate limits (ratelimit.lua) ---------------------------------------------------------------------------
@@ -247,12 +249,13 @@ def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypa
     assert wait_for(lambda: guard_store.rate_limit_hit(rules)[0], 3, 0.05)
 
 
-def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_over_them(clean_redis, settings):
+def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_over_them(settings):
     settings.SECKILL_REQUEST_TTL = 600
     rules = [("user", "79", 2, 60), ("ip", "10.0.0.9", 100, 1)]
     call = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, user_id=79, created=5.0, rate_limits=rules)
     assert gate.admit(request_id="rl-0", **call)[0] == "not_loaded"
-    assert clean_redis.get("seckill:rl:user:79:60") is None  # not loaded: nothing counted (the caller retries)
+    # not loaded: nothing counted (the caller retries)
+    assert get_client().get(keys.rate_limit("user", "79", 60)) is None
     load(stock=5)
     for rid in ("rl-1", "rl-2"):
         assert gate.admit(request_id=rid, **call) == ("admitted", 0, -1)
@@ -261,9 +264,10 @@ def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_ov
     assert 0 < retry_after_ms <= 60_000
     # Refused whole: not admitted, no record, nothing pending, and no rule counted it.
     assert gate.admitted_count(PID) == 2
-    assert records.request_get("rl-3") is None
-    assert [rid for rid, _ in records.requests_pending_since(10, 10)] == ["rl-1", "rl-2"]
-    assert clean_redis.mget("seckill:rl:user:79:60", "seckill:rl:ip:10.0.0.9:1") == ["2", "2"]
+    assert records.request_get("rl-3", PID) is None
+    assert [rid for rid, _, _ in records.requests_pending_since(10, 10, [PID])] == ["rl-1", "rl-2"]
+    counters = [keys.rate_limit("user", "79", 60), keys.rate_limit("ip", "10.0.0.9", 1)]
+    assert [get_client().get(key) for key in counters] == ["2", "2"]
     # The same counters as the rate limit on its own: one count, whichever step makes it.
     allowed, _, breached = guard_store.rate_limit_hit(rules)
     assert (allowed, breached) == (False, 0)
@@ -272,16 +276,16 @@ def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_ov
 
 def test_a_rate_limit_counter_without_expiry_gets_one():
     client = get_client()
-    client.set("seckill:rl:user:78:60", 5)  # full, and (not by our script) without expiry
+    client.set(keys.rate_limit("user", "78", 60), 5)  # full, and (not by our script) without expiry
     allowed, retry_after_ms, _ = guard_store.rate_limit_hit([("user", "78", 5, 60)])
     assert not allowed and retry_after_ms == 60_000
-    assert 0 < client.pttl("seckill:rl:user:78:60") <= 60_000
+    assert 0 < client.pttl(keys.rate_limit("user", "78", 60)) <= 60_000
 
 
-def test_admission_answers_a_buyer_the_gate_knows_already_purchased(clean_redis, settings):
+def test_admission_answers_a_buyer_the_gate_knows_already_purchased(settings):
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=5, buyers=[(7, "bought-before")])
     args = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, created=1.0)
     assert gate.admit(request_id="again-1", user_id=7, **args)[0] == "already_purchased"
-    assert records.request_get("again-1") is None and gate.admitted_count(PID) == 0
+    assert records.request_get("again-1", PID) is None and gate.admitted_count(PID) == 0
     assert gate.admit(request_id="new-1", user_id=8, **args)[0] == "admitted"

@@ -99,8 +99,8 @@ def setex_watched(key: str):
         thread.join(5)
 
 
-def pending_ids(client):
-    return {member for member, _ in client.zrange(keys.PENDING, 0, -1, withscores=True)}
+def pending_ids(client, product_id=7):
+    return {member for member, _ in client.zrange(keys.pending(product_id), 0, -1, withscores=True)}
 
 
 def test_the_projects_backend_shares_the_gate_database(backend):
@@ -120,7 +120,7 @@ def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_
 
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert backend.get_task_meta(request_id)["result"] == outcome
-    assert records.request_get(request_id).outcome == outcome
+    assert records.request_get(request_id, 7).outcome == outcome
     assert request_id not in pending_ids(clean_redis)
     assert gate.admitted_count(7) == 0
     message = pubsub.get_message(timeout=2)  # the waiting view is woken, as by Celery's own store
@@ -141,11 +141,11 @@ def test_a_success_overwrites_an_earlier_retry_state(backend):
     request_id = admitted_request()
     backend.store_result(request_id, RuntimeError("transient"), states.RETRY, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["status"] == states.RETRY
-    assert records.request_get(request_id).outcome is None  # a retry decides nothing
+    assert records.request_get(request_id, 7).outcome is None  # a retry decides nothing
 
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
-    assert records.request_get(request_id).outcome["code"] == "success"
+    assert records.request_get(request_id, 7).outcome["code"] == "success"
 
 
 def test_a_pending_outcome_is_stored_but_not_recorded(backend):
@@ -155,7 +155,7 @@ def test_a_pending_outcome_is_stored_but_not_recorded(backend):
     pending = Outcome.pending(PurchaseRequest(request_id, 3, 7, 1)).as_dict()
     backend.store_result(request_id, pending, states.SUCCESS, request=Context(task="seckill.purchase"))
     assert backend.get_task_meta(request_id)["result"]["code"] == "pending"
-    assert records.request_get(request_id).outcome is None
+    assert records.request_get(request_id, 7).outcome is None
     assert request_id in pending_ids(get_client())
 
 
@@ -164,7 +164,7 @@ def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis, celery_sto
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="bench.noop"))
     assert celery_stores == [backend.get_key_for_task(request_id).decode()]  # what the others count is counted
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
-    assert records.request_get(request_id).outcome is None
+    assert records.request_get(request_id, 7).outcome is None
     assert gate.admitted_count(7) == 1
 
 
@@ -181,7 +181,7 @@ def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
     monkeypatch.setattr(outcome_record, "request_set_outcome", flaky)
     backend.store_result(request_id, success_of(request_id), states.SUCCESS, request=Context(task="seckill.purchase"))
     assert len(calls) == 2
-    assert records.request_get(request_id).outcome["code"] == "success"
+    assert records.request_get(request_id, 7).outcome["code"] == "success"
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
 
 
@@ -248,6 +248,6 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
         ).get(timeout=10)
     assert result["code"] == "success"
     assert setex == []  # stored by outcome.lua in the worker, not by Celery's pipeline
-    assert records.request_get(request_id).outcome == result
-    assert request_id not in pending_ids(get_client())
+    assert records.request_get(request_id, product.pk).outcome == result
+    assert request_id not in pending_ids(get_client(), product.pk)
     assert gate.admitted_count(product.pk) == 0

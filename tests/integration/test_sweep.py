@@ -46,16 +46,16 @@ def poll(client, url, deadline_s=15):
 def test_sweeper_enqueues_a_lost_request_again_and_it_is_answered(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    lose_a_message(user, product, "lost-1", age_s=60)
+    lose_a_message(user, product, f"{product.pk}-lost-1", age_s=60)
     client = api_client(user)
-    assert client.get("/api/seckill/requests/lost-1/").status_code == 202
+    assert client.get(f"/api/seckill/requests/{product.pk}-lost-1/").status_code == 202
 
     counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert counts["requeued"] == 1
-    final = poll(client, "/api/seckill/requests/lost-1/")
+    final = poll(client, f"/api/seckill/requests/{product.pk}-lost-1/")
     assert final.status_code == 200 and final.json()["code"] == "success"
-    assert Order.objects.get(request_id="lost-1").user_id == user.pk
+    assert Order.objects.get(request_id=f"{product.pk}-lost-1").user_id == user.pk
     assert records.requests_pending_since(time.time(), 10) == []
 
 
@@ -78,14 +78,14 @@ def test_sweeper_does_not_requeue_the_same_request_on_every_pass(worker, make_bu
 def test_sweeper_abandons_a_request_too_old_to_keep_and_it_never_sells(worker, make_buyers, make_product):
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    lose_a_message(user, product, "ancient-1", age_s=7200)
+    lose_a_message(user, product, f"{product.pk}-ancient-1", age_s=7200)
 
     counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert counts["abandoned"] == 1
-    response = api_client(user).get("/api/seckill/requests/ancient-1/")
+    response = api_client(user).get(f"/api/seckill/requests/{product.pk}-ancient-1/")
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
-    purchase = PurchaseRequest(request_id="ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    purchase = PurchaseRequest(request_id=f"{product.pk}-ancient-1", user_id=user.pk, product_id=product.pk, quantity=1)
     assert decisions.purchase_process(purchase).code == "unavailable"  # its message turns up after all: no sale
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2 and not Order.objects.exists()
@@ -96,20 +96,22 @@ def test_a_request_sold_in_redis_is_never_given_up_but_run_again(worker, make_bu
     # worker killed mid-commit): giving it up would leave the units taken for nothing. It runs again instead.
     (user,) = make_buyers(1)
     product = make_product(stock_total=2)
-    lose_a_message(user, product, "mid-commit-1", age_s=7200)
-    purchase = PurchaseRequest(request_id="mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1)
+    lose_a_message(user, product, f"{product.pk}-mid-commit-1", age_s=7200)
+    purchase = PurchaseRequest(
+        request_id=f"{product.pk}-mid-commit-1", user_id=user.pk, product_id=product.pk, quantity=1
+    )
     assert gate.sell(**purchase.task_kwargs())[0] is gate.Sell.SOLD
 
     assert decisions.purchase_abandon(purchase).code == "pending"  # not given up, nothing recorded
-    assert records.request_get("mid-commit-1").outcome is None
-    get_client().expire(keys.request("mid-commit-1"), 100)  # its day nearly over
+    assert records.request_get(f"{product.pk}-mid-commit-1", product.pk).outcome is None
+    get_client().expire(keys.request(product.pk, f"{product.pk}-mid-commit-1"), 100)  # its day nearly over
     counts = sweep.purchase_requests_sweep(older_than_s=30, give_up_after_s=3600)
 
     assert (counts["abandoned"], counts["requeued"]) == (0, 1)
-    assert get_client().ttl(keys.request("mid-commit-1")) > 86_400 - 60  # record kept
-    final = poll(api_client(user), "/api/seckill/requests/mid-commit-1/")
+    assert get_client().ttl(keys.request(product.pk, f"{product.pk}-mid-commit-1")) > 86_400 - 60  # record kept
+    final = poll(api_client(user), f"/api/seckill/requests/{product.pk}-mid-commit-1/")
     assert final.status_code == 200 and final.json()["code"] == "success"
-    assert Order.objects.get(request_id="mid-commit-1").user_id == user.pk
+    assert Order.objects.get(request_id=f"{product.pk}-mid-commit-1").user_id == user.pk
     assert gate.live_stock([product.pk]) == {product.pk: 1}
     assert Product.objects.get(pk=product.pk).stock_left == 1  # orders == sold == stock taken
 
@@ -161,7 +163,9 @@ def test_a_task_out_of_retries_after_its_redis_sale_retries_later_instead_of_giv
     assert gate.live_stock([product.pk]) == {product.pk: 1}  # the sold unit stays taken, no other
 
 
-def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(clean_redis, monkeypatch, settings):
+def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(
+    db, clean_redis, make_product, monkeypatch, settings
+):
     from seckill.ops import heartbeat
 
     sent = []
@@ -169,7 +173,7 @@ def test_workers_send_the_sweep_only_while_beat_is_silent_and_one_per_interval(c
     settings.SECKILL_SWEEP_WITHOUT_BEAT = True
     heartbeat._stand_in_for_beat()
     assert sent == []  # beat never seen, but nothing is pending: no message
-    clean_redis.zadd(keys.PENDING, {"a-lost-request": time.time() - 3600})
+    clean_redis.zadd(keys.pending(make_product().pk), {"a-lost-request": time.time() - 3600})
     clean_redis.set(keys.BEAT, time.time())  # beat ticks: the workers leave the sweep to it
     heartbeat._stand_in_for_beat()
     assert sent == []

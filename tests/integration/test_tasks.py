@@ -82,7 +82,7 @@ def test_replay_after_the_order_was_written_but_before_the_ack(worker, make_buye
     product = make_product(stock_total=3)
     purchase = PurchaseRequest(request_id="req-crash", user_id=user.pk, product_id=product.pk, quantity=1)
     first = decisions.purchase_process(purchase)
-    get_client().hdel(keys.request("req-crash"), "outcome")  # the outcome was never recorded
+    get_client().hdel(keys.request(product.pk, "req-crash"), "outcome")  # the outcome was never recorded
     again = send("req-crash", user, product).get(timeout=10)
     assert again["code"] == "success" and again["order_id"] == first.order_id
     assert_sold_once(product, user, 3)
@@ -117,7 +117,7 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
     monkeypatch.setattr(gate, "sell", given_up_first)
     outcome = decisions.purchase_process(purchase)
     assert abandoned == ["unavailable"] and outcome.code == "unavailable"
-    assert records.request_get("req-abandon").outcome["code"] == "unavailable"
+    assert records.request_get("req-abandon", product.pk).outcome["code"] == "unavailable"
     assert gate.live_stock([product.pk]) == {product.pk: 2}
     assert Product.objects.get(pk=product.pk).stock_left == 2
     assert not Order.objects.exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from seckill.gate import keys
 from seckill_site.web_server import DEFAULT_SERVER, SERVERS
 from tests.support.http import http, token_for
 from tests.support.polling import wait_for
@@ -50,7 +51,7 @@ def test_each_server_logs_the_purchase_request_id(server, web, clean_redis, make
     status, body = http("POST", f"{base}/api/seckill/", {"product_id": product.pk}, token_for(user))
 
     assert (status, body["code"]) == (503, "unavailable")
-    (request_id,) = [key.rsplit(":", 1)[1] for key in clean_redis.scan_iter("seckill:request:*")]
+    (request_id,) = [key.rsplit(":", 1)[1] for key in clean_redis.scan_iter(keys.request(product.pk, "*"))]
     # the view's thread logged with the request's id bound (log_context), under the server's own threads
     assert wait_for(lambda: f"[{request_id}] purchase {request_id} not enqueued" in web.logs[-1].read_text(), 5)
 

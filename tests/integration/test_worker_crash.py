@@ -114,7 +114,7 @@ def test_killed_worker_loses_no_purchase(worker, make_buyers, make_product, redi
 
         def all_answered():
             sweep.purchase_requests_sweep(older_than_s=0.5, give_up_after_s=3600)
-            return redis_client.zcard(keys.PENDING) == 0
+            return redis_client.zcard(keys.pending(product.pk)) == 0
 
         assert wait_for(all_answered, 30, interval=0.5), "requests left without an outcome"
     finally:
@@ -148,7 +148,8 @@ def test_on_default_settings_every_request_is_decided_within_20_s_of_a_worker_dy
             rescuer.start(wait=False)
         else:
             celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 20, interval=0.1), "not decided in 20 s"
+        decided = wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, 20, interval=0.1)
+        assert decided, "not decided in 20 s"
         decided_after = time.monotonic() - started
     finally:
         for proc in (victim, rescuer):
@@ -186,7 +187,7 @@ def test_pool_process_killed_mid_batch_loses_no_purchase(worker, make_buyers, ma
             pid, held = active_by_process().most_common(1)[0]
             os.kill(pid, signal.SIGKILL)
         # No sweeper here: the worker gives back each request of the dead process' jobs itself, at once.
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2), (
+        assert wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, 60, interval=0.2), (
             "requests left without an outcome"
         )
     finally:
@@ -223,7 +224,7 @@ def test_stopped_worker_gives_back_the_purchases_waiting_in_it(
             victim.kill()
         celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
 
-    assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 60, interval=0.2)
+    assert wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, 60, interval=0.2)
     codes = Counter(api_client(user).get(answers[user.pk].json()["result_url"]).json()["code"] for user in users)
     assert codes == {"success": buyers}
     assert Order.objects.filter(product=product).count() == buyers
@@ -256,7 +257,8 @@ def test_with_beat_off_every_request_is_decided_within_the_visibility_timeout_pl
         killed = time.monotonic()
         celery_app.control.add_consumer("celery", destination=[survivor.name], reply=True, timeout=5)
         deadline = VISIBILITY_TIMEOUT + 5
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, deadline + 30, interval=0.1), "never decided"
+        decided = wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, deadline + 30, interval=0.1)
+        assert decided, "never decided"
         decided_after = time.monotonic() - killed
     finally:
         for proc in (victim, survivor):
@@ -284,7 +286,7 @@ def test_a_message_popped_and_never_recorded_is_found_without_beat(
             answer = api_client(user).post("/api/seckill/", {"product_id": product.pk}, format="json").json()
         assert answer["code"] == "pending" and redis_client.rpop("celery") is not None  # the message, lost
         sweeper.start(extra_env={**WITHOUT_BEAT, "SECKILL_REDELIVER_AFTER": "1"})
-        assert wait_for(lambda: redis_client.zcard(keys.PENDING) == 0, 20, interval=0.1), sweeper.log_tail()
+        assert wait_for(lambda: redis_client.zcard(keys.pending(product.pk)) == 0, 20, interval=0.1), sweeper.log_tail()
     finally:
         sweeper.stop()
         for queue in celery_app.amqp.queues:
