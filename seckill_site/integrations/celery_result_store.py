@@ -1,7 +1,7 @@
 """Celery's Redis result backend, handing a task's success to a recorder that stores it with its own records.
 
-Changes: `celery.backends.redis.RedisBackend._store_result` (private) in a subclass, the result backend of redis://
-and rediss:// URLs (through the loader's `override_backends`).
+Changes: `celery.backends.redis.RedisBackend._store_result` (private) in subclasses of it and of SentinelBackend,
+the result backends of redis://, rediss:// and sentinel:// URLs (through the loader's `override_backends`).
 Why: a task whose success is also written to the app's own records (a purchase's outcome) cost two writes: Celery
 stores a result with a read (never overwrite a success) then a SET + PUBLISH. A recorder the owning app registers
 (`register`) stores both in one step; Celery still builds and encodes the result (`_get_result_meta`, `encode`).
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from celery import states
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 from kombu.utils.encoding import bytes_to_str
 
 from seckill_site import integrations
@@ -41,7 +41,9 @@ def register(task_name: str, recorder: Recorder) -> None:
     _recorders[task_name] = recorder
 
 
-class RecordingRedisBackend(RedisBackend):
+class _Recording:
+    """What the recording backends add to Celery's: a recorder's successes are stored by the recorder."""
+
     def records(self, task_name: str) -> bool:
         """Whether this backend hands `task_name`'s successes to its recorder."""
         known = self.__dict__.setdefault("_records", {})
@@ -64,8 +66,19 @@ class RecordingRedisBackend(RedisBackend):
         return result
 
 
+class RecordingRedisBackend(_Recording, RedisBackend):
+    pass
+
+
+class RecordingSentinelBackend(_Recording, SentinelBackend):
+    """The results on a Redis Sentinel set: a recorder accepts it only if it shares the recorder's database."""
+
+
 def backends() -> dict[str, str]:
-    """The loader's `override_backends`: this backend for redis:// and rediss://, or none (Celery's own)."""
+    """The loader's `override_backends`: these backends for redis://, rediss:// and sentinel://, or none
+    (Celery's own)."""
     if not integrations.allowed(__name__, TESTED):
         return {}
-    return {scheme: f"{__name__}:RecordingRedisBackend" for scheme in ("redis", "rediss")}
+    schemes = {scheme: "RecordingRedisBackend" for scheme in ("redis", "rediss")}
+    schemes["sentinel"] = "RecordingSentinelBackend"
+    return {scheme: f"{__name__}:{backend}" for scheme, backend in schemes.items()}

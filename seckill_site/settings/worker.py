@@ -74,6 +74,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
 }
+# The broker and the results on a Redis Sentinel set (sentinel://h1:26379;sentinel://h2:26379, each role on its
+# own): the name of the master its sentinels watch, which Celery reads from each role's transport options.
+SECKILL_SENTINEL_MASTER = env("SECKILL_SENTINEL_MASTER", "seckill")
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = SECKILL_SENTINEL_MASTER
+    # A failover can surface as a channel error (a demoted master answering READONLY): the worker reconnects.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+if CELERY_RESULT_BACKEND.startswith("sentinel://"):
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS["master_name"] = SECKILL_SENTINEL_MASTER
 CELERY_REDIS_SOCKET_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
