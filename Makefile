@@ -1,4 +1,4 @@
-.PHONY: run test lint format
+.PHONY: run test lint format cluster
 # Set up everything and run web + worker (Ctrl-C stops it all).
 run:
 	./scripts/run.sh
@@ -10,3 +10,6 @@ lint:
 	./scripts/lint.sh
 format:
 	. scripts/_venv.sh && ruff format . && ruff check --fix .
+# A local Redis Cluster (the gate) and Sentinel set (broker, results); prints the settings for `make run`.
+cluster:
+	. scripts/_venv.sh && python scripts/cluster.py
