@@ -2,7 +2,13 @@ import os
 
 from celery import Celery, signals
 
-from seckill_site.integrations import billiard_exit_wait, celery_result_store, celery_result_wait, kombu_redis_client
+from seckill_site.integrations import (
+    billiard_exit_wait,
+    celery_result_store,
+    celery_result_wait,
+    kombu_redis_client,
+    kombu_sentinel_close,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seckill_site.settings")
 
@@ -16,6 +22,7 @@ def _library_patches(sender, **kwargs):
     settings are then ready), before Celery makes its broker connection and its result backend."""
     celery_result_wait.apply()
     kombu_redis_client.apply()
+    kombu_sentinel_close.apply()
     # Redis result backends that hand a task's success to the recorder its app registered (a purchase's outcome
     # stored with its result).
     sender.loader.override_backends = celery_result_store.backends()

@@ -7,6 +7,8 @@ library's own bug back): tests/integration/test_library_patches.py.
   to a second more (docs/traps.md).
 - `kombu_redis_client`: kombu's Redis channel keeps one client per connection pool for publishes and acks, not a
   new one per publish (measured: docs/benchmark-log.md, "History", first round).
+- `kombu_sentinel_close`: kombu's Sentinel channel raises a connection error, not an AttributeError, when it is
+  closed after its transport was: a worker stopped on a broker failover (tests/integration/test_failover.py).
 - `billiard_exit_wait`: an exiting pool process waits seconds, not half a minute, for the worker to read its
   results: a deploy's worker took that long to stop (docs/deploy.md).
 - `celery_result_store`: Celery's Redis result backend hands a task's success to the recorder its app registered, to

@@ -20,6 +20,7 @@ from seckill_site.integrations import (
     celery_result_wait,
     drf_early_answer,
     kombu_redis_client,
+    kombu_sentinel_close,
     simplejwt_token,
 )
 from tests.support.http import http, token_for
@@ -30,6 +31,7 @@ from tests.support.processes import WorkerProcess
 PATCHES = [
     celery_result_wait,
     kombu_redis_client,
+    kombu_sentinel_close,
     billiard_exit_wait,
     celery_result_store,
     celery_batches,
@@ -115,6 +117,44 @@ def test_the_patches_of_the_celery_client_are_applied_once_its_configuration_is_
     assert celery_app.conf.broker_url  # (reading the configuration applies them)
     assert asynchronous.drainers["default"] is celery_result_wait.BoundedDrainer
     assert celery_app.loader.override_backends == celery_result_store.backends()
+
+
+def test_a_sentinel_channel_closed_after_its_transport_raises_a_connection_error(tmp_path):
+    """What stopped a worker on a broker failover: the channel's close asks for a pool after the transport's client
+    was dropped. kombu's own channel raises AttributeError (not a connection error: the worker exits); ours a
+    connection error, which the close ignores."""
+    import kombu
+    import redis
+    from kombu.transport import redis as kombu_redis
+
+    from tests.support.redis_cluster import MASTER_NAME, RedisSentinelSet
+
+    sentinels = RedisSentinelSet(tmp_path / "sentinel")
+    sentinels.start()
+    try:
+        for transport, error in (
+            (kombu_sentinel_close.SentinelTransport, redis.exceptions.ConnectionError),
+            (kombu_redis.SentinelTransport, AttributeError),
+        ):
+            connection = kombu.Connection(
+                sentinels.url, transport=transport, transport_options={"master_name": MASTER_NAME}
+            )
+            channel = connection.default_channel
+            channel._pool = None  # a reconnect dropped it
+            connection.transport.client = None  # and a close dropped the transport's client
+            with pytest.raises(error):
+                channel._connparams()
+            if error is redis.exceptions.ConnectionError:
+                assert error in connection.connection_errors  # so a close goes on past it
+    finally:
+        sentinels.stop()
+
+
+def test_the_sentinel_transport_is_ours_once_the_configuration_is_read():
+    import kombu.transport
+
+    assert celery_app.conf.broker_url
+    assert kombu.transport.resolve_transport("sentinel") is kombu_sentinel_close.SentinelTransport
 
 
 def test_a_result_wait_ends_near_its_timeout_where_celerys_own_drainer_waits_a_second(clean_redis):
