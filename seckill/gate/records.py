@@ -80,15 +80,19 @@ def request_get(request_id: str, product_id: int | None = None) -> RequestRecord
         if product_id is None:
             return None
     data = get_client().hgetall(keys.request(product_id, request_id))
-    if not data or "user_id" not in data:
+    outcome = json.loads(data["outcome"]) if "outcome" in data else None
+    # A record Redis lost (a failover to a replica that had not received it) and the decision wrote again holds
+    # the outcome alone, which names the request's owner, product and quantity too.
+    fields = data if "user_id" in data else outcome or {}
+    if "user_id" not in fields:
         return None
     return RequestRecord(
         request_id=request_id,
-        user_id=int(data["user_id"]),
-        product_id=int(data["product_id"]),
-        quantity=int(data["quantity"]),
+        user_id=int(fields["user_id"]),
+        product_id=int(fields["product_id"]),
+        quantity=int(fields["quantity"]),
         created=float(data.get("created", 0)),
-        outcome=json.loads(data["outcome"]) if "outcome" in data else None,
+        outcome=outcome,
     )
 
 

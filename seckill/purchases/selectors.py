@@ -28,7 +28,13 @@ def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
         record = records.request_get(request_id)
     except BROKER_ERRORS as exc:
         raise Unavailable("The outcome cannot be read right now; ask again in a moment.") from exc
-    if record is None or record.user_id != user_id:
+    if record is None:  # unknown, expired, or lost with a gate node: the ledger knows a sale's order still
+        order = Order.objects.filter(request_id=request_id, user_id=user_id).only("pk", "product_id", "quantity")
+        if (order := order.first()) is None:
+            raise RequestNotFound()
+        purchase = PurchaseRequest(request_id, user_id, order.product_id, order.quantity)
+        return Outcome.success(purchase, order_id=order.pk)
+    if record.user_id != user_id:
         raise RequestNotFound()
     if record.outcome is not None:
         return Outcome.from_dict(record.outcome)
