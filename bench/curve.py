@@ -48,7 +48,7 @@ def parse_args():
 
 
 def key_kind(key: str) -> str:
-    """seckill:request:<id> -> "request", seckill:{<product>}:decision:<id> -> "decision", Celery's result
+    """seckill:{<product>}:request:<id> -> "request", seckill:rl:{<subject>}:<window> -> "rl", Celery's result
     celery-task-meta-<id> -> "celery-task-meta", a broker's key as it is."""
     parts = key.split(":")
     if parts[0] == "seckill" and len(parts) > 2:
