@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from products.models import Product
 from seckill.access.purchase_tokens import purchase_token_verify
+from seckill.gate import keys
 from seckill.gate import stock as gate
+from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.tasks import purchase_task
 from seckill_site.celery import app as celery_app
@@ -315,3 +317,17 @@ def test_a_key_whose_first_request_was_never_admitted_lets_a_new_attempt_in(work
         "/api/seckill/", {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="lost-1"
     )
     assert response.json()["code"] == "success" and response.json()["request_id"] != "never-admitted"
+
+
+def test_a_sale_whose_record_redis_lost_is_answered_from_its_order(worker, make_buyers, make_product):
+    """A gate node's failover can lose a request's record (docs/reliability.md, "Failover"): the ledger's order
+    still answers its owner, and nobody else."""
+    owner, other = make_buyers(2)
+    product = make_product(stock_total=2)
+    sale = api_client(owner).post(BUY, {"product_id": product.pk}, format="json").json()
+    assert sale["code"] == "success"
+    get_client().delete(keys.request(product.pk, sale["request_id"]))  # the record lost
+    url = f"/api/seckill/requests/{sale['request_id']}/"
+    again = api_client(owner).get(url)
+    assert (again.status_code, again.json()["code"], again.json()["order_id"]) == (200, "success", sale["order_id"])
+    assert api_client(other).get(url).status_code == 404

@@ -233,6 +233,17 @@ def test_recording_an_outcome_ends_pending_and_frees_the_slot(settings):
     assert 0 < get_client().ttl(keys.request(PID, "out-1")) <= 600
 
 
+def test_a_record_written_again_by_its_outcome_alone_is_read_from_it():
+    """A failover lost the record; the decision then wrote its outcome, which names owner, product and quantity."""
+    rid = keys.request_id_new(PID)
+    outcome = {"code": "sold_out", "request_id": rid, "user_id": 7, "product_id": PID, "quantity": 1}
+    records.request_set_outcome(product_id=PID, request_id=rid, outcome=outcome)
+    record = records.request_get(rid)
+    assert (record.user_id, record.product_id, record.quantity, record.outcome) == (7, PID, 1, outcome)
+    records.request_set_outcome(product_id=PID, request_id="anonymous", outcome={"code": "busy"})
+    assert records.request_get("anonymous", PID) is None  # an outcome naming no owner is no record
+
+
 # --- rate limits (ratelimit.lua) ---------------------------------------------------------------------------
 def test_rate_limit_windows_are_timed_by_redis_not_by_the_callers_clock(monkeypatch):
     rules = [("user", "77", 2, 1)]  # 2 per second
