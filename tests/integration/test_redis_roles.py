@@ -3,6 +3,7 @@
 SECKILL_GATE_CLUSTER)."""
 
 import pytest
+from django.db import connection
 from redis.cluster import ClusterNode, RedisCluster
 
 from products.models import Product
@@ -13,7 +14,8 @@ from tests.support.polling import wait_for
 from tests.support.processes import WorkerProcess
 from tests.support.redis_cluster import MASTER_NAME, RedisSentinelSet, sentinel_control
 
-pytestmark = pytest.mark.slow
+# Slow, and the same on either database: run in the SQLite pass only, to keep the whole suite near 15 minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(connection.vendor == "postgresql", reason="runs in the SQLite pass")]
 
 
 @pytest.fixture
