@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -104,7 +105,9 @@ class PriceField(serializers.DecimalField):
 
 
 class ProductInputSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    # A name is trimmed of whitespace (Python's: control separators too) and may not be blank: the schema says so
+    # with a pattern (one character that is not whitespace), which is what the trimmed name needs.
+    name = serializers.CharField(max_length=200, validators=[RegexValidator(r"\S", "Must not be blank.")])
     price = PriceField(default=Decimal("0"))
     stock_total = serializers.IntegerField(min_value=0, max_value=10_000_000)
     per_user_limit = serializers.IntegerField(min_value=1, max_value=1000, default=1)
