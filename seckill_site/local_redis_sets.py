@@ -65,7 +65,34 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-class RedisClusterProcesses:
+class _Processes:
+    """The redis-server processes a set started, by port: started, SIGKILLed one by one, stopped together."""
+
+    directory: Path
+    procs: dict[int, subprocess.Popen]
+
+    def _spawn(self, port: int, command: list[str], log_path: Path) -> None:
+        log = open(log_path, "ab")
+        self.procs[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one process (a failover test)."""
+        self.procs[port].kill()
+        self.procs[port].wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class RedisClusterProcesses(_Processes):
     """`masters` redis-server processes in cluster mode (with `replicas` replicas each), their slots assigned."""
 
     def __init__(
@@ -117,8 +144,7 @@ class RedisClusterProcesses:
         command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         command += ["--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no"]
         command += ["--repl-diskless-sync-delay", "0"]  # a replica in sync at once (it may take over only then)
-        log = open(node_dir / "redis.log", "ab")
-        self.procs[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self._spawn(port, command, node_dir / "redis.log")
         client = redis.Redis(port=port, socket_connect_timeout=0.5)
         assert _wait_for(lambda: _answers(client), 10, interval=0.05), f"node {port} did not start"
 
@@ -150,11 +176,6 @@ class RedisClusterProcesses:
                     return int(master[1])
         return None
 
-    def kill(self, port: int) -> None:
-        """SIGKILL one node (a failover test)."""
-        self.procs[port].kill()
-        self.procs[port].wait(10)
-
     def flush(self) -> None:
         """Every key of every master gone (between tests)."""
         for port in self.ports:
@@ -164,17 +185,6 @@ class RedisClusterProcesses:
                     client.flushall()
             except redis.RedisError:
                 pass  # a killed node
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _answers(client: redis.Redis) -> bool:
@@ -187,7 +197,7 @@ def _answers(client: redis.Redis) -> bool:
 MASTER_NAME = "seckill"
 
 
-class RedisSentinelSet:
+class RedisSentinelSet(_Processes):
     def __init__(
         self,
         directory: Path,
@@ -227,18 +237,14 @@ class RedisSentinelSet:
                 f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {MASTER_NAME} 10000\n"
             )
-            self._spawn(port, [redis_binaries()[0], str(conf), "--sentinel"])
+            self._spawn(port, [redis_binaries()[0], str(conf), "--sentinel"], self.directory / f"{port}.log")
         assert _wait_for(self.ready, 30, interval=0.1), "the sentinels do not see the master"
 
     def _server(self, port: int, *extra: str) -> None:
         node_dir = self.directory / str(port)
         node_dir.mkdir(exist_ok=True)
         command = [redis_binaries()[0], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
-        self._spawn(port, [*command, "--save", "", "--appendonly", "no", *extra])
-
-    def _spawn(self, port: int, command: list[str]) -> None:
-        log = open(self.directory / f"{port}.log", "ab")
-        self.procs[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self._spawn(port, [*command, "--save", "", "--appendonly", "no", *extra], self.directory / f"{port}.log")
 
     def ready(self) -> bool:
         """Every sentinel names the master and knows its replicas and the other sentinels (it learns them from the
@@ -270,18 +276,3 @@ class RedisSentinelSet:
         """A client of the master the sentinels name now."""
         host, port = self.master_addr()
         return redis.Redis(host=host, port=port, socket_timeout=2)
-
-    def kill(self, port: int) -> None:
-        self.procs[port].kill()
-        self.procs[port].wait(10)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
