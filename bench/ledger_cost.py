@@ -1,6 +1,6 @@
 """CPU of the logic layer's ledger step per sale, in this process and in the PostgreSQL server process serving it:
 one transaction per sale (a request decided alone), one per group of sales with a statement per sale (a worker's
-job before session 10), and a group's sales in one statement (a worker's job now:
+job before 60063fd), and a group's sales in one statement (a worker's job now:
 seckill.worker.ledger.ledger_sell_many).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/seckill .venv/bin/python bench/ledger_cost.py [sales]

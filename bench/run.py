@@ -98,7 +98,8 @@ def parse_args():
     p.add_argument(
         "--quiet-logs",
         action="store_true",
-        help="the worker (and every web server) at WARNING level, no access log, as the bench ran before session 7",
+        help="the worker (and every web server) at WARNING level, no access log (how the bench ran before it "
+        "logged as the Procfile does)",
     )
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     p.add_argument(
