@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import status
 
 from seckill.errors import BROKER_ERRORS
-from seckill.gate import records
+from seckill.gate import keys, records
 from seckill.models import Order
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
@@ -29,6 +29,8 @@ def purchase_request_outcome(*, request_id: str, user_id: int) -> Outcome:
     except BROKER_ERRORS as exc:
         raise Unavailable("The outcome cannot be read right now; ask again in a moment.") from exc
     if record is None:  # unknown, expired, or lost with a gate node: the ledger knows a sale's order still
+        if keys.request_id_product(request_id) is None:  # no id this service made: no query for it
+            raise RequestNotFound()
         order = Order.objects.filter(request_id=request_id, user_id=user_id).only("pk", "product_id", "quantity")
         if (order := order.first()) is None:
             raise RequestNotFound()
