@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -80,6 +81,13 @@ class _Processes:
         self.procs[port].kill()
         self.procs[port].wait(10)
 
+    def freeze(self, port: int) -> None:
+        """SIGSTOP one process: it keeps its connections but answers nothing (a replica left behind its master)."""
+        self.procs[port].send_signal(signal.SIGSTOP)
+
+    def thaw(self, port: int) -> None:
+        self.procs[port].send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -135,6 +143,18 @@ class RedisClusterProcesses(_Processes):
             if info["role"] == "slave" and info.get("master_link_status") != "up":
                 return False
         return True
+
+    def replicas_of(self, master_port: int) -> list[int]:
+        """The ports of the replicas replicating the master on `master_port` now."""
+        found = []
+        for port in self.ports:
+            try:
+                info = redis.Redis(port=port, socket_timeout=1).info("replication")
+            except redis.RedisError:
+                continue
+            if info["role"] == "slave" and int(info["master_port"]) == master_port:
+                found.append(port)
+        return found
 
     def start_node(self, port: int) -> None:
         """Start (or start again, with its saved cluster state) the node on `port`."""

@@ -171,7 +171,7 @@ def order_write(purchase: PurchaseRequest) -> int:
     SQLite). The ledger's statements (`seckill.worker.ledger.ledger_sell`) first; only when they sell nothing are the
     reasons looked up, and the refusal made final in Redis, still under the lock.
     Raises PurchaseRefused (Redis' refusal, or the ledger's: user_inactive, product_not_found, sold_out, made final
-    in Redis), AlreadyPurchased (the ledger's; Redis not asked), _NotLoaded, or a transient error.
+    in Redis), AlreadyPurchased (the ledger's; Redis not asked yet), _NotLoaded, or a transient error.
     """
     request_id, user_id, product_id = purchase.request_id, purchase.user_id, purchase.product_id
     try:
@@ -187,6 +187,8 @@ def order_write(purchase: PurchaseRequest) -> int:
                 )
                 if existing is not None:
                     return existing
+                if isinstance(refusal, AlreadyPurchased):
+                    raise refusal  # (made final in Redis by the caller, which tells the gate the buyer's order)
                 # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
                 # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
                 raise PurchaseRefused(gate.refuse(**purchase.task_kwargs(), code=refusal.code, ledger_refused=True))
@@ -217,12 +219,16 @@ def _order_of_concurrent_delivery(*, request_id: str, product_id: int, wait: boo
     return Order.objects.filter(request_id=request_id).values_list("pk", flat=True).first()
 
 
-def _ledger_refusal(*, user_id: int, product_id: int) -> UserInactive | ProductNotFound | SoldOut:
-    """Why the ledger sold nothing."""
+def _ledger_refusal(*, user_id: int, product_id: int) -> UserInactive | ProductNotFound | AlreadyPurchased | SoldOut:
+    """Why the ledger sold nothing. A buyer who holds a live order is told so, not `sold_out`: the gate admits
+    them again only when it lost their entry (a failover), and their order is the answer that agrees with the
+    ledger."""
     if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
         return UserInactive()
     if not Product.objects.filter(pk=product_id).exists():
         return ProductNotFound()
+    if Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE).exists():
+        return AlreadyPurchased()
     return SoldOut()
 
 

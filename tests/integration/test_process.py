@@ -128,6 +128,25 @@ def test_a_buyer_the_ledger_knows_stays_known_to_the_gate(clean_redis, make_buye
     assert gate.live_stock([product.pk]) == {product.pk: 4}
 
 
+def test_a_buyer_who_holds_the_last_unit_is_told_so_when_the_gate_lost_them(clean_redis, make_buyers, make_product):
+    # A failover lost the gate's record of the last sale (its unit and its buyer): the same buyer, admitted again,
+    # finds the ledger sold out, and is told they hold an order, not that it is sold out.
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=1)
+    first = PurchaseRequest(request_id="first", user_id=user.pk, product_id=product.pk, quantity=1)
+    assert decisions.purchase_process(first).code == "success"
+    get_client().hdel(keys.buyers(product.pk), user.pk)
+    get_client().set(keys.stock(product.pk), 1)
+
+    second = decisions.purchase_process(
+        PurchaseRequest(request_id="second", user_id=user.pk, product_id=product.pk, quantity=1)
+    )
+
+    assert second.code == "already_purchased"
+    assert get_client().hget(keys.buyers(product.pk), user.pk) == "first"
+    assert Order.objects.filter(product=product).count() == 1 and Product.objects.get(pk=product.pk).stock_left == 0
+
+
 # --- ledger first, Redis last (sell.lua inside the order's transaction) --------------------------------------
 def sold_in_redis_only(make_buyers, make_product, monkeypatch, request_id: str):
     """A request whose sell.lua ran in Redis but whose reply was lost: the order's transaction rolled back, Redis
