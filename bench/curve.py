@@ -14,6 +14,7 @@ bench/results/curve.json, a line per burst in bench/history.csv and docs/img/ben
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from bench import audit as bench_audit  # noqa: E402
 from bench import load, run  # noqa: E402
 from bench import report as bench_report  # noqa: E402
 from bench import system as bench_system  # noqa: E402
+from bench.redis_layout import RedisLayout  # noqa: E402
 
 
 def parse_args():
@@ -44,6 +46,8 @@ def parse_args():
     args.buyers = max(args.sizes)
     args.stock_share, args.flood_minutes = own.stock_share, own.flood_minutes
     args.burst_timeout = max(args.burst_timeout, 1200)
+    if args.redis != "one":
+        p.error("--redis: the curve reads its Redis figures from one server")
     return args
 
 
@@ -143,6 +147,9 @@ def main() -> int:
     args = parse_args()
     bench_system.RESULTS.mkdir(parents=True, exist_ok=True)
     env = bench_system.bench_env(args)
+    redis_layout = RedisLayout(args.redis, bench_system.RESULTS / "redis-layout.tmp")
+    atexit.register(redis_layout.stop)
+    env.update(redis_layout.start(env["REDIS_URL"]))
     os.environ.update(env)
     bench_system.ensure_bench_requirements()
     bench_system.ensure_wrk()
@@ -159,7 +166,7 @@ def main() -> int:
     print(f"{args.buyers:,} buyers made in {time.monotonic() - started:.0f} s", flush=True)
     tokens = [line.split(",", 2)[2].strip() for line in tokens_csv.read_text().splitlines()[1:]]
 
-    system = bench_system.System(args, env)
+    system = bench_system.System(args, env, redis_layout)
     system.start()
     curve = {"bursts": [], "meta": bench_system.meta(args, env)}
     curve["meta"]["command"] = args.command

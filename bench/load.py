@@ -65,14 +65,15 @@ def wrk_side_by_side(args, system, runs: dict, between=None, groups=None) -> dic
 
     def one(name, duration):
         url, csv, method, body = runs[name]
-        cpu_before = system.cpu_seconds()
+        cpu_before, calls_before = system.cpu_seconds(), system.redis.calls()
         group = groups[name]
         result = wrk(args, url, csv, method, body, duration=duration, offset=offsets[group])
         offsets[group] += result["buyers_used"]
         result["buyers_wrapped"] = offsets[group] > buyers_in(csv)  # buyers were used a second time
         between()
-        cpu_after = system.cpu_seconds()
+        cpu_after, calls_after = system.cpu_seconds(), system.redis.calls()
         result["server_cpu_s"] = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
+        result["redis_calls"] = {k: calls_after[k] - calls_before[k] for k in calls_before}
         return result
 
     for name in runs:  # warm-up: the first requests of a process import modules and fill caches
@@ -102,6 +103,11 @@ def wrk_side_by_side(args, system, runs: dict, between=None, groups=None) -> dic
         merged["server_cpu_ms_per_request"] = {
             k: round(sum(p["server_cpu_s"][k] for p in parts) / max(1, merged["requests"]) * 1000, 3)
             for k in parts[0]["server_cpu_s"]
+        }
+        # Redis commands per request, by node (what else ran on the machine's shared Redis meanwhile counts too)
+        merged["redis_calls_per_request"] = {
+            k: round(sum(p["redis_calls"][k] for p in parts) / max(1, merged["requests"]), 3)
+            for k in parts[0]["redis_calls"]
         }
         merged["generator_cpu_s"] = sum(p["generator_cpu_s"] for p in parts)
         merged["generator_cpu_share"] = (

@@ -26,6 +26,7 @@ with it (`server_ratios` in the JSON).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report as bench_report  # noqa: E402
 from bench.audit import audit, wait_until_released, wait_until_settled  # noqa: E402
+from bench.redis_layout import RedisLayout  # noqa: E402
 from bench.scenarios.accepted import accepted_scenario  # noqa: E402
 from bench.scenarios.burst import burst_scenario  # noqa: E402
 from bench.scenarios.expiring import due_orders  # noqa: E402
@@ -101,6 +103,13 @@ def parse_args():
         help="the worker (and every web server) at WARNING level, no access log (how the bench ran before it "
         "logged as the Procfile does)",
     )
+    p.add_argument(
+        "--redis",
+        choices=("one", "cluster"),
+        default="one",
+        help="one Redis for every role (default), or the gate on a local 3-master Redis Cluster and the broker and "
+        "results on a Sentinel set, started for the run (bench/redis_layout.py; implies --no-markdown)",
+    )
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     p.add_argument(
         "--only",
@@ -109,7 +118,7 @@ def parse_args():
         help="run only this scenario group (repeatable; implies --no-markdown)",
     )
     args = p.parse_args()
-    if args.only:
+    if args.only or args.redis != "one":
         args.no_markdown = True
     args.only = set(args.only or SCENARIOS)
     from seckill_site.web_server import DEFAULT_SERVER, SERVERS
@@ -134,6 +143,9 @@ def main() -> int:
     args = parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = bench_env(args)
+    redis_layout = RedisLayout(args.redis, RESULTS / "redis-layout.tmp")
+    atexit.register(redis_layout.stop)  # (after the audit, which reads the gate)
+    env.update(redis_layout.start(env["REDIS_URL"]))
     os.environ.update(env)
     ensure_bench_requirements()
     ensure_wrk()
@@ -149,7 +161,7 @@ def main() -> int:
     tokens = [line.split(",", 2)[2].strip() for line in tokens_csv.read_text().splitlines()[1:]]
     product_ids = {}
 
-    system = System(args, env)
+    system = System(args, env, redis_layout)
     system.start()
     report = {"scenarios": {}, "audits": {}}
     sampler = RssSampler(system)  # the whole run's peak, per server
@@ -180,8 +192,10 @@ def main() -> int:
     report["server_ratios"] = server_ratios(args, report["scenarios"])
     report["meta"] = meta(args, env)
     report["targets"] = targets(report)
-    # The last full run's JSON is kept in git (latest.json); a partial run's only until the next (last.json).
-    out = RESULTS / ("latest.json" if set(args.only) == set(SCENARIOS) else "last.json")
+    # The last full run's JSON is kept in git (latest.json); a partial run's, or one on the cluster layout, only until
+    # the next (last.json).
+    full = set(args.only) == set(SCENARIOS) and args.redis == "one"
+    out = RESULTS / ("latest.json" if full else "last.json")
     out.write_text(json.dumps(report, indent=2))
     bench_report.history_append(report)
     print(

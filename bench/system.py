@@ -96,8 +96,8 @@ def server_key(i: int, spec: str) -> str:
 class System:
     """The web server(s) and a Celery worker, started from the Procfile's command lines."""
 
-    def __init__(self, args, env):
-        self.args, self.env = args, env
+    def __init__(self, args, env, redis_layout):
+        self.args, self.env, self.redis = args, env, redis_layout
         self._postgres_seen: dict[int, float] = {}  # pid -> CPU seconds at its last reading
         self.webs: dict[str, subprocess.Popen] = {}  # "web", "web@gunicorn", ... -> process
         self.worker = None
@@ -197,6 +197,9 @@ class System:
             elif name == "postgres" and on_postgres:
                 servers["postgres"].append(process)
         out["redis"] = total(servers["redis"])
+        for role, (_, pid) in self.redis.nodes.items():  # each node of the --redis cluster layout
+            if pid is not None:
+                out[f"redis {role}"] = total([psutil.Process(pid)])
         if on_postgres:
             # Every PostgreSQL process on this machine: a backend comes and goes with its connection, so each one's
             # last reading is kept after it exits (what it spent after that reading is missed; the web and the
@@ -258,6 +261,7 @@ def meta(args, env) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"django": django.get_version(), "celery": celery.__version__},
         "database": env["DATABASE_URL"].split(":", 1)[0],
+        "redis": getattr(args, "redis", "one"),
         "buyers": args.buyers,
         "stock": args.stock,
         "burst_warmup_buyers": args.burst_warmup,
