@@ -121,6 +121,7 @@ def burst(args, system, path, product_id, tokens, base=None) -> dict:
     """Every buyer at once, from `args.burst_processes` headless Locust processes (bench/locustfile.py) of
     `args.burst_users` FastHttpUsers each; the generator's CPU is measured from its processes."""
     start_at = time.time() + 5.0  # Locust takes a second or two to start; every buyer then fires at once
+    cpu_before, calls_before = system.cpu_seconds(), system.redis.calls()
     procs, outs = [], []
     for i in range(args.burst_processes):
         spec_path, out = RESULTS / f"burst-{i}.spec.tmp", RESULTS / f"burst-{i}.out.tmp"
@@ -177,6 +178,10 @@ def burst(args, system, path, product_id, tokens, base=None) -> dict:
         cpu += usage.ru_utime + usage.ru_stime
         results.append(json.loads(out.read_text()) if out.exists() else {"latencies": [], "answers": []})
     sampler.stop_event.set()
+    from bench.audit import wait_until_settled
+
+    wait_until_settled()  # what the burst's requests cost includes their decisions
+    cpu_after, calls_after = system.cpu_seconds(), system.redis.calls()
     latencies = sorted(latency for r in results for latency in r["latencies"])
     answers = [a for r in results for a in r["answers"]]
     wall = max((a[2] for a in answers), default=float("nan"))
@@ -200,4 +205,11 @@ def burst(args, system, path, product_id, tokens, base=None) -> dict:
         "server_errors": sum(1 for status, _, _ in answers if status >= 500),
         "generator_cpu_share": cpu / wall / (os.cpu_count() or 1),
         "peak_rss_mb": sampler.peak,
+        # per request, the decisions included (what else ran on the machine's shared Redis meanwhile counts too)
+        "server_cpu_ms_per_request": {
+            k: round((cpu_after[k] - cpu_before[k]) / max(1, len(latencies)) * 1000, 3) for k in cpu_before
+        },
+        "redis_calls_per_request": {
+            k: round((calls_after[k] - calls_before[k]) / max(1, len(latencies)), 3) for k in calls_before
+        },
     }
