@@ -29,6 +29,7 @@ import argparse
 import atexit
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -141,6 +142,8 @@ def parse_args():
 # --- main -------------------------------------------------------------------------------------------------
 def main() -> int:
     args = parse_args()
+    # Stopped with SIGTERM: stop what it started too (the finally blocks and atexit run on SystemExit only).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = bench_env(args)
     redis_layout = RedisLayout(args.redis, RESULTS / "redis-layout.tmp")

@@ -8,6 +8,7 @@ import os
 import platform
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -106,6 +107,11 @@ class System:
         self.base = self.bases[""]
 
     def start(self):
+        for base in self.bases.values():  # a web server left by an earlier run would share the port (SO_REUSEPORT)
+            port = int(base.rsplit(":", 1)[1])
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    raise RuntimeError(f"port {port} answers already: a web server of an earlier run? Stop it first.")
         commands = procfile()
         log = open(RESULTS / "system.log", "wb")
         for i, spec in enumerate(self.args.servers):
