@@ -40,6 +40,7 @@ Operations (one command each, any slot):
     seckill:reconcile                hash product_id -> the last reconciliation's report (JSON)
     seckill:workers                  sorted set worker hostname -> its last heartbeat (epoch s), for /readyz
     seckill:beat                     celery beat's last tick (epoch s): a dead beat means no expiry, no reconciliation
+    seckill:beat:lease               the id of the beat that runs the schedule (beat_lease.lua), for a few seconds
     seckill:sweep:stand-in           held for a sweep interval by the worker that sent the sweep while beat is silent
 
 The task's Celery result (celery-task-meta-<request_id>) lives with the result backend, which may be another
@@ -55,6 +56,7 @@ BANS_VERSION = "seckill:{guards}:bans:version"
 RECONCILE_REPORT = "seckill:reconcile"  # hash product_id -> the last reconciliation's report (JSON)
 WORKERS = "seckill:workers"  # sorted set worker hostname -> its last heartbeat (epoch s)
 BEAT = "seckill:beat"  # celery beat's last tick (epoch s)
+BEAT_LEASE = "seckill:beat:lease"  # the beat that runs the schedule: one at a time across hosts
 SWEEP_STAND_IN = "seckill:sweep:stand-in"  # the worker that sent the sweep while beat is silent, for an interval
 
 

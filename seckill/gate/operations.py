@@ -1,11 +1,12 @@
-"""Operational state: the last reconciliation's report per product, the workers that are alive, beat's last tick."""
+"""Operational state: the last reconciliation's report per product, the workers that are alive, beat's last tick
+and which beat runs the schedule."""
 
 from __future__ import annotations
 
 import time
 
 from seckill.gate import keys
-from seckill.gate.client import get_client
+from seckill.gate.client import get_client, script
 
 
 def reconcile_report_set(reports: dict[int, str]) -> None:
@@ -44,6 +45,11 @@ def beat_last_seen() -> float | None:
     """When beat last ticked (epoch seconds), None if never (or Redis lost it)."""
     value = get_client().get(keys.BEAT)
     return float(value) if value is not None else None
+
+
+def beat_lease_hold(*, beat_id: str, ttl_ms: int) -> bool:
+    """Take or renew the lease of the beat that runs the schedule: True while `beat_id` holds it."""
+    return script("beat_lease")(keys=[keys.BEAT_LEASE], args=[beat_id, ttl_ms]) == 1
 
 
 def sweep_stand_in_claim(*, ttl_ms: int) -> bool:

@@ -4,7 +4,8 @@ Workers: a worker's main process scores its name in Redis every HEARTBEAT_INTERV
 when the worker is ready, stopped when it shuts down), so that /readyz can tell in one Redis call whether any
 worker runs, instead of a broadcast ping to every worker on every probe.
 
-Beat: its scheduler writes the time of its last tick (`HeartbeatScheduler`, CELERY_BEAT_SCHEDULER). Without beat
+Beat: its scheduler writes the time of its last tick (`HeartbeatScheduler`, CELERY_BEAT_SCHEDULER), and runs the
+schedule only while it holds a lease in Redis, so that beat may run on several hosts and one runs it. Without beat
 nothing expires unpaid orders or reconciles; /readyz, /metrics and the live sale page show its age, so that a
 missing beat is seen (readiness does not fail on it: every web host shares it). Lost purchase requests are still
 swept: while beat is silent, the workers' heartbeat thread publishes the sweep in its place.
@@ -13,8 +14,11 @@ swept: while beat is silent, the workers' heartbeat thread publishes the sweep i
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 
 import redis
 from celery import signals
@@ -118,17 +122,37 @@ def beat_state(age: float | None) -> str:
     return "ok" if age <= beat_stale_after() else "stale"
 
 
+def beat_lease_ttl() -> float:
+    """How long the beat that runs the schedule holds it without a tick (it ticks at least every sweep
+    interval): a standing-by beat takes over this long after the holder's death."""
+    return max(5.0, 2.5 * settings.SECKILL_SWEEP_INTERVAL)
+
+
 class HeartbeatScheduler(PersistentScheduler):
-    """Celery's default scheduler (the schedule file), writing beat's heartbeat at each tick."""
+    """Celery's default scheduler (the schedule file), which runs the schedule only while it holds the beat lease
+    in Redis, and then writes beat's heartbeat at each tick. Beat may so run on every host: one runs the schedule,
+    the others stand by and take over within beat_lease_ttl() of its death (docs/deploy.md)."""
 
     _beat_written = float("-inf")
+    _holds_lease = False
+
+    def __init__(self, *args, **kwargs):
+        self.beat_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):
         now = time.monotonic()
         if now - self._beat_written >= BEAT_HEARTBEAT_EVERY:
             self._beat_written = now
             try:
-                operations.beat_seen()
-            except redis.RedisError:
-                logger.warning("beat's heartbeat not written", exc_info=True)
+                held = operations.beat_lease_hold(beat_id=self.beat_id, ttl_ms=int(beat_lease_ttl() * 1000))
+                if held != self._holds_lease:
+                    logger.info("beat %s %s", self.beat_id, "runs the schedule" if held else "stands by")
+                self._holds_lease = held
+                if held:
+                    operations.beat_seen()
+            except redis.RedisError:  # (the lease cannot change hands while Redis is unreachable either)
+                logger.warning("beat's lease and heartbeat not written", exc_info=True)
+        if not self._holds_lease:
+            return BEAT_HEARTBEAT_EVERY  # standing by: ask again in a second
         return super().tick(*args, **kwargs)

@@ -39,6 +39,7 @@ COVERED = {
     "RECONCILE_REPORT": "test_operations_state",
     "WORKERS": "test_operations_state",
     "BEAT": "test_operations_state",
+    "BEAT_LEASE": "test_operations_state",
     "SWEEP_STAND_IN": "test_operations_state",
 }
 NOT_KEYS = {"request_id_new", "request_id_product", "uuid"}
@@ -171,3 +172,6 @@ def test_operations_state():
     operations.beat_seen()
     assert time.time() - operations.beat_last_seen() < 5
     assert operations.sweep_stand_in_claim(ttl_ms=10_000) and not operations.sweep_stand_in_claim(ttl_ms=10_000)
+    assert operations.beat_lease_hold(beat_id="a", ttl_ms=10_000)
+    assert operations.beat_lease_hold(beat_id="a", ttl_ms=10_000)  # renewed
+    assert not operations.beat_lease_hold(beat_id="b", ttl_ms=10_000)

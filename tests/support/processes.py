@@ -119,7 +119,7 @@ class WorkerProcess:
             return ""
 
 
-def beat_start(env: dict, directory: Path) -> subprocess.Popen:
+def beat_start(env: dict, directory: Path, level: str = "warning") -> subprocess.Popen:
     """celery beat with the project's schedule, its schedule file and log in `directory`."""
     log = open(directory / "beat.log", "wb")
     command = [
@@ -130,16 +130,16 @@ def beat_start(env: dict, directory: Path) -> subprocess.Popen:
         "seckill_site",
         "beat",
         "-l",
-        "warning",
+        level,
         "-s",
         str(directory / "beat-schedule"),
     ]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -151,12 +151,12 @@ def procfile_command(process: str) -> str:
 
 class WebServer:
     """The web server as the Procfile starts it (its `web` line: seckill_site/web_server.py, WEB_SERVER's server,
-    Granian by default), one process of four threads on a free port, answering when `start` returns."""
+    Granian by default), one process of four threads on a free port of `host`, answering when `start` returns."""
 
-    def __init__(self, log_dir: Path, **env_overrides):
-        port = free_port()
+    def __init__(self, log_dir: Path, host: str = "127.0.0.1", **env_overrides):
+        port = free_port(host)
         env = process_env(
-            WEB_BIND=f"127.0.0.1:{port}",
+            WEB_BIND=f"{host}:{port}",
             WEB_WORKERS="1",
             WEB_THREADS="4",
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # the Procfile's python
@@ -166,7 +166,7 @@ class WebServer:
         else:
             del env["LOG_LEVEL"]
         env.update(env_overrides)
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"http://{host}:{port}"
         self.log_path = log_dir / f"web-{port}.log"
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
