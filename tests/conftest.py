@@ -100,13 +100,13 @@ def beat(worker_process, tmp_path):
 
 @pytest.fixture
 def web(tmp_path, transactional_db):
-    """`web(**env)` starts a web server as the Procfile does (tests/support/processes.WebServer) on the test
-    database with the given environment and returns its base URL. `web.procs` and `web.logs` hold each server's
-    process and log file."""
+    """`web(host="127.0.0.1", **env)` starts a web server as the Procfile does (tests/support/processes.WebServer)
+    on the test database with the given environment, bound to `host`, and returns its base URL. `web.procs` and
+    `web.logs` hold each server's process and log file."""
     servers: list[WebServer] = []
 
-    def start(**env_overrides):
-        server = WebServer(tmp_path, **env_overrides)
+    def start(host="127.0.0.1", **env_overrides):
+        server = WebServer(tmp_path, host, **env_overrides)
         servers.append(server)
         start.procs.append(server.proc)
         start.logs.append(server.log_path)

@@ -2,9 +2,11 @@
 
 With PROMETHEUS_MULTIPROC_DIR set (the run command sets it, and wipes it at start) every process writes its
 samples to files there, and GET /metrics sums them (the client's multiprocess mode); without it, /metrics shows
-this process' own. What the hot path records costs a few microseconds (an increment and an observation); the
-sale's state (queue depth, pending requests, admission slots, stock, workers, beat's age) is read from Redis only
-when /metrics is scraped. SECKILL_METRICS=0 records nothing.
+this process' own. Each host sums its own processes: Prometheus scrapes every host, and the live sale page reads
+the other hosts' counters from their /metrics (SECKILL_METRICS_PEERS). What the hot path records costs a few
+microseconds (an increment and an observation); the sale's state (queue depth, pending requests, admission
+slots, stock, workers, beat's age) is read from Redis only when /metrics is scraped. SECKILL_METRICS=0 records
+nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import signals
 from django.conf import settings
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
 from seckill.purchases.answer_metrics import PURCHASE_ANSWERS, PURCHASE_SECONDS  # noqa: F401  (scraped here)
 
@@ -95,9 +100,12 @@ def _counters() -> CollectorRegistry:
     return REGISTRY
 
 
-def metrics_text() -> bytes:
-    """The exposition text: the counters, then the sale's state (left out, and logged, when Redis, the broker or
-    the database cannot be read: the counters still answer)."""
+def metrics_text(*, counters_only: bool = False) -> bytes:
+    """The exposition text: this host's counters, then the sale's state (left out, and logged, when Redis, the
+    broker or the database cannot be read: the counters still answer). `counters_only`: the counters alone (what
+    another host's live page reads: the sale's state is the same from every host)."""
+    if counters_only:
+        return generate_latest(_counters())
     sale = CollectorRegistry()
     sale.register(SaleCollector())
     try:
@@ -108,15 +116,45 @@ def metrics_text() -> bytes:
     return generate_latest(_counters()) + state
 
 
+def _peer_families(peer: str) -> list:
+    """The counters of the web server at `peer` (a base URL: another host's), read from its /metrics. Raises
+    OSError or ValueError when it cannot be read."""
+    request = urllib.request.Request(f"{peer.rstrip('/')}/metrics?counters=1")
+    if settings.SECKILL_METRICS_TOKEN:
+        request.add_header("Authorization", f"Bearer {settings.SECKILL_METRICS_TOKEN}")
+    with urllib.request.urlopen(request, timeout=PEER_TIMEOUT_S) as response:
+        return list(text_string_to_metric_families(response.read().decode()))
+
+
+PEER_TIMEOUT_S = 0.5
+
+
 def product_purchase_figures(product_id: int) -> dict:
-    """One product's purchase counters so far, summed over every process: {"answers": {code: count},
-    "latency": {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum": s}}. Counters
-    only grow (a process' restart aside), so rates and quantiles are differences between two readings."""
-    label = str(product_id)
+    """One product's purchase counters so far, summed over every process of this host and of each host in
+    SECKILL_METRICS_PEERS (read from its /metrics, in parallel): {"answers": {code: count}, "latency":
+    {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum": s}, "hosts": {"this":
+    "ok", peer: "ok" | "unreachable"}}. Counters only grow (a process' restart aside), so rates and quantiles are
+    differences between two readings; a reading that misses a host says so."""
+    families = list(_counters().collect())
+    hosts = {"this": "ok"}
+    if settings.SECKILL_METRICS_PEERS:
+        with ThreadPoolExecutor(max_workers=len(settings.SECKILL_METRICS_PEERS)) as pool:
+            read = {peer: pool.submit(_peer_families, peer) for peer in settings.SECKILL_METRICS_PEERS}
+        for peer, future in read.items():
+            try:
+                families += future.result()
+                hosts[peer] = "ok"
+            except (OSError, ValueError):
+                logger.warning("live page: the metrics of %s are unreadable", peer, exc_info=True)
+                hosts[peer] = "unreachable"
+    return {**_purchase_figures(families, str(product_id)), "hosts": hosts}
+
+
+def _purchase_figures(families, label: str) -> dict:
     answers: dict[str, float] = {}
     buckets: dict[float, float] = {}
     count = total = 0.0
-    for family in _counters().collect():
+    for family in families:
         for s in family.samples:
             if s.labels.get("product") != label:
                 continue

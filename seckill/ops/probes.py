@@ -113,4 +113,5 @@ def readyz(request):
 @ops_only
 def metrics_view(request):
     """Prometheus' scrape (text exposition format), for the operator's side only (ops_only)."""
-    return HttpResponse(metrics.metrics_text(), content_type=CONTENT_TYPE_LATEST)
+    counters_only = request.GET.get("counters") == "1"  # (another host's live page: this host's counters alone)
+    return HttpResponse(metrics.metrics_text(counters_only=counters_only), content_type=CONTENT_TYPE_LATEST)

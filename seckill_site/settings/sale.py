@@ -41,6 +41,9 @@ SECKILL_BLACKLIST_RECONCILE_INTERVAL = float(env("SECKILL_BLACKLIST_RECONCILE_IN
 # Prometheus metrics at /metrics (seckill/ops/metrics.py); 0: nothing recorded. Several processes share their samples
 # through PROMETHEUS_MULTIPROC_DIR (a directory wiped before they start: the run command sets .run/prometheus).
 SECKILL_METRICS = env_bool("SECKILL_METRICS", True)
+# The other hosts' web servers (base URLs, comma-separated), whose counters the live sale page adds to this
+# host's (it reads their /metrics?counters=1, with SECKILL_METRICS_TOKEN when set); empty: one host.
+SECKILL_METRICS_PEERS = tuple(env_list("SECKILL_METRICS_PEERS", ""))
 # A plain purchase (a fast-checked token, a plain JSON body) and the product page, answered before DRF's request
 # handling on the DRF views' own path, with their answers (seckill/purchases/early_answers.py); 0: all through DRF.
 SECKILL_BEFORE_DRF = env_bool("SECKILL_BEFORE_DRF", True)

@@ -104,6 +104,24 @@ def test_made_up_product_ids_share_one_label(clean_redis, make_buyers):
     assert metrics.product_purchase_figures(10**9)["answers"] == {}
 
 
+def test_the_reading_adds_the_other_hosts_counters(web, clean_redis, staff, make_buyers, make_product, settings):
+    """Each host sums its own processes' counters; the reading adds those of SECKILL_METRICS_PEERS (their
+    /metrics?counters=1) and says which hosts it could not read."""
+    product = make_product(stock_total=0)
+    buyers = make_buyers(4)
+    peer = web()  # another host's web server (its own processes, its own counters)
+    for buyer in buyers[:3]:
+        assert http("POST", f"{peer}/api/seckill/", {"product_id": product.pk}, token_for(buyer))[0] == 409
+    assert api_client(buyers[3]).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 409
+    gone = f"http://127.0.0.1:{free_port()}"  # a host that does not answer
+    settings.SECKILL_METRICS_PEERS = (peer, gone)
+
+    reading = logged_in(staff).get(reading_url(product.pk)).json()
+
+    assert reading["answers"] == {"sold_out": 4} and reading["latency"]["count"] == 4
+    assert reading["hosts"] == {"this": "ok", peer: "ok", gone: "unreachable"}
+
+
 @pytest.mark.slow
 def test_with_redis_down_the_reading_still_answers_from_the_database(web, staff, make_product):
     product = make_product(stock_total=4)

@@ -32,6 +32,15 @@
     return dt > 0 ? Math.max(0, value(now) - value(before)) / dt : null;  // < 0: a process restarted
   }
 
+  // The hosts whose counters this reading sums (this one and SECKILL_METRICS_PEERS'): "2 of 2", an alarm if not all.
+  function showHosts(hosts) {
+    const el = document.getElementById("fig-hosts");
+    const all = Object.keys(hosts || {}).length;
+    const ok = Object.values(hosts || {}).filter((state) => state === "ok").length;
+    el.textContent = all ? ok + " of " + all : "–";
+    el.className = ok === all ? "" : "alarm";
+  }
+
   function answersOf(reading, code) {
     if (code !== "other") return reading.answers[code] || 0;
     let n = 0;
@@ -139,6 +148,7 @@
 
     show("fig-status", reading.product.status);
     show("fig-redis", reading.redis);
+    showHosts(reading.hosts);
     show("fig-workers", reading.workers_live);
     showBeat(reading);
     show("fig-reconcile", reading.redis === "ok" ? reconcileText(reading.reconcile) : "–");
