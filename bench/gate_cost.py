@@ -6,9 +6,10 @@ runs one thread) spends, so that docs/capacity.md can say how many calls a node 
 
 Runs a private redis-server 7 on a free port (nothing else on it: its CPU is this script's calls alone), and
 calls the gate's own functions (seckill/gate/stock.py: admit with a buyer's record and two rate-limit rules, as
-a purchase does on one server; sell; the outcome's record), one call per round trip as the web and worker
-processes make them. For each: the server process' CPU per call (from /proc: the command, its Lua and the
-socket's reads and writes) and Redis' own time in the call (INFO commandstats).
+a purchase does on one server; sell; the outcome's record; and as on a cluster, the admission alone and the
+limits alone), one call per round trip as the web and worker processes make them. For each: the server
+process' CPU per call (from /proc: the command, its Lua and the socket's reads and writes) and Redis' own time
+in the call (INFO commandstats).
 """
 
 import os
@@ -50,7 +51,7 @@ def main() -> None:
         django.setup()
         from django.utils import timezone
 
-        from seckill.gate import records
+        from seckill.gate import access_state, records
         from seckill.gate import stock as gate
         from seckill.gate.client import get_client
 
@@ -117,6 +118,16 @@ def main() -> None:
             "admit: rate_limited (one buyer)",
             lambda i: gate.admit(product_id=big, request_id=f"4-{i}", user_id=7, rate_limits=rules(7), **admit),
         )
+        # On a cluster the limits are counted on their subject's node, the admission alone on the product's:
+        measure(
+            "cluster, product's node: admit busy",
+            lambda i: gate.admit(product_id=busy, request_id=f"2-c{i}", user_id=i, **admit),
+        )
+        measure(
+            "cluster, product's node: sold_out",
+            lambda i: gate.admit(product_id=gone, request_id=f"3-c{i}", user_id=i, **admit),
+        )
+        measure("cluster, subject's node: limits", lambda i: access_state.rate_limit_hit(rules(10**6 + i)))
     finally:
         server.terminate()
         server.wait(10)

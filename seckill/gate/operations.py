@@ -52,6 +52,11 @@ def beat_lease_hold(*, beat_id: str, ttl_ms: int) -> bool:
     return script("beat_lease")(keys=[keys.BEAT_LEASE], args=[beat_id, ttl_ms]) == 1
 
 
+def beat_lease_release(*, beat_id: str) -> None:
+    """Give the lease up, if `beat_id` holds it."""
+    script("beat_lease")(keys=[keys.BEAT_LEASE], args=[beat_id, 0])
+
+
 def sweep_stand_in_claim(*, ttl_ms: int) -> bool:
     """Claim the next sweep while beat is silent: True for one worker per `ttl_ms`."""
     return bool(get_client().set(keys.SWEEP_STAND_IN, "1", nx=True, px=ttl_ms))

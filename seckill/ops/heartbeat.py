@@ -14,11 +14,8 @@ swept: while beat is silent, the workers' heartbeat thread publishes the sweep i
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 
 import redis
 from celery import signals
@@ -27,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from seckill.gate import operations, records
+from seckill.ops.beat_lease import BeatLease
 
 logger = logging.getLogger(__name__)
 
@@ -130,29 +128,42 @@ def beat_lease_ttl() -> float:
 
 class HeartbeatScheduler(PersistentScheduler):
     """Celery's default scheduler (the schedule file), which runs the schedule only while it holds the beat lease
-    in Redis, and then writes beat's heartbeat at each tick. Beat may so run on every host: one runs the schedule,
-    the others stand by and take over within beat_lease_ttl() of its death (docs/deploy.md)."""
+    (seckill/ops/beat_lease.py), and then writes beat's heartbeat at each tick. Beat may so run on every host: one
+    runs the schedule, the others stand by and take over within beat_lease_ttl() and a second of its death
+    (docs/deploy.md)."""
 
     _beat_written = float("-inf")
-    _holds_lease = False
 
     def __init__(self, *args, **kwargs):
-        self.beat_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = BeatLease(beat_lease_ttl())
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):
         now = time.monotonic()
         if now - self._beat_written >= BEAT_HEARTBEAT_EVERY:
             self._beat_written = now
-            try:
-                held = operations.beat_lease_hold(beat_id=self.beat_id, ttl_ms=int(beat_lease_ttl() * 1000))
-                if held != self._holds_lease:
-                    logger.info("beat %s %s", self.beat_id, "runs the schedule" if held else "stands by")
-                self._holds_lease = held
-                if held:
+            if self.lease.renew():
+                try:
                     operations.beat_seen()
-            except redis.RedisError:  # (the lease cannot change hands while Redis is unreachable either)
-                logger.warning("beat's lease and heartbeat not written", exc_info=True)
-        if not self._holds_lease:
+                except redis.RedisError:
+                    logger.warning("beat's heartbeat not written", exc_info=True)
+        if not self.lease.held():
             return BEAT_HEARTBEAT_EVERY  # standing by: ask again in a second
         return super().tick(*args, **kwargs)
+
+    def apply_async(self, entry, *args, **kwargs):
+        # A send that fails lets the lease lapse (BeatLease), one that succeeds holds it again.
+        try:
+            result = super().apply_async(entry, *args, **kwargs)
+        except Exception:
+            self.lease.sends_failing = True
+            raise
+        self.lease.sends_failing = False
+        return result
+
+    def close(self):
+        super().close()
+        try:
+            self.lease.release()  # a clean stop: a standing-by beat takes over at its next tick
+        except redis.RedisError:
+            pass

@@ -2,8 +2,9 @@
 
 A reading is counters and levels, never rates: the page keeps the readings of the last minutes and draws rates
 and latency quantiles from the differences between them, as Prometheus does. One reading costs two database
-queries, one Redis round trip of reads, one LLEN on the broker and a pass over the metrics files (none of it on
-the purchase path). With Redis down it still answers, from the database, and says so.
+queries, one Redis round trip of reads, one LLEN on the broker, a pass over this host's metrics files and a read
+of each other host's counters (SECKILL_METRICS_PEERS, in parallel; none of it on the purchase path). With Redis
+down it still answers, from the database, and says so.
 """
 
 from __future__ import annotations

@@ -11,11 +11,14 @@ nothing.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from celery import signals
 from django.conf import settings
@@ -27,6 +30,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from seckill.purchases.answer_metrics import PURCHASE_ANSWERS, PURCHASE_SECONDS  # noqa: F401  (scraped here)
 
 logger = logging.getLogger(__name__)
+
+# The live page's read of another host's counters: at most this long for all of them, and this large each.
+PEER_TIMEOUT_S = 0.5
+PEER_MAX_BYTES = 8 * 2**20
 
 TASKS = Counter("seckill_tasks", "Celery tasks run, by task and final state", ["task", "state"])
 TASK_SECONDS = Histogram(
@@ -118,35 +125,41 @@ def metrics_text(*, counters_only: bool = False) -> bytes:
 
 def _peer_families(peer: str) -> list:
     """The counters of the web server at `peer` (a base URL: another host's), read from its /metrics. Raises
-    OSError or ValueError when it cannot be read."""
+    OSError (urllib's errors among them), http.client.HTTPException or ValueError when it cannot be read."""
     request = urllib.request.Request(f"{peer.rstrip('/')}/metrics?counters=1")
-    if settings.SECKILL_METRICS_TOKEN:
-        request.add_header("Authorization", f"Bearer {settings.SECKILL_METRICS_TOKEN}")
+    if settings.SECKILL_METRICS_TOKEN:  # (never carried over to wherever a redirect points)
+        request.add_unredirected_header("Authorization", f"Bearer {settings.SECKILL_METRICS_TOKEN}")
     with urllib.request.urlopen(request, timeout=PEER_TIMEOUT_S) as response:
-        return list(text_string_to_metric_families(response.read().decode()))
-
-
-PEER_TIMEOUT_S = 0.5
+        text = response.read(PEER_MAX_BYTES + 1)
+    if len(text) > PEER_MAX_BYTES:
+        raise ValueError(f"over {PEER_MAX_BYTES} bytes")
+    return list(text_string_to_metric_families(text.decode()))
 
 
 def product_purchase_figures(product_id: int) -> dict:
     """One product's purchase counters so far, summed over every process of this host and of each host in
-    SECKILL_METRICS_PEERS (read from its /metrics, in parallel): {"answers": {code: count}, "latency":
-    {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum": s}, "hosts": {"this":
-    "ok", peer: "ok" | "unreachable"}}. Counters only grow (a process' restart aside), so rates and quantiles are
-    differences between two readings; a reading that misses a host says so."""
+    SECKILL_METRICS_PEERS (read from its /metrics, in parallel, PEER_TIMEOUT_S at most in all): {"answers":
+    {code: count}, "latency": {"buckets": [[upper bound s, requests at most that slow], ...], "count": n, "sum":
+    s}, "hosts": {"this": "ok", peer: "ok" | "refused" (it answered 401 or 403: the token or its allowed
+    networks) | "unreachable"}}. Counters only grow (a process' restart aside), so rates and quantiles are
+    differences between two readings of the same hosts."""
     families = list(_counters().collect())
     hosts = {"this": "ok"}
     if settings.SECKILL_METRICS_PEERS:
-        with ThreadPoolExecutor(max_workers=len(settings.SECKILL_METRICS_PEERS)) as pool:
-            read = {peer: pool.submit(_peer_families, peer) for peer in settings.SECKILL_METRICS_PEERS}
+        pool = ThreadPoolExecutor(max_workers=len(settings.SECKILL_METRICS_PEERS))
+        deadline = time.monotonic() + PEER_TIMEOUT_S
+        read = {peer: pool.submit(_peer_families, peer) for peer in settings.SECKILL_METRICS_PEERS}
         for peer, future in read.items():
             try:
-                families += future.result()
+                families += future.result(timeout=max(0.0, deadline - time.monotonic()))
                 hosts[peer] = "ok"
-            except (OSError, ValueError):
-                logger.warning("live page: the metrics of %s are unreadable", peer, exc_info=True)
+            except urllib.error.HTTPError as exc:
+                hosts[peer] = "refused" if exc.code in (401, 403) else "unreachable"
+                logger.warning("live page: %s answered %s to its metrics' read", peer, exc.code)
+            except (OSError, http.client.HTTPException, ValueError, FutureTimeout) as exc:
                 hosts[peer] = "unreachable"
+                logger.warning("live page: the metrics of %s are unreadable: %r", peer, exc)
+        pool.shutdown(wait=False)  # (a read past the deadline ends on its own socket timeout)
     return {**_purchase_figures(families, str(product_id)), "hosts": hosts}
 
 

@@ -128,6 +128,15 @@ def _record(outcome: Outcome) -> None:
     )
 
 
+def _gate_learns_the_holder(purchase: PurchaseRequest) -> None:
+    """The buyer holds a live order of the product (the ledger says so): the gate records which request made it,
+    unless it knows one already (or the order closed meanwhile)."""
+    held_by = Order.objects.filter(user_id=purchase.user_id, product_id=purchase.product_id, status__in=Order.LIVE)
+    request_id = held_by.values_list("request_id", flat=True).first()
+    if request_id is not None:
+        gate.buyer_remember(product_id=purchase.product_id, user_id=purchase.user_id, request_id=request_id)
+
+
 class PurchaseRefused(Exception):
     """The request is refused for good, by Redis (sell.lua) or by the ledger (then in Redis too): its decision."""
 
@@ -153,11 +162,7 @@ def _purchase_decide(purchase: PurchaseRequest) -> Outcome:
         # Final in Redis too (a sale Redis decided for this request is undone: its order can never be written),
         # and the gate learns which order the buyer holds.
         decision = gate.refuse(**purchase.task_kwargs(), code=error.code, ledger_refused=True)
-        user_id, product_id = purchase.user_id, purchase.product_id
-        held_by = Order.objects.filter(user_id=user_id, product_id=product_id, status__in=Order.LIVE)
-        gate.buyer_remember(
-            product_id=product_id, user_id=user_id, request_id=held_by.values_list("request_id", flat=True)[0]
-        )
+        _gate_learns_the_holder(purchase)
         return Outcome.from_error(error_for_code(decision), purchase)  # (an earlier refusal's code, if any)
     return Outcome.success(purchase, order_id=order_id)
 
@@ -170,8 +175,9 @@ def order_write(purchase: PurchaseRequest) -> int:
     One round trip to Redis, made with the ledger's lock held (the product's row on PostgreSQL, the database on
     SQLite). The ledger's statements (`seckill.worker.ledger.ledger_sell`) first; only when they sell nothing are the
     reasons looked up, and the refusal made final in Redis, still under the lock.
-    Raises PurchaseRefused (Redis' refusal, or the ledger's: user_inactive, product_not_found, sold_out, made final
-    in Redis), AlreadyPurchased (the ledger's; Redis not asked yet), _NotLoaded, or a transient error.
+    Raises PurchaseRefused (Redis' refusal, or the ledger's: user_inactive, product_not_found, already_purchased,
+    sold_out, made final in Redis), AlreadyPurchased (the unique constraint's; Redis not asked yet), _NotLoaded,
+    or a transient error.
     """
     request_id, user_id, product_id = purchase.request_id, purchase.user_id, purchase.product_id
     try:
@@ -187,8 +193,10 @@ def order_write(purchase: PurchaseRequest) -> int:
                 )
                 if existing is not None:
                     return existing
-                if isinstance(refusal, AlreadyPurchased):
-                    raise refusal  # (made final in Redis by the caller, which tells the gate the buyer's order)
+                if isinstance(refusal, AlreadyPurchased):  # final in Redis before the lock goes, as below
+                    decision = gate.refuse(**purchase.task_kwargs(), code=refusal.code, ledger_refused=True)
+                    _gate_learns_the_holder(purchase)
+                    raise PurchaseRefused(decision)
                 # Final in Redis too, before the lock goes: a sale Redis decided for this request (an earlier run's
                 # commit failed, then the ledger changed) is undone, its units and buyer entry given back.
                 raise PurchaseRefused(gate.refuse(**purchase.task_kwargs(), code=refusal.code, ledger_refused=True))

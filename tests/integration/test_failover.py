@@ -68,16 +68,24 @@ class Sale:
             return
 
     def run(self, kill, promoted) -> float:
-        """Sells through `kill()`; returns the moment `promoted()` first held (the replica took over)."""
+        """Sells through `kill(start_more)`; returns the moment `promoted()` first held (the replica took over).
+        A third of the buyers start first; `start_more()` starts the next third (once: a kill that needs sales
+        in flight calls it), the rest start after the kill."""
         threads = [threading.Thread(target=self.buyer, args=(user,)) for user in self.users]
         for thread in threads[: BUYERS // 3]:
             thread.start()
         started = wait_for(lambda: Order.objects.filter(product=self.product).count() >= 5, 30, interval=0.05)
         assert started, self.answers
-        kill()
+
+        def start_more():
+            for thread in threads[BUYERS // 3 : 2 * BUYERS // 3]:
+                thread.start()
+
+        kill(start_more)
         self.killed_at = time.monotonic()
         for thread in threads[BUYERS // 3 :]:
-            thread.start()
+            if thread.ident is None:  # (not started by start_more)
+                thread.start()
         assert wait_for(promoted, 30, interval=0.1), "no promotion"
         promoted_at = time.monotonic()
         for thread in threads:
@@ -117,7 +125,9 @@ def test_the_brokers_master_killed_mid_sale_loses_no_purchase(web, clean_redis, 
         assert wait_for(lambda: control.control.ping(destination=[worker.name], timeout=0.5), 60), worker.log_tail()
         sale = Sale(web(**env), make_buyers(BUYERS), make_product(stock_total=STOCK))
         old_master = sentinels.master_port
-        promoted_at = sale.run(lambda: sentinels.kill(old_master), lambda: sentinels.master_addr()[1] != old_master)
+        promoted_at = sale.run(
+            lambda start_more: sentinels.kill(old_master), lambda: sentinels.master_addr()[1] != old_master
+        )
         # Every request decided: no record left pending (the sweeper re-sent what was lost with the master).
         product = sale.product
         assert wait_for(lambda: get_client().zcard(keys.pending(product.pk)) == 0, 60, interval=0.2), worker.log_tail()
@@ -156,16 +166,20 @@ def test_the_gates_master_killed_mid_sale_keeps_the_sale_exact(
         (replica,) = cluster.replicas_of(old_master)
         lost = []  # whether sales landed on the master alone
 
-        def kill():
+        def kill(start_more):
             # Its replica frozen and its link cut (what the master sent before is in the replica's socket and
-            # arrives; nothing after) while a few more sales land on the master only; then the master gone.
+            # arrives; nothing after) while more buyers' sales land on the master only; then the master gone.
+            # (Frozen for seconds at most: far within the time a replica may lag and still take over.)
             orders = Order.objects.filter(product=product).count
             cluster.freeze(replica)
-            redis.Redis(port=old_master).client_kill_filter(_type="replica")
-            before = orders()
-            lost.append(wait_for(lambda: orders() >= before + 3, 0.8, interval=0.02))
-            cluster.kill(old_master)
-            cluster.thaw(replica)
+            try:
+                redis.Redis(port=old_master).client_kill_filter(_type="replica")
+                before = orders()
+                start_more()
+                lost.append(wait_for(lambda: orders() >= before + 3, 5, interval=0.02))
+                cluster.kill(old_master)
+            finally:
+                cluster.thaw(replica)
 
         def promoted():
             return cluster.master_of(keys.stock(product.pk), skip=[old_master]) == replica and cluster.ready(

@@ -64,7 +64,7 @@ def test_two_hosts_sell_one_product_out_together(web, gate_cluster, make_buyers,
             worker = WorkerProcess(f"host{number}@{host}", directory / "worker.log")
             worker.start(extra_env=env, wait=False)
             workers.append(worker)
-            beats.append(beat_start(process_env(**env), directory))
+            beats.append(beat_start(process_env(**env), directory, level="info"))
             bases.append(web(host, **env))
         names = [worker.name for worker in workers]
         assert wait_for(lambda: len(control.control.ping(destination=names, timeout=0.5)) == 2, 60), [
@@ -107,6 +107,8 @@ def test_two_hosts_sell_one_product_out_together(web, gate_cluster, make_buyers,
         holder = get_client().get(keys.BEAT_LEASE)
         assert holder and int(holder.split(":")[1]) in {beat.pid for beat in beats}
         assert wait_for(lambda: heartbeat.beat_state(heartbeat.beat_age()) == "ok", 15)
+        sent = sorted((tmp_path / host / "beat.log").read_text().count("Sending due task") for host in HOSTS)
+        assert sent[0] == 0 and sent[1] > 0, sent  # the holder sends the schedule's tasks, the other nothing
     finally:
         for worker in workers:
             worker.stop()

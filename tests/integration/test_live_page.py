@@ -114,12 +114,13 @@ def test_the_reading_adds_the_other_hosts_counters(web, clean_redis, staff, make
         assert http("POST", f"{peer}/api/seckill/", {"product_id": product.pk}, token_for(buyer))[0] == 409
     assert api_client(buyers[3]).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 409
     gone = f"http://127.0.0.1:{free_port()}"  # a host that does not answer
-    settings.SECKILL_METRICS_PEERS = (peer, gone)
+    closed = web(SECKILL_OPS_ALLOWED_NETWORKS="10.0.0.0/8")  # one whose /metrics this host may not read
+    settings.SECKILL_METRICS_PEERS = (peer, gone, closed)
 
     reading = logged_in(staff).get(reading_url(product.pk)).json()
 
     assert reading["answers"] == {"sold_out": 4} and reading["latency"]["count"] == 4
-    assert reading["hosts"] == {"this": "ok", peer: "ok", gone: "unreachable"}
+    assert reading["hosts"] == {"this": "ok", peer: "ok", gone: "unreachable", closed: "refused"}
 
 
 @pytest.mark.slow

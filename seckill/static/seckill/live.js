@@ -26,8 +26,15 @@
     return reading.orders.units_live;
   }
 
+  // The hosts a reading summed: two readings of different hosts are not compared (a host dropping out or
+  // coming back would show as a dip and a spike).
+  function sameHosts(a, b) {
+    const read = (r) => Object.keys(r.hosts || {}).filter((h) => r.hosts[h] === "ok").sort().join(" ");
+    return read(a) === read(b);
+  }
+
   function perSecond(now, before, value) {
-    if (!before) return null;
+    if (!before || !sameHosts(now, before)) return null;
     const dt = now.time - before.time;
     return dt > 0 ? Math.max(0, value(now) - value(before)) / dt : null;  // < 0: a process restarted
   }
@@ -54,7 +61,7 @@
 
   // The q-quantile (seconds) of the requests answered between two readings; null when there were none.
   function quantile(q, now, before) {
-    if (!before) return null;
+    if (!before || !sameHosts(now, before)) return null;
     const bounds = now.latency.buckets.map((b) => b[0]);
     const counts = now.latency.buckets.map((b, i) => b[1] - ((before.latency.buckets[i] || [0, 0])[1]));
     const total = counts[counts.length - 1];
