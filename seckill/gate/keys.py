@@ -5,17 +5,22 @@ hash slot: the part of a key between its first `{` and `}` picks the slot. Each 
 its keys are in, and why; a key added later goes here and into tests/integration/test_gate_cluster.py.
 
 The product's slot, `{<product_id>}`: everything one purchase touches in one script (admit.lua, sell.lua,
-outcome.lua, refuse.lua): one round trip each on the hot path, on one node.
+outcome.lua, refuse.lua): one round trip each on the hot path, on one node. A product may hold its stock in N
+buckets (`buckets` in its meta, default 1): bucket 0 is the slot above, bucket b > 0 the slot
+`{<product_id>.<b>}`, on another node as the cluster hashes it, each with every key below but the meta's
+`buckets` (the stock split between them, each bucket's own buyers, admissions, decisions, records and pending
+set): a purchase is decided in one bucket, which its request id names, so that one hot product's calls spread
+over N nodes.
     seckill:{<product_id>}:stock     units the gate may still sell
     seckill:{<product_id>}:buyers    hash user_id -> request_id of that buyer's sale
-    seckill:{<product_id>}:meta      hash enabled, start, end (epoch ms), limit
+    seckill:{<product_id>}:meta      hash enabled, start, end (epoch ms), limit; buckets (bucket 0's: N > 1)
     seckill:{<product_id>}:decision:<request_id>   S sold | the code it was refused with; final (a sale the
                                      ledger then refuses is undone: refuse.lua)
     seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
     seckill:{<product_id>}:request:<request_id>    hash user_id, product_id, quantity, created, outcome (JSON
                                      once decided): written by the admission, so in the product's slot. A request
-                                     id starts with its product's id (`request_id_new`), so the result endpoint
-                                     finds the record from the id alone.
+                                     id starts with its product's id and bucket (`request_id_new`: `<id>-...`,
+                                     `<id>.<b>-...`), so the result endpoint finds the record from the id alone.
     seckill:{<product_id>}:pending   sorted set of the product's request ids without an outcome, scored by
                                      creation time: what the sweeper re-enqueues when a broker message was lost
                                      (it reads the sets of the products whose sale is recent: records.py)
@@ -60,43 +65,64 @@ BEAT_LEASE = "seckill:beat:lease"  # the beat that runs the schedule: one at a t
 SWEEP_STAND_IN = "seckill:sweep:stand-in"  # the worker that sent the sweep while beat is silent, for an interval
 
 
-def stock(product_id: int) -> str:
-    return f"seckill:{{{product_id}}}:stock"
+def _slot(product_id: int, bucket: int) -> str:
+    """The hash tag of a product's bucket: `<product_id>` for bucket 0 (every product has it), `<product_id>.<b>`
+    for the others."""
+    return f"{product_id}" if bucket == 0 else f"{product_id}.{bucket}"
 
 
-def buyers(product_id: int) -> str:
-    return f"seckill:{{{product_id}}}:buyers"
+def stock(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:stock"
 
 
-def meta(product_id: int) -> str:
-    return f"seckill:{{{product_id}}}:meta"
+def buyers(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:buyers"
+
+
+def meta(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:meta"
 
 
 def decision(product_id: int, request_id: str) -> str:
-    return f"seckill:{{{product_id}}}:decision:{request_id}"
+    return f"seckill:{{{_slot(product_id, request_bucket(request_id))}}}:decision:{request_id}"
 
 
-def admitted(product_id: int) -> str:
-    return f"seckill:{{{product_id}}}:admitted"
+def admitted(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:admitted"
 
 
 def request(product_id: int, request_id: str) -> str:
-    return f"seckill:{{{product_id}}}:request:{request_id}"
+    return f"seckill:{{{_slot(product_id, request_bucket(request_id))}}}:request:{request_id}"
 
 
-def pending(product_id: int) -> str:
-    return f"seckill:{{{product_id}}}:pending"
+def pending(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:pending"
 
 
-def request_id_new(product_id: int) -> str:
-    """A new purchase request's id: its product's id, then a random part (the record's slot is the product's)."""
-    return f"{product_id}-{uuid.uuid4().hex}"
+def request_id_new(product_id: int, bucket: int = 0) -> str:
+    """A new purchase request's id: its product's id (and bucket, if not 0), then a random part: the record's
+    slot is the bucket's, found from the id alone."""
+    return f"{_slot(product_id, bucket)}-{uuid.uuid4().hex}"
+
+
+def _request_id_head(request_id: str) -> tuple[int, int] | None:
+    head, sep, _ = request_id.partition("-")
+    product, dot, bucket = head.partition(".")
+    if not sep or not product.isdigit() or len(product) >= 19 or (dot and not (bucket.isdigit() and len(bucket) < 4)):
+        return None
+    return int(product), int(bucket) if dot else 0
 
 
 def request_id_product(request_id: str) -> int | None:
     """The product a request id names (request_id_new), None if it names none."""
-    head, sep, _ = request_id.partition("-")
-    return int(head) if sep and head.isdigit() and len(head) < 19 else None
+    head = _request_id_head(request_id)
+    return head[0] if head else None
+
+
+def request_bucket(request_id: str) -> int:
+    """The bucket of the product whose slot keeps the request (request_id_new); 0 for an id that names none."""
+    head = _request_id_head(request_id)
+    return head[1] if head else 0
 
 
 def idempotency(user_id: int, key: str) -> str:

@@ -1,7 +1,8 @@
 """Purchase request records (owner, outcome), the pending sets the sweeper reads, and Idempotency-Keys.
 
-A record and its product's pending set are in the product's key slot (keys.py); the pending sets are read per
-product, for the products whose sale is recent enough to have requests still kept (`pending_products`).
+A record and its product's pending set are in the product's key slot, of the bucket its id names (keys.py); the
+pending sets are read per product and bucket, for the products whose sale is recent enough to have requests
+still kept (`pending_products`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from seckill.gate import buckets as product_buckets
 from seckill.gate import keys
 from seckill.gate.client import get_client, script
 
@@ -61,10 +63,11 @@ def request_set_outcome(
     (outcome.lua). `task_result` = (key, encoded meta, ttl s) is the Celery result to store in the same step
     (seckill/worker/outcome_record.py, when the result backend's Redis database is the gate's); needs
     `free_slot`."""
-    record_keys = [keys.request(product_id, request_id), keys.pending(product_id)]
+    b = keys.request_bucket(request_id)
+    record_keys = [keys.request(product_id, request_id), keys.pending(product_id, b)]
     args = [request_id, json.dumps(outcome), settings.SECKILL_REQUEST_TTL]
     if free_slot:
-        record_keys.append(keys.admitted(product_id))
+        record_keys.append(keys.admitted(product_id, b))
         if task_result is not None:
             record_keys.append(task_result[0])
             args += [task_result[1], task_result[2]]
@@ -111,25 +114,32 @@ def requests_pending_since(
 ) -> list[tuple[str, float, int]]:
     """Up to `limit` (request_id, created, product_id) without an outcome, created before the given time, oldest
     first, of the given products (default: `pending_products()`)."""
-    if product_ids is None:
-        product_ids = pending_products()
+    sets = _pending_sets(pending_products() if product_ids is None else product_ids)
     pipe = get_client().pipeline(transaction=False)
-    for product_id in product_ids:
-        pipe.zrangebyscore(keys.pending(product_id), "-inf", created_before, start=0, num=limit, withscores=True)
-    per_product = [
+    for product_id, bucket in sets:
+        pending = keys.pending(product_id, bucket)
+        pipe.zrangebyscore(pending, "-inf", created_before, start=0, num=limit, withscores=True)
+    per_set = [
         [(request_id, created, product_id) for request_id, created in found]
-        for product_id, found in zip(product_ids, pipe.execute())
+        for (product_id, _), found in zip(sets, pipe.execute())
     ]
-    return list(heapq.merge(*per_product, key=lambda entry: entry[1]))[:limit]
+    return list(heapq.merge(*per_set, key=lambda entry: entry[1]))[:limit]
+
+
+def _pending_sets(product_ids: list[int]) -> list[tuple[int, int]]:
+    """(product, bucket) of every pending set of the products: one per bucket."""
+    if not product_ids:
+        return []
+    counts = product_buckets.counts(product_ids)
+    return [(pid, b) for pid in product_ids for b in range(counts[pid])]
 
 
 def requests_pending_count(product_ids: list[int] | None = None) -> int:
     """How many requests are without an outcome, over the given products (default: `pending_products()`)."""
-    if product_ids is None:
-        product_ids = pending_products()
+    sets = _pending_sets(pending_products() if product_ids is None else product_ids)
     pipe = get_client().pipeline(transaction=False)
-    for product_id in product_ids:
-        pipe.zcard(keys.pending(product_id))
+    for product_id, bucket in sets:
+        pipe.zcard(keys.pending(product_id, bucket))
     return sum(pipe.execute())
 
 
@@ -137,13 +147,13 @@ def request_touch_pending(product_id: int, request_id: str, at: float) -> None:
     """Score a pending request as if created `at`, so that one sweep does not enqueue it again at once; and keep
     its record for another SECKILL_REQUEST_TTL (a request still being run again must not lose it)."""
     pipe = get_client().pipeline(transaction=False)
-    pipe.zadd(keys.pending(product_id), {request_id: at}, xx=True)
+    pipe.zadd(keys.pending(product_id, keys.request_bucket(request_id)), {request_id: at}, xx=True)
     pipe.expire(keys.request(product_id, request_id), settings.SECKILL_REQUEST_TTL)
     pipe.execute()
 
 
 def request_forget_pending(product_id: int, request_id: str) -> None:
-    get_client().zrem(keys.pending(product_id), request_id)
+    get_client().zrem(keys.pending(product_id, keys.request_bucket(request_id)), request_id)
 
 
 # --- Idempotency-Keys ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 
+from seckill.gate import buckets as product_buckets
 from seckill.gate import keys
 from seckill.gate.access_state import RateRules, rate_limit_hit, rate_limit_keys_args, rate_limit_refund
 from seckill.gate.client import get_client, is_cluster, request_ttl_ms, script
@@ -39,7 +40,8 @@ class SaleState:
     start_ms: int
     end_ms: int
     per_user_limit: int
-    stock: int | None  # None: the counter is not loaded
+    stock: int | None  # None: the counter is not loaded (the sum of its buckets')
+    buckets: int = 1
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -56,14 +58,15 @@ def sell(*, product_id: int, user_id: int, request_id: str, quantity: int) -> tu
 
 def sell_many(requests: list[dict]) -> list[tuple[Sell | str, int]]:
     """Decide several requests (dicts of product_id, user_id, request_id, quantity) in turn, in one round trip:
-    the last step of the transaction that writes all their orders. One product's requests (a cluster refuses a
-    script over two products' slots). Stops after the first that is neither
+    the last step of the transaction that writes all their orders. One product's requests of one bucket (a
+    cluster refuses a script over two slots). Stops after the first that is neither
     Sell.SOLD nor Sell.AGAIN: returns one (result, stock left) per request decided, so maybe fewer than asked."""
     ttl = request_ttl_ms()
     script_keys, args = [], []
     for r in requests:
         pid, rid = r["product_id"], r["request_id"]
-        script_keys += [keys.stock(pid), keys.buyers(pid), keys.meta(pid), keys.decision(pid, rid)]
+        b = keys.request_bucket(rid)
+        script_keys += [keys.stock(pid, b), keys.buyers(pid, b), keys.meta(pid, b), keys.decision(pid, rid)]
         args += [rid, r["user_id"], r["quantity"], ttl]
     flat = script("sell")(keys=script_keys, args=args)
     decided = []
@@ -83,8 +86,9 @@ def refuse(
     in force: SOLD (the sale stands) or the code it is refused with, `code` or an earlier refusal's.
     `ledger_refused`: the ledger refused this request, so a sale Redis decided for it was never written (its
     commit failed, then the ledger changed): it is undone (refused, its units and buyer entry given back)."""
+    b = keys.request_bucket(request_id)
     return script("refuse")(
-        keys=[keys.decision(product_id, request_id), keys.stock(product_id), keys.buyers(product_id)],
+        keys=[keys.decision(product_id, request_id), keys.stock(product_id, b), keys.buyers(product_id, b)],
         args=[code, request_ttl_ms(), request_id, user_id, quantity, "1" if ledger_refused else "0"],
     )
 
@@ -96,40 +100,51 @@ def decision_get(*, product_id: int, request_id: str) -> str | None:
 
 def buyer_remember(*, product_id: int, user_id: int, request_id: str) -> None:
     """Record that the buyer holds a live order (made by `request_id`), unless the gate already knows one."""
-    get_client().hsetnx(keys.buyers(product_id), user_id, request_id)
+    get_client().hsetnx(keys.buyers(product_id, keys.request_bucket(request_id)), user_id, request_id)
 
 
 def release(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
     """Give closed orders' units and buyer entries back to the gate (release.lua): `orders` are (user_id,
     request_id, quantity). Idempotent per order. Returns the units given back."""
-    args: list = []
+    by_bucket: dict[int, list] = {}  # (each order's units go back to the bucket that sold them)
     for user_id, request_id, quantity in orders:
-        args.extend((user_id, request_id, quantity))
-    if not args:
-        return 0
-    return int(script("release")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=args))
+        by_bucket.setdefault(keys.request_bucket(request_id), []).extend((user_id, request_id, quantity))
+    return sum(
+        int(script("release")(keys=[keys.stock(product_id, b), keys.buyers(product_id, b)], args=args))
+        for b, args in by_bucket.items()
+    )
 
 
 def reclaim(*, product_id: int, user_id: int, request_id: str, quantity: int) -> int:
     """An expired order paid after all takes its units back from the gate, once (reclaim.lua). Returns 1 taken,
     0 held already, -1 the gate had fewer units (drift), -2 the buyer's entry names another request (left to
     reconcile), -9 the product is not loaded."""
+    b = keys.request_bucket(request_id)
     return int(
-        script("reclaim")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=[user_id, request_id, quantity])
+        script("reclaim")(
+            keys=[keys.stock(product_id, b), keys.buyers(product_id, b)], args=[user_id, request_id, quantity]
+        )
     )
 
 
 def buyer_set(*, product_id: int, user_id: int, request_id: str | None) -> None:
-    """Make the gate's entry for this buyer name `request_id` (None: no entry). For repairs (reconcile)."""
-    if request_id is None:
-        get_client().hdel(keys.buyers(product_id), user_id)
-    else:
-        get_client().hset(keys.buyers(product_id), user_id, request_id)
+    """Make the gate's entry for this buyer name `request_id` (None: no entry), in the bucket the request names
+    and no other. For repairs (reconcile)."""
+    pipe = get_client().pipeline(transaction=False)
+    for b in range(product_buckets.count(product_id)):
+        if request_id is not None and b == keys.request_bucket(request_id):
+            pipe.hset(keys.buyers(product_id, b), user_id, request_id)
+        else:
+            pipe.hdel(keys.buyers(product_id, b), user_id)
+    pipe.execute()
 
 
 def buyers(product_id: int) -> dict[int, str]:
-    """The gate's buyers of a product: user id -> the request id of their sale."""
-    return {int(user): request for user, request in get_client().hgetall(keys.buyers(product_id)).items()}
+    """The gate's buyers of a product (of every bucket): user id -> the request id of their sale."""
+    pipe = get_client().pipeline(transaction=False)
+    for b in range(product_buckets.count(product_id)):
+        pipe.hgetall(keys.buyers(product_id, b))
+    return {int(user): request for entries in pipe.execute() for user, request in entries.items()}
 
 
 # --- the product in the gate ----------------------------------------------------------------------------------
@@ -142,58 +157,130 @@ def load_product(
     end_time: datetime,
     per_user_limit: int,
     live_buyers: Iterable[tuple[int, str]] = (),
+    buckets: int = 1,
 ) -> bool:
-    """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded."""
-    args: list = [stock_left, int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit]
+    """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded.
+
+    With `buckets` > 1 the stock is split between them (buckets.split) and each buyer goes to the bucket their
+    request names; a bucket found without its counter while another has one is loaded empty (never more units
+    than the ledger's: reconciliation moves units between buckets)."""
+    meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit]
+    by_bucket: list[list] = [[] for _ in range(buckets)]
     for user_id, request_id in live_buyers:
-        args.extend((user_id, request_id))
-    loaded = script("load")(keys=[keys.stock(product_id), keys.buyers(product_id), keys.meta(product_id)], args=args)
+        b = keys.request_bucket(request_id)
+        by_bucket[b if b < buckets else product_buckets.home(user_id, buckets)].extend((user_id, request_id))
+    if buckets == 1:
+        shares = [stock_left]
+    else:
+        pipe = get_client().pipeline(transaction=False)
+        for b in range(buckets):
+            pipe.exists(keys.stock(product_id, b))
+        live = any(pipe.execute())
+        shares = [0] * buckets if live else product_buckets.split(stock_left, buckets)
+    loaded = 0
+    for b in range(buckets):
+        bucket_keys = [keys.stock(product_id, b), keys.buyers(product_id, b), keys.meta(product_id, b)]
+        loaded += script("load")(keys=bucket_keys, args=[shares[b], *meta_args, *by_bucket[b]])
+    if buckets > 1:
+        get_client().hset(keys.meta(product_id), product_buckets.BUCKETS_FIELD, buckets)
     return bool(loaded)
 
 
 def meta_set(*, product_id: int, enabled: bool, start_time: datetime, end_time: datetime, per_user_limit: int) -> None:
     """Write the product's sale configuration (window, enabled, per-buyer limit), as load_product does, without its
-    stock: one HSET."""
+    stock: one HSET per bucket."""
     values = {"enabled": int(enabled), "start": _epoch_ms(start_time), "end": _epoch_ms(end_time)}
-    get_client().hset(keys.meta(product_id), mapping={**values, "limit": per_user_limit})
+    pipe = get_client().pipeline(transaction=False)
+    for b in range(product_buckets.count(product_id)):
+        pipe.hset(keys.meta(product_id, b), mapping={**values, "limit": per_user_limit})
+    pipe.execute()
 
 
 def adjust_stock(*, product_id: int, delta: int) -> tuple[AdjustResult, int]:
-    """Apply a stock edit to the live counter as a delta (adjust.lua): never below zero, never a SET."""
-    result, stock = script("adjust")(keys=[keys.stock(product_id)], args=[delta])
-    return AdjustResult(int(result)), int(stock)
+    """Apply a stock edit to the live counter as a delta (adjust.lua): never below zero, never a SET. Over
+    buckets: units added are split between them, the emptiest taking the remainder; units removed come from the
+    fullest first. INSUFFICIENT (nothing changed) when fewer are left than would go; should a bucket sell its
+    units meanwhile, the others' part stands and INSUFFICIENT says the rest is for reconciliation. Returns the
+    result and the stock after."""
+    n = product_buckets.count(product_id)
+    if n == 1:
+        result, stock = script("adjust")(keys=[keys.stock(product_id)], args=[delta])
+        return AdjustResult(int(result)), int(stock)
+    stocks = _bucket_stocks(product_id, n)
+    if None in stocks:
+        return AdjustResult.NOT_LOADED, -1
+    if sum(stocks) + delta < 0:
+        return AdjustResult.INSUFFICIENT, sum(stocks)
+    if delta >= 0:
+        steps = dict(zip(sorted(range(n), key=lambda b: stocks[b]), product_buckets.split(delta, n)))
+    else:
+        steps, left = {}, -delta
+        for b in sorted(range(n), key=lambda b: stocks[b], reverse=True):
+            steps[b], left = -min(left, stocks[b]), left - min(left, stocks[b])
+    result = AdjustResult.APPLIED
+    for b, step in steps.items():
+        if step:
+            applied, stocks[b] = script("adjust")(keys=[keys.stock(product_id, b)], args=[step])
+            if int(applied) != AdjustResult.APPLIED:
+                result = AdjustResult.INSUFFICIENT
+    return result, sum(int(stock) for stock in stocks)
+
+
+def _bucket_stocks(product_id: int, n: int) -> list[int | None]:
+    pipe = get_client().pipeline(transaction=False)
+    for b in range(n):
+        pipe.get(keys.stock(product_id, b))
+    return [int(v) if v is not None else None for v in pipe.execute()]
 
 
 def live_stock(product_ids: list[int]) -> dict[int, int | None]:
-    """The gate's stock for each product; None where the product is not loaded."""
+    """The gate's stock for each product (the sum of its buckets'); None where the product is not loaded."""
     if not product_ids:
         return {}
     pipe = get_client().pipeline(transaction=False)  # (not MGET: on a cluster the products are in several slots)
     for pid in product_ids:
         pipe.get(keys.stock(pid))
+        pipe.hget(keys.meta(pid), product_buckets.BUCKETS_FIELD)
     values = pipe.execute()
-    return {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values)}
+    stock = {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values[::2])}
+    for pid, n in zip(product_ids, values[1::2]):
+        if n is not None and int(n) > 1 and stock[pid] is not None:
+            stock[pid] = _sum_loaded(_bucket_stocks(pid, int(n)))
+    return stock
+
+
+def _sum_loaded(stocks: list[int | None]) -> int:
+    return sum(stock for stock in stocks if stock is not None)
 
 
 def sale_state(product_id: int) -> SaleState | None:
-    """The product's window, limit and live stock from Redis; None if the product is not loaded."""
+    """The product's window, limit and live stock (over its buckets) from Redis; None if the product is not
+    loaded."""
     pipe = get_client().pipeline(transaction=False)
-    pipe.hmget(keys.meta(product_id), "enabled", "start", "end", "limit")
+    pipe.hmget(keys.meta(product_id), "enabled", "start", "end", "limit", product_buckets.BUCKETS_FIELD)
     pipe.get(keys.stock(product_id))
-    (enabled, start, end, limit), stock = pipe.execute()
+    (enabled, start, end, limit, n), stock = pipe.execute()
     if enabled is None or start is None or end is None or limit is None:
         return None
+    n = int(n or 1)
+    if n > 1 and stock is not None:
+        stock = _sum_loaded(_bucket_stocks(product_id, n))
     return SaleState(
         enabled=enabled == "1",
         start_ms=int(start),
         end_ms=int(end),
         per_user_limit=int(limit),
         stock=int(stock) if stock is not None else None,
+        buckets=n,
     )
 
 
 def forget_product(product_id: int) -> None:
-    get_client().delete(keys.stock(product_id), keys.buyers(product_id), keys.meta(product_id))
+    pipe = get_client().pipeline(transaction=False)  # (a cluster's pipeline takes one key per DEL)
+    for b in range(product_buckets.count(product_id)):
+        for key in (keys.stock(product_id, b), keys.buyers(product_id, b), keys.meta(product_id, b)):
+            pipe.delete(key)
+    pipe.execute()
 
 
 # --- admission --------------------------------------------------------------------------------------------------
@@ -215,11 +302,12 @@ def admit(
     they are counted first (one round trip for both; on a cluster, where their keys are in their subjects' slots,
     in calls of their own just before). Returns (answer, retry_after_ms, index of the first full
     rule); answer 'admitted', 'sold_out', 'already_purchased', 'busy', 'not_loaded' (nothing counted) or
-    'rate_limited' (nothing else done)."""
-    script_keys = [keys.stock(product_id), keys.admitted(product_id)]
+    'rate_limited' (nothing else done). In the bucket the request id names (its slots, stock and buyers)."""
+    b = keys.request_bucket(request_id)
+    script_keys = [keys.stock(product_id, b), keys.admitted(product_id, b)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:
-        script_keys += [keys.buyers(product_id), keys.request(product_id, request_id), keys.pending(product_id)]
+        script_keys += [keys.buyers(product_id, b), keys.request(product_id, request_id), keys.pending(product_id, b)]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
         if rate_limits:
             limit_keys, limit_args = rate_limit_keys_args(rate_limits)
@@ -240,8 +328,12 @@ def admit(
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:
-    get_client().zrem(keys.admitted(product_id), request_id)
+    get_client().zrem(keys.admitted(product_id, keys.request_bucket(request_id)), request_id)
 
 
 def admitted_count(product_id: int) -> int:
-    return get_client().zcard(keys.admitted(product_id))
+    """Requests in flight, over the product's buckets."""
+    pipe = get_client().pipeline(transaction=False)
+    for b in range(product_buckets.count(product_id)):
+        pipe.zcard(keys.admitted(product_id, b))
+    return sum(pipe.execute())

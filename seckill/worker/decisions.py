@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from products.errors import ProductNotFound
 from products.models import Product
 from seckill.errors import TRANSIENT_ERRORS, AlreadyPurchased, SoldOut, UserInactive
-from seckill.gate import records
+from seckill.gate import keys, records
 from seckill.gate import stock as gate
 from seckill.gate.sync import stock_gate_load
 from seckill.models import Order
@@ -91,26 +91,27 @@ class _DecideAlone(Exception):
 
 
 def _sell_together(requests: list[PurchaseRequest]) -> list[Outcome]:
-    by_product: dict[int, list[PurchaseRequest]] = defaultdict(list)
+    # Grouped by key slot: a product's, or its bucket's (the request id names it; keys.py).
+    by_slot: dict[tuple[int, int], list[PurchaseRequest]] = defaultdict(list)
     for purchase in requests:
-        by_product[purchase.product_id].append(purchase)
-    if len(by_product) == 1:  # the usual job (a hot product's queue): no savepoint needed
+        by_slot[purchase.product_id, keys.request_bucket(purchase.request_id)].append(purchase)
+    if len(by_slot) == 1:  # the usual job (a hot product's queue): no savepoint needed
         with transaction.atomic():
             return _sell_product(requests)
     sold: list[Outcome] = []
     with transaction.atomic():
-        for product_id in sorted(by_product):  # every batch locks products in the same order: no deadlock
+        for slot in sorted(by_slot):  # every batch locks products in the same order: no deadlock
             try:
-                with transaction.atomic():  # a savepoint: a product Redis did not sell whole is rolled back alone
-                    sold += _sell_product(by_product[product_id])
+                with transaction.atomic():  # a savepoint: a slot Redis did not sell whole is rolled back alone
+                    sold += _sell_product(by_slot[slot])
             except _DecideAlone as refused:
-                logger.info("batch: product %s's purchases decided one by one: %s", product_id, refused)
+                logger.info("batch: product %s (bucket %s) decided one by one: %s", *slot, refused)
     return sold
 
 
 def _sell_product(purchases: list[PurchaseRequest]) -> list[Outcome]:
-    """One product's requests: the ledger's statements, then Redis' decision of those it sold (one sell.lua
-    call, one key slot). Raises _DecideAlone unless Redis sold them all."""
+    """One product's requests of one key slot: the ledger's statements, then Redis' decision of those it sold
+    (one sell.lua call). Raises _DecideAlone unless Redis sold them all."""
     order_ids = ledger_sell_many([purchase.task_kwargs() for purchase in purchases])
     taken = [(purchase, order_ids[purchase.request_id]) for purchase in purchases if purchase.request_id in order_ids]
     if not taken:

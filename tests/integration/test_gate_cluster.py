@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import redis
 from django.utils import timezone
+from redis.crc import key_slot
 
 from seckill.gate import access_state, keys, operations, records
 from seckill.gate import stock as gate
@@ -42,7 +43,7 @@ COVERED = {
     "BEAT_LEASE": "test_operations_state",
     "SWEEP_STAND_IN": "test_operations_state",
 }
-NOT_KEYS = {"request_id_new", "request_id_product", "uuid"}
+NOT_KEYS = {"request_id_new", "request_id_product", "request_bucket", "uuid"}
 
 
 def load(product_id, stock=5):
@@ -54,6 +55,14 @@ def load(product_id, stock=5):
 def test_every_key_family_is_used_on_the_cluster():
     families = {name for name in vars(keys) if not name.startswith("_")} - NOT_KEYS - {"annotations"}
     assert families == set(COVERED), "a key family added to keys.py belongs in its slot table and in this test"
+
+
+def test_a_products_buckets_are_slots_of_their_own(gate_cluster):
+    """What buckets are for: one product's keys spread over slots, and so over the cluster's nodes."""
+    slots = {key_slot(keys.stock(4242, b).encode()) for b in range(8)}
+    assert len(slots) == 8
+    nodes = {gate_cluster.master_of(keys.stock(4242, b)) for b in range(8)}
+    assert len(nodes) > 1, "8 buckets all on one node of three"
 
 
 def test_the_cluster_refuses_a_script_over_two_slots():

@@ -1,6 +1,7 @@
 """The Lua scripts on the real redis-server (Lua 5.1; fakeredis runs another Lua)."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -300,3 +301,75 @@ def test_admission_answers_a_buyer_the_gate_knows_already_purchased(settings):
     assert gate.admit(request_id="again-1", user_id=7, **args)[0] == "already_purchased"
     assert records.request_get("again-1", PID) is None and gate.admitted_count(PID) == 0
     assert gate.admit(request_id="new-1", user_id=8, **args)[0] == "admitted"
+
+
+# --- a product in buckets (keys.py: bucket b > 0 in a slot of its own, the request id naming its bucket) ---------
+def load_buckets(stock, n=3, buyers=()):
+    now = timezone.now()
+    window = dict(start_time=now - timedelta(hours=1), end_time=now + timedelta(hours=1))
+    return gate.load_product(
+        product_id=PID, stock_left=stock, enabled=True, per_user_limit=1, live_buyers=buyers, buckets=n, **window
+    )
+
+
+def bucket_stocks(n=3):
+    return [int(get_client().get(keys.stock(PID, b))) for b in range(n)]
+
+
+def test_a_product_in_buckets_splits_its_stock_and_sums_it_back():
+    held = keys.request_id_new(PID, 2)
+    assert load_buckets(10, buyers=[(7, held)])
+    assert bucket_stocks() == [4, 3, 3]
+    assert gate.live_stock([PID]) == {PID: 10}
+    state = gate.sale_state(PID)
+    assert (state.stock, state.buckets) == (10, 3)
+    assert gate.buyers(PID) == {7: held} and get_client().hget(keys.buyers(PID, 2), "7") == held
+    assert not load_buckets(10)  # live: never loaded twice
+    get_client().delete(keys.stock(PID, 1))  # one bucket lost alone (a failover) comes back empty:
+    load_buckets(10)  # never more units than the ledger's, reconciliation moves them
+    assert bucket_stocks() == [4, 0, 3]
+    gate.forget_product(PID)
+    assert gate.live_stock([PID]) == {PID: None} and not get_client().exists(keys.stock(PID, 2))
+
+
+def test_each_bucket_admits_sells_and_records_its_own_requests(settings):
+    load_buckets(2)  # 1, 1, 0
+    admit = dict(quantity=1, factor=1.5, slot_ms=60_000, created=time.time())
+    in_bucket = [keys.request_id_new(PID, b) for b in range(3)]
+    assert gate.admit(product_id=PID, request_id=in_bucket[2], user_id=3, **admit)[0] == "sold_out"
+    assert gate.admit(product_id=PID, request_id=in_bucket[1], user_id=2, **admit)[0] == "admitted"
+    assert records.request_get(in_bucket[1]).user_id == 2 and records.requests_pending_count([PID]) == 1
+    assert gate.admitted_count(PID) == 1
+    assert sell(2, in_bucket[1]) == (Sell.SOLD, 0)  # bucket 1's last unit; bucket 0 keeps its own
+    assert bucket_stocks() == [1, 0, 0] and gate.live_stock([PID]) == {PID: 1}
+    assert sell(3, in_bucket[2]) == ("sold_out", 0)
+    records.request_set_outcome(product_id=PID, request_id=in_bucket[1], outcome={"code": "success"}, free_slot=True)
+    assert records.requests_pending_count([PID]) == 0 and gate.admitted_count(PID) == 0
+    assert gate.release(product_id=PID, orders=[(2, in_bucket[1], 1)]) == 1  # back to the bucket that sold it
+    assert bucket_stocks() == [1, 1, 0] and gate.buyers(PID) == {}
+
+
+def test_stock_edits_spread_over_the_buckets_and_never_go_below_zero():
+    load_buckets(3)  # 1, 1, 1
+    assert gate.adjust_stock(product_id=PID, delta=4) == (AdjustResult.APPLIED, 7)
+    assert sorted(bucket_stocks()) == [2, 2, 3]
+    assert gate.adjust_stock(product_id=PID, delta=-6) == (AdjustResult.APPLIED, 1)
+    assert gate.adjust_stock(product_id=PID, delta=-2) == (AdjustResult.INSUFFICIENT, 1)  # nothing removed
+    assert sum(bucket_stocks()) == 1 and min(bucket_stocks()) == 0
+
+
+def test_a_buyer_entry_is_set_in_its_requests_bucket_alone():
+    load_buckets(3)
+    first, second = keys.request_id_new(PID, 0), keys.request_id_new(PID, 2)
+    gate.buyer_set(product_id=PID, user_id=5, request_id=first)
+    gate.buyer_set(product_id=PID, user_id=5, request_id=second)  # (reconcile: the ledger's order is the second)
+    assert get_client().hget(keys.buyers(PID, 0), "5") is None and gate.buyers(PID) == {5: second}
+    gate.buyer_set(product_id=PID, user_id=5, request_id=None)
+    assert gate.buyers(PID) == {}
+
+
+def test_request_ids_name_their_product_and_bucket():
+    assert keys.request_id_product(keys.request_id_new(PID, 2)) == PID
+    assert keys.request_bucket(keys.request_id_new(PID, 2)) == 2
+    assert keys.request_bucket(keys.request_id_new(PID)) == 0 and keys.request_bucket("made-up") == 0
+    assert keys.request_id_product("1.x-abc") is None and keys.request_id_product("1.2") is None
