@@ -8,10 +8,10 @@ import time
 
 
 # --- data and audit ---------------------------------------------------------------------------------------
-def make_product(stock: int, name: str):
+def make_product(stock: int, name: str, gate_buckets: int = 1):
     from seckill.catalogue.services import product_create
 
-    return product_create(name=name, stock_total=stock, price="1.00", per_user_limit=1)
+    return product_create(name=name, stock_total=stock, price="1.00", per_user_limit=1, gate_buckets=gate_buckets)
 
 
 def audit(product_id: int, *, gate: bool = True) -> dict:

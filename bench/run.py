@@ -111,6 +111,13 @@ def parse_args():
         help="one Redis for every role (default), or the gate on a local 3-master Redis Cluster and the broker and "
         "results on a Sentinel set, started for the run (bench/redis_layout.py; implies --no-markdown)",
     )
+    p.add_argument(
+        "--buckets",
+        type=int,
+        default=1,
+        help="the burst's product in this many gate buckets (Product.gate_buckets; with --redis cluster, the "
+        "split of its calls over the nodes; implies --no-markdown unless 1)",
+    )
     p.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     p.add_argument(
         "--only",
@@ -119,7 +126,7 @@ def parse_args():
         help="run only this scenario group (repeatable; implies --no-markdown)",
     )
     args = p.parse_args()
-    if args.only or args.redis != "one":
+    if args.only or args.redis != "one" or args.buckets != 1:
         args.no_markdown = True
     args.only = set(args.only or SCENARIOS)
     from seckill_site.web_server import DEFAULT_SERVER, SERVERS
@@ -197,7 +204,7 @@ def main() -> int:
     report["targets"] = targets(report)
     # The last full run's JSON is kept in git (latest.json); a partial run's, or one on the cluster layout, only until
     # the next (last.json).
-    full = set(args.only) == set(SCENARIOS) and args.redis == "one"
+    full = set(args.only) == set(SCENARIOS) and args.redis == "one" and args.buckets == 1
     out = RESULTS / ("latest.json" if full else "last.json")
     out.write_text(json.dumps(report, indent=2))
     bench_report.history_append(report)

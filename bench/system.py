@@ -268,6 +268,7 @@ def meta(args, env) -> dict:
         "versions": {"django": django.get_version(), "celery": celery.__version__},
         "database": env["DATABASE_URL"].split(":", 1)[0],
         "redis": getattr(args, "redis", "one"),
+        "gate_buckets": getattr(args, "buckets", 1),
         "buyers": args.buyers,
         "stock": args.stock,
         "burst_warmup_buyers": args.burst_warmup,

@@ -1,5 +1,8 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+
+MAX_GATE_BUCKETS = 64
 
 
 class Product(models.Model):
@@ -17,6 +20,14 @@ class Product(models.Model):
     stock_left = models.PositiveIntegerField()
     per_user_limit = models.PositiveIntegerField(default=1)
     is_enabled = models.BooleanField(default=True)
+    # A hot product's stock and admissions split over this many Redis slots, so over as many cluster nodes
+    # (seckill/gate/buckets.py; docs/capacity.md says how many). Set before its sale starts.
+    gate_buckets = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_GATE_BUCKETS)],
+        help_text="Redis buckets of its stock: more than 1 spreads a hot product over a cluster's nodes. "
+        "Set before the sale starts.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -27,6 +38,9 @@ class Product(models.Model):
             models.CheckConstraint(condition=Q(stock_left__lte=F("stock_total")), name="product_stock_left_lte_total"),
             models.CheckConstraint(condition=Q(per_user_limit__gte=1), name="product_per_user_limit_gte_1"),
             models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="product_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(gate_buckets__gte=1, gate_buckets__lte=MAX_GATE_BUCKETS), name="product_gate_buckets_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from products.models import Product
 from seckill_site.errors import InvalidRequest
 
 DEFAULT_SALE_LENGTH = timedelta(hours=1)
-PLAIN_FIELDS = ("name", "price", "start_time", "end_time", "per_user_limit", "is_enabled")
+PLAIN_FIELDS = ("name", "price", "start_time", "end_time", "per_user_limit", "is_enabled", "gate_buckets")
 
 
 def _check_window(start_time: datetime, end_time: datetime) -> None:
@@ -32,6 +32,7 @@ def product_create(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     is_enabled: bool = True,
+    gate_buckets: int = 1,
 ) -> Product:
     """Create a product with all its stock unsold (window defaults: from now, for one hour).
 
@@ -49,6 +50,7 @@ def product_create(
         start_time=start_time,
         end_time=end_time,
         is_enabled=is_enabled,
+        gate_buckets=gate_buckets,
     )
 
 

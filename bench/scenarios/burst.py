@@ -14,7 +14,7 @@ def burst_scenario(args, system, tokens, report, product_ids) -> None:
         warm_tokens = tokens[-args.burst_warmup :]  # the measured bursts' last buyers: 4 requests at most each
         warm_stock = max(1, args.stock * args.burst_warmup // len(tokens))
         for key, base in system.bases.items():
-            product = make_product(warm_stock, f"warmup{key}")
+            product = make_product(warm_stock, f"warmup{key}", gate_buckets=args.buckets)
             product_ids[f"warmup{key}"] = product.pk
             report.setdefault("warmup", {})[f"burst{key}"] = burst(
                 args, system, "/api/seckill/", product.pk, warm_tokens, base
@@ -26,7 +26,7 @@ def burst_scenario(args, system, tokens, report, product_ids) -> None:
     for r in range(args.burst_rounds):
         for key, base in system.bases.items():
             name = f"burst{key}" + (f"#{r + 1}" if r else "")
-            ours = make_product(args.stock, name)
+            ours = make_product(args.stock, name, gate_buckets=args.buckets)
             product_ids[name] = ours.pk
             report["scenarios"][name] = burst(args, system, "/api/seckill/", ours.pk, tokens, base)
             wait_until_settled()

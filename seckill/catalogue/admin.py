@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -14,7 +15,7 @@ from seckill.catalogue import services as catalogue_services
 from seckill.ops import live, reconcile
 from seckill_site.errors import SeckillError
 
-EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled")
+EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled", "gate_buckets")
 
 
 @admin.register(Product)
@@ -40,6 +41,11 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ("stock_left", "live_stock_left", "created_at", "updated_at")
 
     @admin.display(description="stock left (live)")
+    def get_readonly_fields(self, request, obj=None):
+        # Its buckets are set before the sale (catalogue_services.product_update refuses them after).
+        started = obj is not None and obj.start_time <= timezone.now()
+        return (*self.readonly_fields, "gate_buckets") if started else self.readonly_fields
+
     def live_stock_left(self, product: Product):
         if product.pk is None:
             return "-"

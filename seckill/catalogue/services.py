@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from products import selectors, services
 from products.models import Product
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import stock as gate
 from seckill.gate.sync import stock_gate_change_total, stock_gate_load
-from seckill_site.errors import Unavailable
+from seckill_site.errors import InvalidRequest, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +33,23 @@ def product_update(*, product: Product, **changes) -> Product:
     would go on selling. A `stock_total` change reaches the gate as a delta after the commit (never a SET of the
     live counter).
 
-    Raises InvalidRequest (unknown field, window), StockConflict (removing sold units), Unavailable (Redis).
+    `gate_buckets` may change only before the sale starts: the gate is then loaded again in the new buckets.
+
+    Raises InvalidRequest (unknown field, window, buckets once the sale started), StockConflict (removing sold
+    units), Unavailable (Redis).
     """
     stock_total = changes.pop("stock_total", None)
+    rebucket = changes.get("gate_buckets", product.gate_buckets) != product.gate_buckets
+    if rebucket and product.start_time <= timezone.now():
+        raise InvalidRequest(errors={"gate_buckets": ["Set before the sale starts."]})
     with transaction.atomic():
         services.product_update_plain(product=product, **changes)
         # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if stock_total is not None:
             product = stock_gate_change_total(product=product, stock_total=stock_total)
-        if changes:
+        if changes and not rebucket:
             _gate_configure(product.pk)
-        transaction.on_commit(lambda: _gate_load(product.pk))
+        transaction.on_commit(lambda: _gate_load(product.pk, reload=rebucket))
     product.refresh_from_db()
     return product
 
@@ -70,10 +77,13 @@ def product_delete(*, product: Product) -> None:
         transaction.on_commit(lambda: _gate_forget(product_id))
 
 
-def _gate_load(product_id: int) -> None:
+def _gate_load(product_id: int, *, reload: bool = False) -> None:
     """The product's window and, unless the gate has a live counter, its stock, after the commit. With Redis down
-    a new product is loaded by its first request once Redis is back."""
+    a new product is loaded by its first request once Redis is back. `reload`: forgotten first (its buckets
+    changed before its sale: nothing is sold, the ledger's figure is the gate's)."""
     try:
+        if reload:
+            gate.forget_product(product_id)
         stock_gate_load(product_id=product_id)
     except BROKER_ERRORS:
         logger.warning("product %s saved, not loaded into Redis (unreachable)", product_id, exc_info=True)

@@ -170,6 +170,11 @@ def idempotency_claimed_ago(*, user_id: int, key: str, ttl_s: int) -> float | No
     return None if left < 0 else max(0.0, ttl_s - left)
 
 
+def idempotency_rebind(*, user_id: int, key: str, request_id: str, new_request_id: str) -> bool:
+    """Make the key name `new_request_id` if it still names `request_id` (idem_rebind.lua)."""
+    return script("idem_rebind")(keys=[keys.idempotency(user_id, key)], args=[request_id, new_request_id]) == 1
+
+
 def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
     """Free the key if it still names `request_id`: the request's answer was not one to repeat."""
     script("idem_release")(keys=[keys.idempotency(user_id, key)], args=[request_id])

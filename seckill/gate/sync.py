@@ -39,6 +39,7 @@ def stock_gate_load(*, product_id: int) -> bool:
         end_time=product.end_time,
         per_user_limit=product.per_user_limit,
         live_buyers=list(live_buyers),
+        buckets=product.gate_buckets,
     )
 
 

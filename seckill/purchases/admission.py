@@ -1,8 +1,8 @@
 """Web side: the admission gate between the access layer and the logic layer.
 
-At most ceil(stock_left * SECKILL_ADMISSION_FACTOR) requests per product are in flight to the logic layer; the
-rest are answered `busy` (or `sold_out`) at once. Admitting a request also records it (the sweeper knows it from
-then on) and, when given, counts its rate limits: one Redis round trip (admit.lua).
+At most ceil(stock_left * SECKILL_ADMISSION_FACTOR) requests per product (per bucket of it) are in flight to the
+logic layer; the rest are answered `busy` (or `sold_out`) at once. Admitting a request also records it (the
+sweeper knows it from then on) and, when given, counts its rate limits: one Redis round trip (admit.lua).
 """
 
 from __future__ import annotations
@@ -14,26 +14,56 @@ from django.conf import settings
 from products.errors import ProductNotFound
 from seckill.access import guards
 from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut, redis_refused_write
-from seckill.gate import records, sync
+from seckill.gate import buckets, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.access_state import RateRules
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
-from seckill.purchases.sale_cache import sale_cache_mark_short
+from seckill.purchases.sale_cache import sale_cache_mark_short, sale_state_get
 from seckill_site.errors import Unavailable
 
 
 class AdmissionUnknown(Exception):
-    """Redis failed the admission's call in a way that may hide its effect (a lost reply): the request may be
-    admitted and recorded, and the sweeper would then find it."""
+    """Redis failed the admission's call in a way that may hide its effect (a lost reply): the request (`purchase`,
+    under the id it was admitted with) may be admitted and recorded, and the sweeper would then find it."""
+
+    def __init__(self, purchase: PurchaseRequest):
+        super().__init__(purchase.request_id)
+        self.purchase = purchase
 
 
-def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) -> None:
+def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) -> PurchaseRequest:
     """Count the request's rate limits, take one of the product's admission slots and record the request.
-    Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), Busy
-    (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
+    Returns the purchase as admitted: for a product in buckets, under a new id naming the bucket that admitted it
+    (the buyer's own bucket first, then the others in turn while they are sold out: `sold_out` only when every
+    bucket is). Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale),
+    Busy (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
     admitted)."""
-    product_id, quantity = purchase.product_id, purchase.quantity
+    n = sale_state_get(product_id=purchase.product_id).buckets
+    first = buckets.home(purchase.user_id, n)
+    for i in range(n):
+        if n > 1:  # (the id was made for bucket 0)
+            purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, (first + i) % n))
+        # The rate limits count once, with the first bucket asked.
+        answer, retry_after_ms, breached = _admit_here(purchase, rate_limits if i == 0 else ())
+        if answer != "sold_out":
+            break
+    if answer == "rate_limited":
+        guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
+    if answer == "sold_out":
+        sale_cache_mark_short(purchase.product_id, purchase.quantity)
+        raise SoldOut()
+    if answer == "already_purchased":
+        raise AlreadyPurchased()
+    if answer == "busy":
+        raise Busy(retry_after=1)
+    if answer != "admitted":
+        raise ProductNotFound()
+    return purchase
+
+
+def _admit_here(purchase: PurchaseRequest, rate_limits: RateRules) -> tuple[str, int, int]:
+    """admit.lua in the bucket the request id names (the product loaded first if Redis does not have it)."""
     call = dict(
         **purchase.task_kwargs(),
         created=time.time(),
@@ -44,23 +74,13 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     try:
         answer, retry_after_ms, breached = gate.admit(**call)
         if answer == "not_loaded":  # (nothing counted then)
-            sync.stock_gate_load(product_id=product_id)
+            sync.stock_gate_load(product_id=purchase.product_id)
             answer, retry_after_ms, breached = gate.admit(**call)
     except BROKER_ERRORS as exc:
         if redis_refused_write(exc):  # full or read-only: refused at its first write, nothing admitted
             raise Unavailable() from exc
-        raise AdmissionUnknown() from exc
-    if answer == "rate_limited":
-        guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
-    if answer == "sold_out":
-        sale_cache_mark_short(product_id, quantity)
-        raise SoldOut()
-    if answer == "already_purchased":
-        raise AlreadyPurchased()
-    if answer == "busy":
-        raise Busy(retry_after=1)
-    if answer != "admitted":
-        raise ProductNotFound()
+        raise AdmissionUnknown(purchase) from exc
+    return answer, retry_after_ms, breached
 
 
 def purchase_refuse_unsent(purchase: PurchaseRequest) -> str | None:

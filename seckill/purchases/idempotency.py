@@ -56,6 +56,15 @@ def idempotency_first_never_recorded(*, user_id: int, key: str, request_id: str)
         raise Unavailable() from exc
 
 
+def idempotency_follow(*, user_id: int, key: str, request_id: str, admitted_id: str) -> None:
+    """The key names the request under the id it was admitted with (a bucket's), if it still named its first id
+    (best effort: a replay that finds the first id sees it never recorded, and is let through after a while)."""
+    try:
+        records.idempotency_rebind(user_id=user_id, key=key, request_id=request_id, new_request_id=admitted_id)
+    except BROKER_ERRORS:
+        logger.warning("could not move the Idempotency-Key of user %s to %s", user_id, admitted_id)
+
+
 def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
     """Free the key if it still names `request_id` (best effort: the key lapses by itself)."""
     try:

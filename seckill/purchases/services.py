@@ -110,16 +110,32 @@ def _admit_enqueue_wait(purchase: PurchaseRequest, timeout: float, rate_limits: 
 
 def _admitted_enqueued_awaited(purchase: PurchaseRequest, timeout: float, rate_limits: RateRules) -> Outcome:
     try:
-        purchase_admit(purchase, rate_limits=rate_limits)  # writes the record: from here the sweeper knows it
+        # Writes the record: from here the sweeper knows it. In a bucketed product, under another id.
+        admitted = purchase_admit(purchase, rate_limits=rate_limits)
     except AdmissionUnknown as exc:  # Redis may have run the admission and lost only its reply
-        logger.warning("purchase %s: admission unconfirmed: %s", purchase.request_id, exc.__cause__)
-        return _unsent_answer(purchase, timeout)
+        logger.warning("purchase %s: admission unconfirmed: %s", exc.purchase.request_id, exc.__cause__)
+        _key_follows(purchase, exc.purchase)
+        return _unsent_answer(exc.purchase, timeout)
+    _key_follows(purchase, admitted)
+    purchase = admitted
     try:
         async_result = purchase_enqueue(purchase)
     except Exception as exc:  # the broker, or the result backend subscribing before the publish
         logger.warning("purchase %s not enqueued: %r", purchase.request_id, exc)
         return _unsent_answer(purchase, timeout)
     return purchase_wait(async_result, purchase, timeout=timeout)
+
+
+def _key_follows(purchase: PurchaseRequest, admitted: PurchaseRequest) -> None:
+    """The Idempotency-Key names the request under the id it was admitted with (a bucket's), so that a replay of
+    the key finds its record."""
+    if purchase.idempotency_key is not None and admitted.request_id != purchase.request_id:
+        idempotency.idempotency_follow(
+            user_id=purchase.user_id,
+            key=purchase.idempotency_key,
+            request_id=purchase.request_id,
+            admitted_id=admitted.request_id,
+        )
 
 
 def _unsent_answer(purchase: PurchaseRequest, timeout: float) -> Outcome:

@@ -38,6 +38,7 @@ def form(**overrides):
         "end_time_0": in_the_future(1).strftime("%Y-%m-%d"),
         "end_time_1": in_the_future(1).strftime("%H:%M:%S"),
         "is_enabled": "on",
+        "gate_buckets": "1",
     }
     data.update(overrides)
     return data

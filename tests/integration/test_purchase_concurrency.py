@@ -4,7 +4,6 @@ Runs on whatever database the suite runs on; the test command runs the suite on 
 """
 
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -15,32 +14,13 @@ from products.models import Product
 from seckill.gate import keys
 from seckill.gate import stock as gate
 from seckill.models import Order
-from tests.support.http import api_client
+from tests.support.http import api_client, final_response, post_until_admitted
 
 pytestmark = pytest.mark.worker
 
 BUYERS = 220
 RETRIERS = 60  # buyers who fire a second request at the same moment (a double click), then one more later
 STOCK = 50
-
-
-def final_response(client, response, deadline_s=30.0):
-    """Follow a 202 to its outcome through the result endpoint (polling with a deadline)."""
-    end = time.monotonic() + deadline_s
-    while response.status_code == 202 and time.monotonic() < end:
-        time.sleep(0.05)
-        response = client.get(response.json()["result_url"])
-    return response
-
-
-def post_until_admitted(client, product, tries=200):
-    """A buyer whom the admission gate tells `busy` comes back after a moment, as a real client would."""
-    for _ in range(tries):
-        response = client.post("/api/seckill/", {"product_id": product.pk}, format="json")
-        if response.status_code != 429:
-            return response
-        time.sleep(0.05)  # a client's back-off (the Retry-After, shortened), not synchronisation
-    return response
 
 
 def test_burst_sells_exactly_the_stock_once_per_buyer(worker, make_buyers, make_product, redis_client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -34,3 +35,22 @@ def http(method, url, body=None, token=None):
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def final_response(client, response, deadline_s=30.0):
+    """Follow a 202 to its outcome through the result endpoint (polling with a deadline)."""
+    end = time.monotonic() + deadline_s
+    while response.status_code == 202 and time.monotonic() < end:
+        time.sleep(0.05)
+        response = client.get(response.json()["result_url"])
+    return response
+
+
+def post_until_admitted(client, product, tries=200):
+    """A buyer whom the admission gate tells `busy` comes back after a moment, as a real client would."""
+    for _ in range(tries):
+        response = client.post("/api/seckill/", {"product_id": product.pk}, format="json")
+        if response.status_code != 429:
+            return response
+        time.sleep(0.05)  # a client's back-off (the Retry-After, shortened), not synchronisation
+    return response
