@@ -16,6 +16,7 @@ from seckill.gate import buckets, keys
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
+from seckill.ops import reconcile
 from seckill_site.errors import InvalidRequest
 from tests.support.http import api_client, final_response, post_until_admitted
 from tests.support.invariants import assert_gate_and_ledger_agree
@@ -91,3 +92,20 @@ def test_buckets_are_set_before_the_sale_and_the_gate_follows(clean_redis, make_
     catalogue_services.product_update(product=later, gate_buckets=3)  # the gate is loaded again on commit
     assert buckets.count(later.pk) == 3 and gate.live_stock([later.pk]) == {later.pk: 6}
     assert [int(get_client().get(keys.stock(later.pk, b))) for b in range(3)] == [2, 2, 2]
+
+
+def test_reconciliation_sums_the_buckets_and_repairs_them(worker, make_buyers, make_product):
+    product = make_product(stock_total=6, gate_buckets=3)  # 2, 2, 2
+    users = make_buyers(3)
+    sold = [buy(user, product).json()["request_id"] for user in users]
+    assert len(Order.objects.filter(product=product)) == 3
+    get_client().incrby(keys.stock(product.pk, 2), 4)  # one bucket would sell units the ledger does not have
+    lost = sold[0]
+    get_client().hdel(keys.buyers(product.pk, keys.request_bucket(lost)), users[0].pk)  # and forgot a buyer
+
+    found = reconcile.reconcile_all(product_id=product.pk, fix=True)[product.pk]
+
+    assert {d.check for d in found if d.fixed} >= {"stock", "buyer_missing"}
+    assert gate.live_stock([product.pk]) == {product.pk: 3}
+    assert gate.buyers(product.pk)[users[0].pk] == lost
+    assert_gate_and_ledger_agree(product.pk)
