@@ -40,12 +40,12 @@ class ProductAdmin(admin.ModelAdmin):
     fields = (*EDITABLE, "stock_left", "live_stock_left", "created_at", "updated_at")
     readonly_fields = ("stock_left", "live_stock_left", "created_at", "updated_at")
 
-    @admin.display(description="stock left (live)")
     def get_readonly_fields(self, request, obj=None):
         # Its buckets are set before the sale (catalogue_services.product_update refuses them after).
         started = obj is not None and obj.start_time <= timezone.now()
         return (*self.readonly_fields, "gate_buckets") if started else self.readonly_fields
 
+    @admin.display(description="stock left (live)")
     def live_stock_left(self, product: Product):
         if product.pk is None:
             return "-"

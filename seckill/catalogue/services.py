@@ -13,6 +13,7 @@ from products.models import Product
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import stock as gate
 from seckill.gate.sync import stock_gate_change_total, stock_gate_load
+from seckill.models import Order
 from seckill_site.errors import InvalidRequest, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -33,21 +34,22 @@ def product_update(*, product: Product, **changes) -> Product:
     would go on selling. A `stock_total` change reaches the gate as a delta after the commit (never a SET of the
     live counter).
 
-    `gate_buckets` may change only before the sale starts: the gate is then loaded again in the new buckets.
+    `gate_buckets` may change only before the sale starts and while it has no orders: the gate is then loaded
+    again in the new buckets.
 
     Raises InvalidRequest (unknown field, window, buckets once the sale started), StockConflict (removing sold
     units), Unavailable (Redis).
     """
     stock_total = changes.pop("stock_total", None)
     rebucket = changes.get("gate_buckets", product.gate_buckets) != product.gate_buckets
-    if rebucket and product.start_time <= timezone.now():
+    if rebucket and (product.start_time <= timezone.now() or Order.objects.filter(product_id=product.pk).exists()):
         raise InvalidRequest(errors={"gate_buckets": ["Set before the sale starts."]})
     with transaction.atomic():
         services.product_update_plain(product=product, **changes)
         # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if stock_total is not None:
             product = stock_gate_change_total(product=product, stock_total=stock_total)
-        if changes and not rebucket:
+        if changes:
             _gate_configure(product.pk)
         transaction.on_commit(lambda: _gate_load(product.pk, reload=rebucket))
     product.refresh_from_db()

@@ -170,6 +170,11 @@ def idempotency_claimed_ago(*, user_id: int, key: str, ttl_s: int) -> float | No
     return None if left < 0 else max(0.0, ttl_s - left)
 
 
+def idempotency_bound(*, user_id: int, key: str) -> str | None:
+    """The request id the key names now (None: not set)."""
+    return get_client().get(keys.idempotency(user_id, key))
+
+
 def idempotency_rebind(*, user_id: int, key: str, request_id: str, new_request_id: str) -> bool:
     """Make the key name `new_request_id` if it still names `request_id` (idem_rebind.lua)."""
     return script("idem_rebind")(keys=[keys.idempotency(user_id, key)], args=[request_id, new_request_id]) == 1

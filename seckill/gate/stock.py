@@ -162,8 +162,9 @@ def load_product(
     """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded.
 
     With `buckets` > 1 the stock is split between them (buckets.split) and each buyer goes to the bucket their
-    request names; a bucket found without its counter while another has one is loaded empty (never more units
-    than the ledger's: reconciliation moves units between buckets)."""
+    request names; the bucket count is written last, as the mark of a complete load. A bucket found without its
+    counter after a complete load (Redis lost it) is loaded empty: never more units than the ledger's, and
+    reconciliation puts the missing ones back into the others. Two loads at once split the same ledger figure."""
     meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit]
     by_bucket: list[list] = [[] for _ in range(buckets)]
     for user_id, request_id in live_buyers:
@@ -172,11 +173,8 @@ def load_product(
     if buckets == 1:
         shares = [stock_left]
     else:
-        pipe = get_client().pipeline(transaction=False)
-        for b in range(buckets):
-            pipe.exists(keys.stock(product_id, b))
-        live = any(pipe.execute())
-        shares = [0] * buckets if live else product_buckets.split(stock_left, buckets)
+        complete = product_buckets.count(product_id) == buckets
+        shares = [0] * buckets if complete else product_buckets.split(stock_left, buckets)
     loaded = 0
     for b in range(buckets):
         bucket_keys = [keys.stock(product_id, b), keys.buyers(product_id, b), keys.meta(product_id, b)]
@@ -206,16 +204,17 @@ def adjust_stock(*, product_id: int, delta: int) -> tuple[AdjustResult, int]:
     if n == 1:
         result, stock = script("adjust")(keys=[keys.stock(product_id)], args=[delta])
         return AdjustResult(int(result)), int(stock)
-    stocks = _bucket_stocks(product_id, n)
-    if None in stocks:
+    # (a bucket Redis lost takes no part: it is loaded empty when next asked)
+    stocks = {b: stock for b, stock in enumerate(_bucket_stocks(product_id, n)) if stock is not None}
+    if not stocks:
         return AdjustResult.NOT_LOADED, -1
-    if sum(stocks) + delta < 0:
-        return AdjustResult.INSUFFICIENT, sum(stocks)
+    if sum(stocks.values()) + delta < 0:
+        return AdjustResult.INSUFFICIENT, sum(stocks.values())
     if delta >= 0:
-        steps = dict(zip(sorted(range(n), key=lambda b: stocks[b]), product_buckets.split(delta, n)))
+        steps = dict(zip(sorted(stocks, key=stocks.get), product_buckets.split(delta, len(stocks))))
     else:
         steps, left = {}, -delta
-        for b in sorted(range(n), key=lambda b: stocks[b], reverse=True):
+        for b in sorted(stocks, key=stocks.get, reverse=True):
             steps[b], left = -min(left, stocks[b]), left - min(left, stocks[b])
     result = AdjustResult.APPLIED
     for b, step in steps.items():
@@ -223,7 +222,7 @@ def adjust_stock(*, product_id: int, delta: int) -> tuple[AdjustResult, int]:
             applied, stocks[b] = script("adjust")(keys=[keys.stock(product_id, b)], args=[step])
             if int(applied) != AdjustResult.APPLIED:
                 result = AdjustResult.INSUFFICIENT
-    return result, sum(int(stock) for stock in stocks)
+    return result, sum(int(stock) for stock in stocks.values())
 
 
 def _bucket_stocks(product_id: int, n: int) -> list[int | None]:

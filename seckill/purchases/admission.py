@@ -40,14 +40,17 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     Busy (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
     admitted)."""
     n = sale_state_get(product_id=purchase.product_id).buckets
-    first = buckets.home(purchase.user_id, n)
+    first, sold_out = buckets.home(purchase.user_id, n), False
     for i in range(n):
         if n > 1:  # (the id was made for bucket 0)
             purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, (first + i) % n))
         # The rate limits count once, with the first bucket asked.
         answer, retry_after_ms, breached = _admit_here(purchase, rate_limits if i == 0 else ())
-        if answer != "sold_out":
+        sold_out = sold_out or answer == "sold_out"
+        if answer not in ("sold_out", "not_loaded"):  # (a bucket the gate does not have: the next)
             break
+    if answer == "not_loaded" and sold_out:
+        answer = "sold_out"
     if answer == "rate_limited":
         guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
     if answer == "sold_out":

@@ -73,13 +73,17 @@ def idempotency_release(*, user_id: int, key: str, request_id: str) -> None:
         logger.warning("could not free Idempotency-Key of user %s", user_id)
 
 
-def outcome_await(*, request_id: str, user_id: int, timeout: float) -> Outcome:
-    """The outcome of an earlier request of this buyer, polling its record up to `timeout` seconds."""
+def outcome_await(*, request_id: str, user_id: int, timeout: float, key: str | None = None) -> Outcome:
+    """The outcome of an earlier request of this buyer, polling its record up to `timeout` seconds. With the
+    Idempotency-Key that named it: followed to the id the key names while that request has no record (a request
+    of a product in buckets is admitted under its bucket's id, and the key moves to it)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             outcome = purchase_request_outcome(request_id=request_id, user_id=user_id)
         except RequestNotFound:  # the first request has not written its record yet
+            if key is not None:
+                request_id = _bound_now(user_id=user_id, key=key) or request_id
             outcome = Outcome(
                 code="pending",
                 detail="The first request with this key is being processed.",
@@ -89,6 +93,13 @@ def outcome_await(*, request_id: str, user_id: int, timeout: float) -> Outcome:
         if outcome.is_final or time.monotonic() >= deadline:
             return outcome
         time.sleep(0.02)
+
+
+def _bound_now(*, user_id: int, key: str) -> str | None:
+    try:
+        return records.idempotency_bound(user_id=user_id, key=key)
+    except BROKER_ERRORS as exc:
+        raise Unavailable() from exc
 
 
 def refusal_remember(purchase: PurchaseRequest, error: SeckillError) -> None:

@@ -73,7 +73,7 @@ def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
     first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=purchase.request_id)
     if first is not None:
         try:
-            outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
+            outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout, key=key)
             given_up = outcome.code == Unavailable.code or (
                 not outcome.is_final
                 and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
@@ -88,7 +88,7 @@ def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
         idempotency.idempotency_release(user_id=user_id, key=key, request_id=first)
         first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=purchase.request_id)
         if first is not None:  # a concurrent retry with this key claimed it first: its outcome is ours
-            return idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout)
+            return idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout, key=key)
     try:
         sale_check(product_id=purchase.product_id, quantity=purchase.quantity)
         return _admit_enqueue_wait(purchase, timeout)

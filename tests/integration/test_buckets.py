@@ -3,6 +3,7 @@ buyer's own bucket first, the others when it is empty, `sold_out` only when all 
 stock, never two orders for a buyer; buckets set before the sale only."""
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -12,11 +13,15 @@ from django.utils import timezone
 
 from products.models import Product
 from seckill.catalogue import services as catalogue_services
-from seckill.gate import buckets, keys
+from seckill.errors import SoldOut
+from seckill.gate import buckets, keys, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.ops import reconcile
+from seckill.purchases import idempotency
+from seckill.purchases.outcomes import Outcome
+from seckill.purchases.request import PurchaseRequest
 from seckill_site.errors import InvalidRequest
 from tests.support.http import api_client, final_response, post_until_admitted
 from tests.support.invariants import assert_gate_and_ledger_agree
@@ -109,3 +114,20 @@ def test_reconciliation_sums_the_buckets_and_repairs_them(worker, make_buyers, m
     assert gate.live_stock([product.pk]) == {product.pk: 3}
     assert gate.buyers(product.pk)[users[0].pk] == lost
     assert_gate_and_ledger_agree(product.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_follows_the_key_to_the_id_its_request_was_admitted_with(clean_redis, make_buyers, make_product):
+    product = make_product(stock_total=1, gate_buckets=2)
+    (user,) = make_buyers(1)
+    claimed, admitted = keys.request_id_new(product.pk), keys.request_id_new(product.pk, 1)
+    assert idempotency.idempotency_claim(user_id=user.pk, key="k-1", request_id=claimed) is None
+    decided = PurchaseRequest(admitted, user.pk, product.pk, 1)
+    outcome = Outcome.from_error(SoldOut(), decided).as_dict()
+    records.request_create_decided(**decided.task_kwargs(), created=time.time(), outcome=outcome)
+    # Before the key moves, a replay finds no record under the id it was given...
+    assert idempotency.outcome_await(request_id=claimed, user_id=user.pk, timeout=0.1, key="k-1").code == "pending"
+    idempotency.idempotency_follow(user_id=user.pk, key="k-1", request_id=claimed, admitted_id=admitted)
+    # ...after it, the replay reads the admitted request's.
+    replayed = idempotency.outcome_await(request_id=claimed, user_id=user.pk, timeout=2, key="k-1")
+    assert (replayed.code, replayed.request_id) == ("sold_out", admitted)

@@ -27,3 +27,8 @@ def assert_gate_and_ledger_agree(product_id: int) -> None:
             on_its_way.values_list("user_id", "request_id")
         )
         assert gate.buyers(product_id) == holders, "the gate's buyers are not the holders of live orders"
+        from seckill.gate import buckets, keys
+        from seckill.gate.client import get_client
+
+        entries = sum(get_client().hlen(keys.buyers(product_id, b)) for b in range(buckets.count(product_id)))
+        assert entries == len(holders), "a buyer is in two of the product's buckets"
