@@ -74,6 +74,7 @@ def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
     if first is not None:
         try:
             outcome = idempotency.outcome_await(request_id=first, user_id=user_id, timeout=timeout, key=key)
+            first = outcome.request_id or first  # (the id the key names now: in a bucketed product, its request's)
             given_up = outcome.code == Unavailable.code or (
                 not outcome.is_final
                 and idempotency.idempotency_first_never_recorded(user_id=user_id, key=key, request_id=first)
