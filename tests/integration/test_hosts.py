@@ -29,11 +29,11 @@ HOSTS = ("127.0.0.2", "127.0.0.3")
 BUYERS, STOCK = 40, 25
 
 
-def buy(base, user, answers, lock):
+def buy(base, product_id, user, answers, lock):
     """One buyer on one host until decided: a 503 or 429 tried again, a 202 followed on the same host."""
     token, deadline = token_for(user), time.monotonic() + 60
     while time.monotonic() < deadline:
-        status, body = http("POST", f"{base}/api/seckill/", {"product_id": buy.product_id}, token)
+        status, body = http("POST", f"{base}/api/seckill/", {"product_id": product_id}, token)
         while status == 202 and time.monotonic() < deadline:
             status, body = http("GET", f"{base}{body['result_url']}", None, token)
             if status == 202:
@@ -72,10 +72,9 @@ def test_two_hosts_sell_one_product_out_together(web, gate_cluster, make_buyers,
         ]
 
         product = make_product(stock_total=STOCK)
-        buy.product_id = product.pk
         answers, lock = {}, threading.Lock()
         threads = [
-            threading.Thread(target=buy, args=(bases[i % 2], user, answers, lock))
+            threading.Thread(target=buy, args=(bases[i % 2], product.pk, user, answers, lock))
             for i, user in enumerate(make_buyers(BUYERS))
         ]
         for thread in threads:
