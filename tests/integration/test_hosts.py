@@ -106,6 +106,7 @@ def test_two_hosts_sell_one_product_out_together(web, gate_cluster, make_buyers,
         holder = get_client().get(keys.BEAT_LEASE)
         assert holder and int(holder.split(":")[1]) in {beat.pid for beat in beats}
         assert wait_for(lambda: heartbeat.beat_state(heartbeat.beat_age()) == "ok", 15)
+
         # The holder sends the schedule's tasks (its first one interval after it took the lease), the other nothing.
         def sent():
             return sorted((tmp_path / host / "beat.log").read_text().count("Sending due task") for host in HOSTS)
