@@ -40,6 +40,11 @@ def product_list() -> QuerySet[Product]:
     return Product.objects.all()
 
 
+def product_list_not_ended(*, now) -> QuerySet[Product]:
+    """Enabled products whose sale has not ended at `now`, the soonest start first."""
+    return Product.objects.filter(end_time__gt=now, is_enabled=True).order_by("start_time", "id")
+
+
 def product_get(*, product_id: int) -> Product:
     """Raises ProductNotFound."""
     if not 0 < product_id <= MAX_ID:

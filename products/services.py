@@ -16,11 +16,20 @@ from seckill_site.errors import InvalidRequest
 
 DEFAULT_SALE_LENGTH = timedelta(hours=1)
 PLAIN_FIELDS = ("name", "price", "start_time", "end_time", "per_user_limit", "is_enabled", "gate_buckets")
+PLAIN_FIELDS += ("anti_bot", "challenge_cost", "path_lead_seconds", "max_admissions_per_second")
 
 
 def _check_window(start_time: datetime, end_time: datetime) -> None:
     if end_time <= start_time:
         raise InvalidRequest(errors={"end_time": ["The sale must end after it starts."]})
+
+
+def _check_pace(pace: int, buckets: int) -> None:
+    # Each bucket admits its share of the pace (seckill.gate.stock.SaleState.pace_share): none may have none.
+    if 0 < pace < buckets:
+        raise InvalidRequest(
+            errors={"max_admissions_per_second": [f"0 (no cap) or at least its {buckets} Redis buckets."]}
+        )
 
 
 def product_create(
@@ -33,14 +42,21 @@ def product_create(
     end_time: datetime | None = None,
     is_enabled: bool = True,
     gate_buckets: int = 1,
+    **anti_bot,
 ) -> Product:
     """Create a product with all its stock unsold (window defaults: from now, for one hour).
 
-    Raises InvalidRequest for a window that ends before it starts.
+    `anti_bot`: the product's anti-bot fields (anti_bot, challenge_cost, path_lead_seconds,
+    max_admissions_per_second), the model's defaults for those not given. Raises InvalidRequest for a window that
+    ends before it starts, or another field.
     """
+    unknown = set(anti_bot) - set(PLAIN_FIELDS)
+    if unknown:
+        raise InvalidRequest(errors={field: ["Unknown field."] for field in sorted(unknown)})
     start_time = start_time or timezone.now()
     end_time = end_time or start_time + DEFAULT_SALE_LENGTH
     _check_window(start_time, end_time)
+    _check_pace(anti_bot.get("max_admissions_per_second", 0), gate_buckets)
     return Product.objects.create(
         name=name,
         price=price,
@@ -51,6 +67,7 @@ def product_create(
         end_time=end_time,
         is_enabled=is_enabled,
         gate_buckets=gate_buckets,
+        **anti_bot,
     )
 
 
@@ -61,6 +78,10 @@ def product_update_plain(*, product: Product, **changes) -> None:
     if unknown:
         raise InvalidRequest(errors={field: ["Unknown field."] for field in sorted(unknown)})
     _check_window(changes.get("start_time", product.start_time), changes.get("end_time", product.end_time))
+    _check_pace(
+        changes.get("max_admissions_per_second", product.max_admissions_per_second),
+        changes.get("gate_buckets", product.gate_buckets),
+    )
     if changes:
         Product.objects.filter(pk=product.pk).update(**changes, updated_at=timezone.now())
 

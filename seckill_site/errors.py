@@ -106,6 +106,9 @@ def error_for_code(code: str) -> SeckillError:
 
 
 def _subclasses(cls):
+    """The errors below `cls` that declare a code of their own (a group's base, such as a path's refusals', has
+    none)."""
     for sub in cls.__subclasses__():
-        yield sub
+        if "code" in vars(sub):
+            yield sub
         yield from _subclasses(sub)

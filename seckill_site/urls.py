@@ -6,6 +6,7 @@ from seckill_site.views import ServerTimeApi, index
 
 urlpatterns = [
     path("api/seckill/", include("seckill.purchases.urls")),  # the purchase first (the others pay one failed match)
+    path("api/seckill/", include("seckill.antibot.urls")),
     path("admin/login/", include("seckill.access.admin_login")),  # the admin's login, throttled (429 over a limit)
     path("admin/", admin.site.urls),
     path("api/time/", ServerTimeApi.as_view(), name="server-time"),

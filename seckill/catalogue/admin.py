@@ -16,6 +16,7 @@ from seckill.ops import live, reconcile
 from seckill_site.errors import SeckillError
 
 EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled", "gate_buckets")
+EDITABLE += ("anti_bot", "challenge_cost", "path_lead_seconds", "max_admissions_per_second")
 
 
 @admin.register(Product)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from products import selectors
-from products.models import Product
+from products.models import MAX_CHALLENGE_COST, AntiBot, Product
 from seckill.catalogue import services as catalogue_services
 from seckill.purchases import sale_cache
 from seckill_site.integrations.drf_early_answer import view_with_early_answer
@@ -28,7 +28,8 @@ from seckill_site.serializers import StrictSerializer
 PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
 # what the page shows, besides its id and status
 PAGE_FIELDS = ("name", "price", "start_time", "end_time", "stock_total", "stock_left_live")
-PAGE_FIELDS += ("per_user_limit", "is_enabled")
+PAGE_FIELDS += ("per_user_limit", "is_enabled", "anti_bot", "challenge_cost", "path_lead_seconds")
+PAGE_FIELDS += ("max_admissions_per_second",)
 _pages: dict[int, tuple[tuple, bytes, str]] = {}  # product id -> (what it shows, the page, its ETag)
 
 
@@ -81,6 +82,10 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             "per_user_limit",
             "is_enabled",
             "status",
+            "anti_bot",
+            "challenge_cost",
+            "path_lead_seconds",
+            "max_admissions_per_second",
         ]
 
     def get_status(self, product: Product) -> str:
@@ -114,6 +119,24 @@ class ProductInputSerializer(StrictSerializer):
     start_time = serializers.DateTimeField(required=False)
     end_time = serializers.DateTimeField(required=False)
     is_enabled = serializers.BooleanField(default=True)
+    anti_bot = serializers.ChoiceField(
+        choices=AntiBot.choices,
+        required=False,
+        help_text="What a purchase must carry: `off` nothing, `path` a one-time purchase path, `challenge` a path "
+        "that costs a solved proof-of-work challenge.",
+    )
+    challenge_cost = serializers.IntegerField(
+        min_value=1, max_value=MAX_CHALLENGE_COST, required=False, help_text="The challenge's steps, at most."
+    )
+    path_lead_seconds = serializers.IntegerField(
+        min_value=0, max_value=86_400, required=False, help_text="Challenges and paths are issued this early."
+    )
+    max_admissions_per_second = serializers.IntegerField(
+        min_value=0,
+        max_value=1_000_000,
+        required=False,
+        help_text="Purchase requests a second that may reach the workers (0: no cap); beyond it 429 `busy`.",
+    )
 
 
 class ProductPageSerializer(serializers.Serializer):

@@ -66,6 +66,8 @@ def _gate_configure(product_id: int) -> None:
             start_time=row.start_time,
             end_time=row.end_time,
             per_user_limit=row.per_user_limit,
+            anti_bot=row.anti_bot,
+            pace=row.max_admissions_per_second,
         )
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc

@@ -24,6 +24,12 @@ over N nodes.
     seckill:{<product_id>}:pending   sorted set of the product's request ids without an outcome, scored by
                                      creation time: what the sweeper re-enqueues when a broker message was lost
                                      (it reads the sets of the products whose sale is recent: records.py)
+    seckill:{<product_id>}:pace      hash s (a second of Redis' clock), n (admissions in it): the product's
+                                     max_admissions_per_second, counted by admit.lua (each bucket its share)
+    seckill:{<product_id>}:path:<nonce>  a one-time purchase path, spent: the request it admitted, until the
+                                     path expires (admit.lua; a bucketed product's paths in the buyer's home bucket)
+    seckill:{<product_id>}:solution:<salt>   a challenge's solution, accepted once: until the challenge expires
+                                     (one SET NX, bucket 0's slot: seckill/antibot/)
 A key of its own, one command each (any slot):
     seckill:idem:<user_id>:<key>     Idempotency-Key -> the request id it first made (SET NX GET, its own call
                                      before the admission: a key may name a request of any product)
@@ -97,6 +103,18 @@ def request(product_id: int, request_id: str) -> str:
 
 def pending(product_id: int, bucket: int = 0) -> str:
     return f"seckill:{{{_slot(product_id, bucket)}}}:pending"
+
+
+def pace(product_id: int, bucket: int = 0) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:pace"
+
+
+def path_spent(product_id: int, bucket: int, nonce: str) -> str:
+    return f"seckill:{{{_slot(product_id, bucket)}}}:path:{nonce}"
+
+
+def solution_spent(product_id: int, salt: str) -> str:
+    return f"seckill:{{{_slot(product_id, 0)}}}:solution:{salt}"
 
 
 def request_id_new(product_id: int, bucket: int = 0) -> str:

@@ -42,6 +42,13 @@ class SaleState:
     per_user_limit: int
     stock: int | None  # None: the counter is not loaded (the sum of its buckets')
     buckets: int = 1
+    anti_bot: str = "off"  # products.models.AntiBot: what a purchase must carry
+    pace: int = 0  # max_admissions_per_second, over every bucket (0: no cap)
+
+    def pace_share(self, bucket: int) -> int | None:
+        """The admissions a second bucket `bucket` may take (the cap split between the buckets, exact in sum);
+        None when there is no cap."""
+        return product_buckets.split(self.pace, self.buckets)[bucket] if self.pace else None
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -158,6 +165,8 @@ def load_product(
     per_user_limit: int,
     live_buyers: Iterable[tuple[int, str]] = (),
     buckets: int = 1,
+    anti_bot: str = "off",
+    pace: int = 0,
 ) -> bool:
     """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded.
 
@@ -165,7 +174,7 @@ def load_product(
     request names; the bucket count is written last, as the mark of a complete load. A bucket found without its
     counter after a complete load (Redis lost it) is loaded empty: never more units than the ledger's, and
     reconciliation puts the missing ones back into the others. Two loads at once split the same ledger figure."""
-    meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit]
+    meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit, anti_bot, pace]
     by_bucket: list[list] = [[] for _ in range(buckets)]
     for user_id, request_id in live_buyers:
         b = keys.request_bucket(request_id)
@@ -184,13 +193,23 @@ def load_product(
     return bool(loaded)
 
 
-def meta_set(*, product_id: int, enabled: bool, start_time: datetime, end_time: datetime, per_user_limit: int) -> None:
-    """Write the product's sale configuration (window, enabled, per-buyer limit), as load_product does, without its
-    stock: one HSET per bucket."""
+def meta_set(
+    *,
+    product_id: int,
+    enabled: bool,
+    start_time: datetime,
+    end_time: datetime,
+    per_user_limit: int,
+    anti_bot: str = "off",
+    pace: int = 0,
+) -> None:
+    """Write the product's sale configuration (window, enabled, per-buyer limit, anti-bot mode, admission pace), as
+    load_product does, without its stock: one HSET per bucket."""
     values = {"enabled": int(enabled), "start": _epoch_ms(start_time), "end": _epoch_ms(end_time)}
+    values |= {"limit": per_user_limit, "antibot": anti_bot, "pace": pace}
     pipe = get_client().pipeline(transaction=False)
     for b in range(product_buckets.count(product_id)):
-        pipe.hset(keys.meta(product_id, b), mapping={**values, "limit": per_user_limit})
+        pipe.hset(keys.meta(product_id, b), mapping=values)
     pipe.execute()
 
 
@@ -256,9 +275,10 @@ def sale_state(product_id: int) -> SaleState | None:
     """The product's window, limit and live stock (over its buckets) from Redis; None if the product is not
     loaded."""
     pipe = get_client().pipeline(transaction=False)
-    pipe.hmget(keys.meta(product_id), "enabled", "start", "end", "limit", product_buckets.BUCKETS_FIELD)
+    fields = ("enabled", "start", "end", "limit", product_buckets.BUCKETS_FIELD, "antibot", "pace")
+    pipe.hmget(keys.meta(product_id), *fields)
     pipe.get(keys.stock(product_id))
-    (enabled, start, end, limit, n), stock = pipe.execute()
+    (enabled, start, end, limit, n, anti_bot, pace), stock = pipe.execute()
     if enabled is None or start is None or end is None or limit is None:
         return None
     n = int(n or 1)
@@ -271,6 +291,8 @@ def sale_state(product_id: int) -> SaleState | None:
         per_user_limit=int(limit),
         stock=int(stock) if stock is not None else None,
         buckets=n,
+        anti_bot=anti_bot or "off",
+        pace=int(pace or 0),
     )
 
 
@@ -283,6 +305,18 @@ def forget_product(product_id: int) -> None:
 
 
 # --- admission --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PathSpend:
+    """A purchase path the admission spends (seckill/antibot/paths.py): its nonce, its expiry (epoch ms), the
+    bucket whose slot keeps its spent mark (the buyer's home: the first bucket asked), and whether that bucket
+    holds it when sold out (a product in several buckets, whose others may still admit the request)."""
+
+    nonce: str
+    expires_ms: int
+    bucket: int = 0
+    held_when_sold_out: bool = False
+
+
 def admit(
     *,
     product_id: int,
@@ -293,37 +327,60 @@ def admit(
     user_id: int | None = None,
     created: float | None = None,
     rate_limits: RateRules = (),
+    pace: int | None = None,
+    path: PathSpend | None = None,
 ) -> tuple[str, int, int]:
     """Take one of the product's admission slots (admit.lua): at most ceil(stock * factor) requests in flight.
 
     With `user_id` and `created`: a buyer the gate knows bought the product is answered 'already_purchased',
-    and an admitted request's record and pending entry are written in the same step. With `rate_limits` too,
-    they are counted first (one round trip for both; on a cluster, where their keys are in their subjects' slots,
+    and an admitted request's record and pending entry are written in the same step; with `pace`, at most that
+    many requests a second are admitted here ('busy' beyond it, retry_after_ms until the next second); with
+    `path`, the admission spends it ('path_used' if it was; in its home bucket even when sold out, the caller
+    giving it back with path_give_back if no other bucket admits the request). With `rate_limits` too, they
+    are counted first (one round trip for both; on a cluster, where their keys are in their subjects' slots,
     in calls of their own just before). Returns (answer, retry_after_ms, index of the first full
-    rule); answer 'admitted', 'sold_out', 'already_purchased', 'busy', 'not_loaded' (nothing counted) or
-    'rate_limited' (nothing else done). In the bucket the request id names (its slots, stock and buyers)."""
+    rule); answer 'admitted', 'sold_out', 'already_purchased', 'path_used', 'busy', 'not_loaded' (nothing
+    counted) or 'rate_limited' (nothing else done). In the bucket the request id names (its slots, stock and
+    buyers)."""
     b = keys.request_bucket(request_id)
     script_keys = [keys.stock(product_id, b), keys.admitted(product_id, b)]
     args = [request_id, factor, slot_ms, quantity]
     if user_id is not None:
+        here = path is not None and path.bucket == b
         script_keys += [keys.buyers(product_id, b), keys.request(product_id, request_id), keys.pending(product_id, b)]
+        script_keys += [keys.pace(product_id, b), keys.path_spent(product_id, b, path.nonce if here else "-")]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
+        args += ["" if pace is None else pace, path.expires_ms if here else 0, int(here and path.held_when_sold_out)]
         if rate_limits:
             limit_keys, limit_args = rate_limit_keys_args(rate_limits)
             script_keys += limit_keys
             args += [len(rate_limits), *limit_args]
-    elif rate_limits:
-        raise ValueError("rate_limits need user_id and created")
+    elif rate_limits or pace is not None or path is not None:
+        raise ValueError("rate_limits, pace and path need user_id and created")
     if rate_limits and is_cluster():  # the counters are in their subjects' slots: counted in calls of their own
         allowed, retry_after_ms, breached = rate_limit_hit(rate_limits)
         if not allowed:
             return "rate_limited", retry_after_ms, breached
-        answer, _, _ = script("admit")(keys=script_keys[: -len(rate_limits)], args=args[:8])
+        answer, retry_after_ms, _ = script("admit")(keys=script_keys[: -len(rate_limits)], args=args[:11])
         if answer == "not_loaded":  # counted nothing on one server either: the caller loads it and asks again
             rate_limit_refund(rate_limits)
-        return answer, 0, -1
+        return answer, int(retry_after_ms), -1
     answer, retry_after_ms, first_full = script("admit")(keys=script_keys, args=args)
     return answer, int(retry_after_ms), int(first_full) - 1
+
+
+def path_give_back(*, product_id: int, path: PathSpend, held_by: str) -> bool:
+    """Unspend a path its request's home bucket held while sold out (under `held_by`, the request id it was asked
+    with there), when no other bucket admitted the request either: a path is spent only by a request it admits.
+    True if given back (another request's mark is left alone: path_give_back.lua)."""
+    mark = keys.path_spent(product_id, path.bucket, path.nonce)
+    return bool(script("path_give_back")(keys=[mark], args=[held_by]))
+
+
+def solution_spend(*, product_id: int, solution_id: str, expires_at: int) -> bool:
+    """Mark a challenge's solution used (seckill/antibot/), until its challenge expires (epoch s): True the first
+    time, False after."""
+    return bool(get_client().set(keys.solution_spent(product_id, solution_id), 1, nx=True, exat=expires_at + 1))
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:

@@ -40,6 +40,8 @@ def stock_gate_load(*, product_id: int) -> bool:
         per_user_limit=product.per_user_limit,
         live_buyers=list(live_buyers),
         buckets=product.gate_buckets,
+        anti_bot=product.anti_bot,
+        pace=product.max_admissions_per_second,
     )
 
 

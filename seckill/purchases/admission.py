@@ -13,6 +13,8 @@ from django.conf import settings
 
 from products.errors import ProductNotFound
 from seckill.access import guards
+from seckill.antibot.errors import PathUsed
+from seckill.antibot.paths import path_token_check
 from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut, redis_refused_write
 from seckill.gate import buckets, keys, records, sync
 from seckill.gate import stock as gate
@@ -36,21 +38,32 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     """Count the request's rate limits, take one of the product's admission slots and record the request.
     Returns the purchase as admitted: for a product in buckets, under a new id naming the bucket that admitted it
     (the buyer's own bucket first, then the others in turn while they are sold out: `sold_out` only when every
-    bucket is). Raises RateLimited (nothing admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale),
-    Busy (retry later), ProductNotFound, Unavailable (Redis refused it: nothing admitted), AdmissionUnknown (maybe
-    admitted)."""
-    n = sale_state_get(product_id=purchase.product_id).buckets
+    bucket is). A product sold through purchase paths (its anti_bot) spends the request's path in the step that
+    admits it. Raises the path's refusals (seckill/antibot/errors.py; nothing counted), RateLimited (nothing
+    admitted), SoldOut, AlreadyPurchased (the gate knows the buyer's sale), PathUsed, Busy (retry later: every
+    slot taken, or the product's admissions a second reached), ProductNotFound, Unavailable (Redis refused it:
+    nothing admitted), AdmissionUnknown (maybe admitted)."""
+    state = sale_state_get(product_id=purchase.product_id)
+    n = state.buckets
     first, sold_out = buckets.home(purchase.user_id, n), False
+    path, held_by = _path_to_spend(purchase, state, first), None
     for i in range(n):
+        b = (first + i) % n
         if n > 1:  # (the id was made for bucket 0)
-            purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, (first + i) % n))
+            purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, b))
         # The rate limits count once, with the first bucket asked.
-        answer, retry_after_ms, breached = _admit_here(purchase, rate_limits if i == 0 else ())
+        answer, retry_after_ms, breached = _admit_here(
+            purchase, rate_limits if i == 0 else (), pace=state.pace_share(b), path=path
+        )
+        if answer == "sold_out" and path is not None and path.held_when_sold_out and b == path.bucket:
+            held_by = purchase.request_id  # (its home bucket holds the path while the others are asked)
         sold_out = sold_out or answer == "sold_out"
         if answer not in ("sold_out", "not_loaded"):  # (a bucket the gate does not have: the next)
             break
     if answer == "not_loaded" and sold_out:
         answer = "sold_out"
+    if held_by is not None and answer != "admitted":
+        _path_give_back(purchase.product_id, path, held_by)
     if answer == "rate_limited":
         guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
     if answer == "sold_out":
@@ -58,14 +71,35 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
         raise SoldOut()
     if answer == "already_purchased":
         raise AlreadyPurchased()
+    if answer == "path_used":
+        raise PathUsed()
     if answer == "busy":
-        raise Busy(retry_after=1)
+        raise Busy(retry_after=max(1, -(-retry_after_ms // 1000)))
     if answer != "admitted":
         raise ProductNotFound()
     return purchase
 
 
-def _admit_here(purchase: PurchaseRequest, rate_limits: RateRules) -> tuple[str, int, int]:
+def _path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> gate.PathSpend | None:
+    """The request's purchase path, checked, if the product is sold through paths. Raises the path's refusals."""
+    if state.anti_bot == "off":
+        return None
+    claim = path_token_check(
+        purchase.path, user_id=purchase.user_id, product_id=purchase.product_id, now_ms=int(time.time() * 1000)
+    )
+    return gate.PathSpend(claim.nonce, claim.expires_ms, bucket=home, held_when_sold_out=state.buckets > 1)
+
+
+def _path_give_back(product_id: int, path: gate.PathSpend, held_by: str) -> None:
+    try:
+        gate.path_give_back(product_id=product_id, path=path, held_by=held_by)
+    except BROKER_ERRORS:  # it expires with the path: the buyer takes a new one
+        pass
+
+
+def _admit_here(
+    purchase: PurchaseRequest, rate_limits: RateRules, *, pace: int | None, path: gate.PathSpend | None
+) -> tuple[str, int, int]:
     """admit.lua in the bucket the request id names (the product loaded first if Redis does not have it)."""
     call = dict(
         **purchase.task_kwargs(),
@@ -73,6 +107,8 @@ def _admit_here(purchase: PurchaseRequest, rate_limits: RateRules) -> tuple[str,
         factor=settings.SECKILL_ADMISSION_FACTOR,
         slot_ms=int(settings.SECKILL_ADMISSION_SLOT_TTL * 1000),
         rate_limits=rate_limits,
+        pace=pace,
+        path=path,
     )
     try:
         answer, retry_after_ms, breached = gate.admit(**call)

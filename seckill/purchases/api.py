@@ -1,5 +1,6 @@
 """The purchase's endpoints: POST /api/seckill/ (checked, submitted, answered) and its outcome."""
 
+import re
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from seckill.access.callers import BUYER_CODES, ActiveBuyer, caller_id
+from seckill.antibot import paths
 from seckill.purchases import selectors as purchase_selectors
 from seckill.purchases.answer_metrics import purchase_answered
 from seckill.purchases.idempotency import IDEMPOTENCY_KEY
@@ -21,21 +23,28 @@ from seckill_site.serializers import StrictSerializer
 
 MAX_ID = 2**63 - 1
 MAX_QUANTITY = 1_000_000
-INPUT_FIELDS = frozenset({"product_id", "quantity"})
+MAX_PATH_LENGTH = paths.MAX_LENGTH
+PLAIN_PATH = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_PATH_LENGTH}}}")  # what the serializer takes as it is
+INPUT_FIELDS = frozenset({"product_id", "quantity", "path"})
 
 
 def plain_input(data) -> dict | None:
-    """The fields of a body of the plain shape ({"product_id": id} and maybe an integer "quantity", both in range),
-    which InputSerializer would accept as they are; None for anything else (the serializer decides)."""
+    """The fields of a body of the plain shape ({"product_id": id} and maybe an integer "quantity", both in range,
+    and a "path" of a path's characters), which InputSerializer would accept as they are; None for anything else
+    (the serializer decides)."""
     if type(data) is dict and data.keys() <= INPUT_FIELDS:
-        product_id, quantity = data.get("product_id"), data.get("quantity", 1)
+        product_id, quantity, path = data.get("product_id"), data.get("quantity", 1), data.get("path", "")
         if (
             type(product_id) is int
             and type(quantity) is int
             and 1 <= product_id <= MAX_ID
             and 1 <= quantity <= MAX_QUANTITY
+            and ("path" not in data or (type(path) is str and PLAIN_PATH.fullmatch(path)))
         ):
-            return {"product_id": product_id, "quantity": quantity}
+            fields = {"product_id": product_id, "quantity": quantity}
+            if path:
+                fields["path"] = path
+            return fields
     return None
 
 
@@ -91,6 +100,12 @@ PURCHASE_REFUSALS = (
     "sale_not_started",
     "sale_ended",
     "sale_disabled",
+    "path_required",
+    "path_invalid",
+    "path_other_buyer",
+    "path_other_product",
+    "path_expired",
+    "path_used",
     "payload_too_large",
     "unsupported_media_type",
     "rate_limited",
@@ -103,6 +118,14 @@ class SeckillBuyApi(APIView):
     class InputSerializer(StrictSerializer):
         product_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+        path = serializers.CharField(
+            required=False,
+            max_length=MAX_PATH_LENGTH,
+            allow_blank=True,
+            trim_whitespace=False,  # (a path is checked as sent: a changed one is not ours)
+            help_text="The one-time purchase path (POST /api/seckill/{product_id}/path/) of a product whose "
+            "anti_bot is not `off`.",
+        )
 
     @extend_schema(
         summary="Buy",

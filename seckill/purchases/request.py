@@ -14,6 +14,7 @@ class PurchaseRequest:
     quantity: int
     ip: str = ""  # the client's address (rate limits): the web side's only
     idempotency_key: str | None = None  # the web side's only
+    path: str | None = None  # its one-time purchase path, as sent (seckill/antibot/paths.py): the web side's only
 
     def task_kwargs(self) -> dict:
         """What the task is sent, and what every record of the request keeps."""
@@ -26,4 +27,6 @@ class PurchaseRequest:
 
     def with_request_id(self, request_id: str) -> PurchaseRequest:
         """The same purchase under another request id (the first request of an Idempotency-Key)."""
-        return PurchaseRequest(request_id, self.user_id, self.product_id, self.quantity, self.ip, self.idempotency_key)
+        return PurchaseRequest(
+            request_id, self.user_id, self.product_id, self.quantity, self.ip, self.idempotency_key, self.path
+        )

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from seckill.access import guards
+from seckill.antibot.errors import PathRefused
 from seckill.gate import keys
 from seckill.gate.access_state import RateRules
 from seckill.purchases import idempotency
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 def purchase_request_check(*, user_id: int, meta: dict, read_input: Callable[[], dict]) -> PurchaseRequest:
     """The request, checked as far as it can be without the sale's state: who may ask, from where (the guards:
     origin, blacklists), then what (`read_input()`: product_id and quantity), with an Idempotency-Key of the right
-    form. The one check of the answers before DRF and of the DRF view. Raises ForbiddenOrigin, UserInactive,
+    form (and maybe a purchase path, checked at admission). The one check of the answers before DRF and of the DRF
+    view. Raises ForbiddenOrigin, UserInactive,
     Blacklisted, Unavailable, InvalidRequest, and what `read_input` raises."""
     ip = guards.purchase_guard(user_id=user_id, meta=meta)
     fields = read_input()
@@ -40,7 +42,8 @@ def purchase_request_check(*, user_id: int, meta: dict, read_input: Callable[[],
     if key is not None:
         idempotency.idempotency_key_check(key)
     product_id = fields["product_id"]
-    return PurchaseRequest(keys.request_id_new(product_id), user_id, product_id, fields["quantity"], ip, key)
+    request_id = keys.request_id_new(product_id)
+    return PurchaseRequest(request_id, user_id, product_id, fields["quantity"], ip, key, fields.get("path"))
 
 
 def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
@@ -50,11 +53,13 @@ def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
     task goes on; GET result_url gives the decision later). With an Idempotency-Key, a buyer's repeated
     request gets the first one's outcome (the same request id, the same order) instead of a second attempt.
     Raises ProductNotFound, SaleNotStarted, SaleEnded, SaleDisabled, SoldOut, AlreadyPurchased, InvalidRequest,
-    Busy, RateLimited before anything is enqueued, and Unavailable when Redis or the broker cannot take the
-    request and nothing was, or ever will be, sold for it. A request Redis may have admitted whose refusal it
-    cannot confirm (it went down meanwhile) is answered `pending` instead: the sweeper may still run it once
-    Redis is back. A publish that failed after the broker took the message is answered with the worker's
-    decision. No database query on this path once the product is in Redis.
+    a path's refusals (a product sold through paths: checked after the sale's, spent only by an admission; a
+    keyed replay is answered before its path is looked at), Busy, RateLimited before anything is enqueued, and
+    Unavailable when Redis or the broker cannot take the request and nothing was, or ever will be, sold for it.
+    A request Redis may have admitted whose refusal it cannot confirm (it went down meanwhile) is answered
+    `pending` instead: the sweeper may still run it once Redis is back. A publish that failed after the broker
+    took the message is answered with the worker's decision. No database query on this path once the product is
+    in Redis.
     """
     if purchase.idempotency_key is not None:
         return _submit_keyed(purchase, timeout)
@@ -93,7 +98,8 @@ def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
     try:
         sale_check(product_id=purchase.product_id, quantity=purchase.quantity)
         return _admit_enqueue_wait(purchase, timeout)
-    except (RateLimited, Unavailable):  # "try again" answers (Busy too): the key must let the retry through
+    except (RateLimited, Unavailable, PathRefused):  # "try again" answers (Busy too; a new path): the key must
+        # let the retry through
         idempotency.idempotency_release(user_id=user_id, key=key, request_id=purchase.request_id)
         raise
     except SeckillError as error:  # refused before the broker: replays of the key must get this answer too

@@ -65,6 +65,16 @@ SECKILL_EXPIRE_BATCH = int(env("SECKILL_EXPIRE_BATCH", "500"))
 SECKILL_RECONCILE_INTERVAL = float(env("SECKILL_RECONCILE_INTERVAL", "60"))
 SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
 
+# --- Anti-bot (a product's anti_bot: seckill/antibot/) ------------------------------------------------------
+# Seconds a purchase path stays valid after the sale starts (after it is issued, once the sale is on).
+SECKILL_PATH_TTL = int(env("SECKILL_PATH_TTL", "60"))
+# Seconds a proof-of-work challenge may be solved in.
+SECKILL_CHALLENGE_TTL = int(env("SECKILL_CHALLENGE_TTL", "300"))
+# PBKDF2 rounds of each step of the challenge (a product's challenge_cost is the number of steps, at most).
+SECKILL_CHALLENGE_ITERATIONS = int(env("SECKILL_CHALLENGE_ITERATIONS", "10"))
+# The challenge's verifier (seckill.antibot.challenges.ChallengeVerifier): ALTCHA's, or a hosted service's adapter.
+SECKILL_CHALLENGE_VERIFIER = env("SECKILL_CHALLENGE_VERIFIER", "seckill.antibot.challenges.AltchaVerifier")
+
 # --- The access layer's guards ---------------------------------------------------------------------------
 # Rate limits per buyer and per client address, e.g. "5/s,60/m" (empty: off). Many buyers can share one
 # address (mobile carriers, offices), so the per-address limit is off unless set.

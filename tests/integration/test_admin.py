@@ -39,6 +39,10 @@ def form(**overrides):
         "end_time_1": in_the_future(1).strftime("%H:%M:%S"),
         "is_enabled": "on",
         "gate_buckets": "1",
+        "anti_bot": "off",
+        "challenge_cost": "20000",
+        "path_lead_seconds": "60",
+        "max_admissions_per_second": "0",
     }
     data.update(overrides)
     return data

@@ -42,6 +42,9 @@ COVERED = {
     "BEAT": "test_operations_state",
     "BEAT_LEASE": "test_operations_state",
     "SWEEP_STAND_IN": "test_operations_state",
+    "pace": "test_admission_anti_bot.py",
+    "path_spent": "test_admission_anti_bot.py",
+    "solution_spent": "test_a_challenges_solution_is_spent_once",
 }
 NOT_KEYS = {"request_id_new", "request_id_product", "request_bucket", "uuid"}
 
@@ -125,6 +128,14 @@ def test_the_celery_result_is_stored_apart_from_the_record():
             task_result=(f"celery-task-meta-{rid}", meta, 60),
         )
     assert OutcomeRecorder().accepts(celery_app.backend) is False
+
+
+def test_a_challenges_solution_is_spent_once():
+    expires_at = int(time.time()) + 60
+    assert gate.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
+    assert not gate.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
+    assert gate.solution_spend(product_id=402, solution_id="ab" * 16, expires_at=expires_at)  # another product's
+    assert 55 <= get_client().ttl(keys.solution_spent(401, "ab" * 16)) <= 61
 
 
 def test_idempotency_keys():

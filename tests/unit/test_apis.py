@@ -44,6 +44,12 @@ def shortcut_answer(data):
         "x",
         None,
         {"product_id": 1, "quantity": None},
+        {"product_id": 1, "path": "3.7.1796641282000.ab.cd"},
+        {"product_id": 1, "path": ""},
+        {"product_id": 1, "path": " x "},
+        {"product_id": 1, "path": 7},
+        {"product_id": 1, "path": None},
+        {"product_id": 1, "path": "x" * 121},
     ],
 )
 def test_purchase_input_shortcut_answers_as_the_serializer(data):

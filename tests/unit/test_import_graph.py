@@ -5,7 +5,7 @@ strings that name a module ("package.module" or "package.module:name": a Celery 
 
 and inside the sale, rooms from the bottom up:
 
-    models, errors  <-  gate  <-  access  <-  purchases  <-  catalogue, orders  <-  worker  <-  ops
+    models, errors  <-  gate  <-  access  <-  antibot  <-  purchases  <-  catalogue, orders  <-  worker  <-  ops
 
 A room imports only itself and the rooms below it. The entry points (the endpoints, admin pages, URLconfs, Celery
 tasks, management commands: ENTRY_NAMES) stand above every room and may import any module; no room imports one. No
@@ -24,11 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("seckill_site", "products", "seckill")
 LAYER = {"seckill_site": 0, "products": 1, "seckill": 2}
-ROOMS = ("seckill.gate", "seckill.access", "seckill.purchases", "seckill.catalogue", "seckill.orders")
+ROOMS = ("seckill.gate", "seckill.access", "seckill.antibot", "seckill.purchases", "seckill.catalogue")
+ROOMS += ("seckill.orders",)
 ROOMS += ("seckill.worker", "seckill.ops")
 ROOM_LAYER = {"seckill.core": 0, **{room: layer for layer, room in enumerate(ROOMS, start=1)}}
 ROOM_LAYER["seckill.catalogue"] = ROOM_LAYER["seckill.orders"]  # (side by side: neither imports the other)
 ENTRY_NAMES = {"api", "admin", "admin_login", "urls", "token_api", "early_answers", "probes", "tasks", "apps"}
+ENTRY_NAMES |= {"views"}  # (the buyer's pages: seckill/shop/)
 WIRING = {"seckill_site.settings", "seckill_site.urls"}  # the base's modules that may name the apps
 MODULE_STRING = re.compile(r"^[a-z_]+(?:\.[a-z_]+)+(?::[A-Za-z_]+)?$")
 

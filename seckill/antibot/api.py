@@ -1,0 +1,86 @@
+"""The anti-bot endpoints of a product: GET /api/seckill/<product_id>/challenge/, POST
+/api/seckill/<product_id>/path/ (seckill.antibot.services)."""
+
+from datetime import UTC, datetime
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from seckill.access.callers import caller_id
+from seckill.antibot import services
+from seckill.antibot.challenges import MAX_SOLUTION_LENGTH
+from seckill.purchases.sale_cache import product_get_cached
+from seckill_site.openapi import error_responses
+from seckill_site.serializers import StrictSerializer
+
+ISSUE_REFUSALS = ("product_not_found", "sale_disabled", "path_not_open", "sale_ended", "sold_out")
+BUYER_REFUSALS = ("user_inactive", "blacklisted", "forbidden_origin", "rate_limited", "unavailable")
+
+
+class ChallengeApi(APIView):
+    class ChallengeSerializer(serializers.Serializer):
+        parameters = serializers.DictField(help_text="ALTCHA PoW v2 parameters (algorithm, cost, nonce, salt, ...)")
+        signature = serializers.CharField()
+
+    @extend_schema(
+        summary="A proof-of-work challenge (ALTCHA PoW v2) for a product sold with anti_bot `challenge`",
+        description="Solve it (ALTCHA's solver: /static/seckill/altcha/pbkdf2.js), then send the solution to "
+        ".../path/. Issued from the product's path_lead_seconds before its start; valid SECKILL_CHALLENGE_TTL "
+        "seconds; each solution buys one path. Counts against the buyer's rate limits.",
+        responses={200: ChallengeSerializer, **error_responses(*ISSUE_REFUSALS, *BUYER_REFUSALS)},
+    )
+    def get(self, request, product_id: int):
+        product = product_get_cached(product_id=product_id)
+        challenge = services.challenge_issue(user_id=caller_id(request), product=product, meta=request.META)
+        return Response(challenge, headers={"Cache-Control": "no-store"})
+
+
+class PathApi(APIView):
+    class PathInputSerializer(StrictSerializer):
+        solution = serializers.CharField(
+            required=False,
+            max_length=MAX_SOLUTION_LENGTH,
+            help_text="The solved challenge (ALTCHA's payload: base64 of {challenge, solution}); products sold "
+            "with anti_bot `challenge` only.",
+        )
+
+    class PathSerializer(serializers.Serializer):
+        path = serializers.CharField(help_text="Send it as `path` with the purchase: it admits one request.")
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        summary="A one-time purchase path",
+        description="Issued from the product's path_lead_seconds before its start until its end; valid until "
+        "SECKILL_PATH_TTL seconds after the start (after now, once the sale is on). A purchase spends it only "
+        "if it is admitted. Counts against the buyer's rate limits.",
+        request=PathInputSerializer,
+        responses={
+            200: PathSerializer,
+            **error_responses(
+                "invalid_request",
+                "payload_too_large",
+                *ISSUE_REFUSALS,
+                "challenge_required",
+                "challenge_invalid",
+                "challenge_expired",
+                "challenge_other_buyer",
+                "challenge_other_product",
+                "challenge_used",
+                *BUYER_REFUSALS,
+            ),
+        },
+    )
+    def post(self, request, product_id: int):
+        data = self.PathInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.path_issue(
+            user_id=caller_id(request),
+            product=product_get_cached(product_id=product_id),
+            solution=data.validated_data.get("solution"),
+            meta=request.META,
+        )
+        expires_at = datetime.fromtimestamp(issued.expires_ms / 1000, tz=UTC)
+        output = self.PathSerializer({"path": issued.path, "expires_at": expires_at}).data
+        return Response(output, headers={"Cache-Control": "no-store"})
