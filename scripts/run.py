@@ -53,7 +53,10 @@ def main() -> int:
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("seed_demo")
-    print("Web: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/", flush=True)
+    print(
+        "Shop: http://127.0.0.1:8000/shop/  API: http://127.0.0.1:8000/api/products/  Admin: http://127.0.0.1:8000/admin/",
+        flush=True,
+    )
 
     # --env /dev/null: honcho would read .env again, overriding exported values and cutting values at '#'.
     processes = ["web", "worker", "beat"] + (["flower"] if os.environ.get("SECKILL_FLOWER") == "1" else [])

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", include("seckill.access.urls")),
     path("api/", include("seckill.orders.urls")),
     path("", include("seckill.ops.urls")),
+    path("", include("seckill.shop.urls")),
     path("", index, name="index"),
 ]
 

@@ -26,6 +26,7 @@ class ServerTimeApi(APIView):
 
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>seckill</title></head><body>
 <h1>seckill</h1><p>A flash-sale backend.</p><ul>
+<li><a href="/shop/">The shop</a>: a buyer's page for each product on sale</li>
 <li><a href="/api/docs/">API docs</a> (the OpenAPI schema: <a href="/api/schema/">/api/schema/</a>)</li>
 <li><a href="/admin/">Admin</a>: products, orders, blacklists, payment events, reconciliation</li>
 <li><a href="/api/products/">GET /api/products/</a>: the catalogue</li>

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.core.management import call_command
 
 from seckill.gate.client import client_reset, get_client
 from seckill_site.celery import app as celery_app
+from tests.support.browser import CHROMIUM
 from tests.support.data import buyers_create, product_for_sale
 from tests.support.processes import WebServer, WorkerProcess, beat_start, process_env
 from tests.support.redis_cluster import RedisClusterProcesses
@@ -116,6 +118,49 @@ def web(tmp_path, transactional_db):
     yield start
     for server in servers:
         server.stop()
+
+
+# --- a real browser (tests/support/browser.py) -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def collected_static():
+    """The static files as the run command serves them (collectstatic, then WhiteNoise)."""
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture
+def open_page():
+    """Opens a page in Chromium, each in a browser context of its own (its own cookies and storage: another
+    browser, as a site sees it). Call it after the test's database writes: Playwright's sync API runs an event
+    loop in this thread, and Django refuses database calls from a thread with one."""
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed: apt-get install -y chromium (or set CHROMIUM to its path)")
+    from playwright.sync_api import sync_playwright
+
+    opened = []
+
+    def open_():
+        if not opened:  # (one Playwright per thread)
+            playwright = sync_playwright().start()
+            opened.append((playwright, playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])))
+        page = opened[0][1].new_context(viewport={"width": 1280, "height": 1100}).new_page()
+        page.problems = []
+
+        def console_error(message) -> bool:
+            return message.type == "error" and not message.text.startswith("Failed to load resource")
+
+        page.on("pageerror", lambda error: page.problems.append(str(error)))
+        page.on("console", lambda message: console_error(message) and page.problems.append(message.text))
+        # a failed load is reported with its address as a response (the favicon Chromium asks for is not one)
+        page.on(
+            "response",
+            lambda response: response.status >= 400 and page.problems.append(f"{response.status} {response.url}"),
+        )
+        return page
+
+    yield open_
+    for playwright, browser in opened:
+        browser.close()
+        playwright.stop()
 
 
 # --- data -------------------------------------------------------------------------------------------------

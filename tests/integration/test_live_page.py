@@ -2,30 +2,25 @@
 a real browser (Debian's chromium driven by Playwright) while a small sale runs against the real stack."""
 
 import json
-import os
-import shutil
 import threading
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Permission
-from django.core.management import call_command
 from django.test import Client
 
 from seckill.ops import metrics
+from tests.support.browser import ARTIFACTS
 from tests.support.http import api_client, http, token_for
 from tests.support.polling import wait_for
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "live-page-password"
 
 
@@ -149,48 +144,7 @@ def admin_session(base: str) -> urllib.request.OpenerDirector:
     return opener
 
 
-# --- in a real browser -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def collected_static():
-    """The static files as the run command serves them (collectstatic, then WhiteNoise)."""
-    call_command("collectstatic", "--noinput", verbosity=0)
-
-
-@pytest.fixture
-def open_page():
-    """Opens a page in Chromium. Call it after the test's database writes: Playwright's sync API runs an event
-    loop in this thread, and Django refuses database calls from a thread with one."""
-    if CHROMIUM is None:
-        pytest.skip("no Chromium installed: apt-get install -y chromium (or set CHROMIUM to its path)")
-    from playwright.sync_api import sync_playwright
-
-    opened = []
-
-    def open_():
-        playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        opened.append((playwright, browser))
-        page = browser.new_page(viewport={"width": 1280, "height": 1100})
-        page.problems = []
-
-        def console_error(message) -> bool:
-            return message.type == "error" and not message.text.startswith("Failed to load resource")
-
-        page.on("pageerror", lambda error: page.problems.append(str(error)))
-        page.on("console", lambda message: console_error(message) and page.problems.append(message.text))
-        # a failed load is reported with its address as a response (the favicon Chromium asks for is not one)
-        page.on(
-            "response",
-            lambda response: response.status >= 400 and page.problems.append(f"{response.status} {response.url}"),
-        )
-        return page
-
-    yield open_
-    for playwright, browser in opened:
-        browser.close()
-        playwright.stop()
-
-
+# --- in a real browser (the fixtures open_page and collected_static: tests/conftest.py) ---------------------
 @pytest.mark.worker
 @pytest.mark.slow
 def test_the_live_page_shows_a_sale_as_it_happens(

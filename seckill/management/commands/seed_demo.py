@@ -6,12 +6,19 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from products.models import Product
+from products.models import AntiBot, Product
 from seckill.catalogue import services as catalogue_services
+
+GUARDED_NAME = "Demo product with a challenge"
+GUARDED_OPENS_IN = timedelta(minutes=2)
 
 
 class Command(BaseCommand):
-    help = "Make the local demo usable: a staff account and a demo product on sale now (idempotent)."
+    help = (
+        "Make the local demo usable: a staff account, a demo product on sale now, and one sold with a challenge "
+        "and a purchase path that opens two minutes after it is made (the buyer's page counts down to it); "
+        "idempotent."
+    )
 
     def handle(self, *args, **opts):
         User = get_user_model()
@@ -31,12 +38,31 @@ class Command(BaseCommand):
             product = catalogue_services.product_update(
                 product=product, start_time=now, end_time=now + timedelta(hours=1)
             )
+        guarded = Product.objects.filter(name=GUARDED_NAME).first()
+        now = timezone.now()
+        if guarded is None:
+            guarded = catalogue_services.product_create(
+                name=GUARDED_NAME,
+                stock_total=50,
+                price="19.99",
+                start_time=now + GUARDED_OPENS_IN,
+                end_time=now + GUARDED_OPENS_IN + timedelta(hours=1),
+                anti_bot=AntiBot.CHALLENGE,
+            )
+        elif guarded.end_time <= now:
+            guarded = catalogue_services.product_update(
+                product=guarded,
+                start_time=now + GUARDED_OPENS_IN,
+                end_time=now + GUARDED_OPENS_IN + timedelta(hours=1),
+            )
         self.stdout.write(
             json.dumps(
                 {
                     "staff_username": username,
                     "staff_password": password if created else "(unchanged since the account was created)",
                     "demo_product_id": product.pk,
+                    "demo_anti_bot_product_id": guarded.pk,
+                    "shop": f"/shop/{guarded.pk}/",
                 }
             )
         )

@@ -1,0 +1,371 @@
+// The buyer's page (seckill/templates/shop/product.html), over the public API (docs/API.md):
+//   sign in (POST /api/auth/token/) -> the product (GET /api/products/<id>/, every 2 s) and the server's clock
+//   (GET /api/time/: this device's offset, so the countdown is the server's) -> from the path lead time, a
+//   product sold with a challenge gets it solved in Web Workers (ALTCHA's solver) and a path taken -> at the
+//   start, Buy: POST /api/seckill/ with the path, a 202 followed to its outcome -> the order, its pay-by
+//   countdown and the demo Pay button. Every refusal is said in words.
+(function () {
+  "use strict";
+  const root = document.getElementById("shop");
+  const productId = Number(root.dataset.productId);
+  const $ = (id) => document.getElementById(id);
+  const state = { token: null, username: null, offsetMs: 0, product: null, path: null, busy: false, order: null };
+  state.prepareAfter = 0; // after a refused preparation, the next try waits a few seconds
+
+  const REFUSALS = {
+    sold_out: "Sold out: every unit is taken.",
+    already_purchased: "You already bought this product (one order per buyer).",
+    sale_not_started: "The sale has not started yet.",
+    sale_ended: "The sale has ended.",
+    sale_disabled: "This sale is switched off.",
+    busy: "Too many buyers at this moment: trying again…",
+    rate_limited: "Too many requests from you: wait a moment and try again.",
+    unavailable: "The shop cannot take purchases right now; nothing was sold. Try again.",
+    blacklisted: "This account or network may not buy.",
+    user_inactive: "This account is deactivated.",
+    path_required: "This sale needs a purchase path first: press Buy again.",
+    path_invalid: "The purchase path was not accepted: press Buy again.",
+    path_expired: "The purchase path expired: press Buy again for a new one.",
+    path_used: "That purchase path was used already: press Buy again for a new one.",
+    path_other_buyer: "That purchase path belongs to another buyer.",
+    path_other_product: "That purchase path is for another product.",
+    path_not_open: "Purchase paths are not issued yet: the page gets one when they are.",
+    challenge_invalid: "The device check failed: press Buy again.",
+    challenge_expired: "The device check took too long: press Buy again.",
+    challenge_used: "That device check was used already: press Buy again.",
+    not_authenticated: "Sign in first.",
+    authentication_failed: "Your sign-in expired: sign in again.",
+  };
+
+  function say(text, kind) {
+    const status = $("status");
+    status.textContent = text;
+    status.className = kind || "";
+  }
+
+  function serverNow() {
+    return Date.now() + state.offsetMs;
+  }
+
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    const extra = body && body.idempotencyKey ? { "Idempotency-Key": body.idempotencyKey } : {};
+    if (body && body.idempotencyKey) delete body.idempotencyKey;
+    const response = await fetch(url, {
+      method,
+      headers: Object.assign(headers, extra),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = { code: "unavailable" };
+    }
+    return { status: response.status, data, retryAfter: Number(response.headers.get("Retry-After") || 0) };
+  }
+
+  // --- the server's clock ---------------------------------------------------------------------------------
+  async function measureOffset() {
+    // The offset from the fastest of a few round trips: the server's time at its middle.
+    let best = null;
+    for (let i = 0; i < 5; i++) {
+      const sent = Date.now();
+      const answer = await api("GET", "/api/time/");
+      const received = Date.now();
+      const rtt = received - sent;
+      if (answer.status === 200 && (best === null || rtt < best.rtt)) {
+        best = { rtt, offset: answer.data.epoch_ms - (sent + rtt / 2) };
+      }
+    }
+    if (best) {
+      state.offsetMs = Math.round(best.offset);
+      const ahead = state.offsetMs <= 0 ? "ahead of" : "behind";
+      $("clock-offset").textContent = `${Math.abs(state.offsetMs)} ms ${ahead} the server, ±${Math.ceil(best.rtt / 2)} ms`;
+    }
+  }
+
+  // --- the product ----------------------------------------------------------------------------------------
+  const PROTECTION = { off: "none", path: "one-time purchase path", challenge: "device check + purchase path" };
+
+  async function loadProduct() {
+    const answer = await api("GET", `/api/products/${productId}/`);
+    if (answer.status !== 200) return;
+    const p = answer.data;
+    state.product = p;
+    $("product-name").textContent = p.name;
+    $("product-price").textContent = p.price;
+    $("product-stock").textContent = `${p.stock_left} of ${p.stock_total}`;
+    $("product-status").textContent = p.status.replace(/_/g, " ");
+    $("product-anti-bot").textContent = PROTECTION[p.anti_bot] || p.anti_bot;
+  }
+
+  function startMs() {
+    return state.product ? Date.parse(state.product.start_time) : Infinity;
+  }
+
+  function two(n) {
+    return String(n).padStart(2, "0");
+  }
+
+  function duration(ms) {
+    const s = Math.max(0, Math.ceil(ms / 1000));
+    const h = Math.floor(s / 3600);
+    return (h ? h + ":" : "") + two(Math.floor((s % 3600) / 60)) + ":" + two(s % 60);
+  }
+
+  function tick() {
+    const now = serverNow();
+    $("server-clock").textContent = new Date(now).toLocaleTimeString();
+    if (!state.product) return;
+    const left = startMs() - now;
+    const ended = now >= Date.parse(state.product.end_time);
+    $("countdown").textContent = ended ? "Ended" : left > 0 ? `Starts in ${duration(left)}` : "On sale now";
+    const open = left <= 0 && !ended;
+    $("buy").disabled = !state.token || !open || state.busy || state.order !== null;
+    // A path (and its challenge) taken ahead, from the lead time: a slow device is ready at the opening.
+    const lead = (state.product.path_lead_seconds || 0) * 1000;
+    const due = Date.now() >= state.prepareAfter;
+    const wanted = state.token && state.product.anti_bot !== "off" && !state.path && state.order === null;
+    if (wanted && !state.busy && !ended && left <= lead && due) {
+      prepare().catch((error) => {
+        state.prepareAfter = Date.now() + 5000;
+        say(error.answer ? explain(error.answer) : "The shop did not answer; trying again.", "refused");
+      });
+    }
+    if (state.order) orderTick();
+  }
+
+  // --- the challenge, solved by ALTCHA's worker -----------------------------------------------------------
+  async function stepMs(challenge) {
+    // What one step of the solver costs on this device (a few PBKDF2 derivations as the worker does them), for
+    // the progress bar's estimate.
+    const p = challenge.parameters;
+    const salt = new Uint8Array(16);
+    const started = performance.now();
+    for (let i = 0; i < 8; i++) {
+      const key = await crypto.subtle.importKey("raw", new Uint8Array([i]), { name: "PBKDF2" }, false, ["deriveKey"]);
+      const derived = await crypto.subtle.deriveKey(
+        { name: "PBKDF2", salt, iterations: p.cost, hash: "SHA-256" },
+        key,
+        { name: "AES-GCM", length: 256 },
+        true,
+        ["encrypt"]
+      );
+      await crypto.subtle.exportKey("raw", derived);
+    }
+    return (performance.now() - started) / 8;
+  }
+
+  async function solve(challenge) {
+    const workers = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
+    const expectedSteps = 0.75 * (state.product.challenge_cost || 1);
+    const expectedMs = (expectedSteps * (await stepMs(challenge))) / workers;
+    const started = performance.now();
+    $("solving").hidden = false;
+    const progress = setInterval(() => {
+      const done = Math.min(99, Math.round((100 * (performance.now() - started)) / expectedMs));
+      $("solve-progress").value = done;
+      $("solve-text").textContent = `${done} %`;
+    }, 100);
+    const pool = [];
+    try {
+      const solution = await new Promise((resolve, reject) => {
+        let failed = 0;
+        for (let i = 0; i < workers; i++) {
+          const worker = new Worker(root.dataset.solverUrl);
+          pool.push(worker);
+          worker.onmessage = (message) => {
+            if (message.data && message.data.derivedKey) resolve(message.data);
+            else if (++failed === workers) reject(new Error("not solved"));
+          };
+          worker.onerror = () => {
+            if (++failed === workers) reject(new Error("solver failed"));
+          };
+          worker.postMessage({ type: "work", challenge, counterStart: i, counterStep: workers, timeout: 120000 });
+        }
+      });
+      $("solve-progress").value = 100;
+      state.solvedIn = `${((performance.now() - started) / 1000).toFixed(1)} s`;
+      $("solve-text").textContent = `done in ${state.solvedIn}`;
+      const payload = { challenge, solution: { counter: solution.counter, derivedKey: solution.derivedKey } };
+      return btoa(JSON.stringify(payload));
+    } finally {
+      clearInterval(progress);
+      pool.forEach((worker) => worker.terminate());
+    }
+  }
+
+  // --- the path -------------------------------------------------------------------------------------------
+  let preparing = null;
+
+  function prepare() {
+    // One preparation at a time: the challenge (if the product has one), then the path.
+    if (!preparing) {
+      preparing = (async () => {
+        const body = {};
+        if (state.product.anti_bot === "challenge") {
+          say("Getting a device check…");
+          const challenge = await api("GET", `/api/seckill/${productId}/challenge/`);
+          if (challenge.status !== 200) throw refusal(challenge);
+          say("Solving the device check…");
+          body.solution = await solve(challenge.data);
+        }
+        const issued = await api("POST", `/api/seckill/${productId}/path/`, body);
+        if (issued.status !== 200) throw refusal(issued);
+        state.path = { token: issued.data.path, expires: Date.parse(issued.data.expires_at) };
+        const checked = state.solvedIn ? ` (device checked in ${state.solvedIn})` : "";
+        say((serverNow() < startMs() ? "Ready: Buy opens at the start" : "Ready to buy") + checked + ".", "ok");
+        $("solving").hidden = true;
+      })().finally(() => {
+        preparing = null;
+      });
+    }
+    return preparing;
+  }
+
+  function refusal(answer) {
+    const error = new Error(answer.data.code || "unavailable");
+    error.answer = answer;
+    return error;
+  }
+
+  function explain(answer) {
+    const code = answer.data.code || "unavailable";
+    return REFUSALS[code] || answer.data.detail || `Refused: ${code}`;
+  }
+
+  // --- the purchase ---------------------------------------------------------------------------------------
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    return "shop-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function buy() {
+    state.busy = true;
+    tick();
+    const deadline = Date.now() + 60000;
+    try {
+      for (;;) {
+        if (state.product.anti_bot !== "off" && (!state.path || state.path.expires <= serverNow())) {
+          state.path = null;
+          await prepare();
+        }
+        say("Sending your purchase…");
+        const body = { product_id: productId, idempotencyKey: newKey() };
+        if (state.path) body.path = state.path.token;
+        let answer = await api("POST", "/api/seckill/", body);
+        if (["path_used", "path_expired", "path_invalid", "path_required"].includes(answer.data.code)) {
+          state.path = null; // a new one, once
+          continue;
+        }
+        state.path = answer.status === 429 ? state.path : null; // spent (or useless) after an answer
+        while (answer.status === 202 && Date.now() < deadline) {
+          say("Your purchase is being decided…");
+          await sleep(500);
+          answer = await api("GET", answer.data.result_url);
+        }
+        if (answer.status === 200 && answer.data.code === "success") {
+          say("Bought!", "ok");
+          loadProduct();
+          await showOrder(answer.data.order_id);
+          return;
+        }
+        if (answer.status === 429 && answer.data.code === "busy" && Date.now() < deadline) {
+          say(explain(answer));
+          await sleep(1000 * Math.max(1, answer.retryAfter) * (0.5 + Math.random()));
+          continue;
+        }
+        say(explain(answer), "refused");
+        return;
+      }
+    } catch (error) {
+      say(error.answer ? explain(error.answer) : "The shop did not answer; nothing was sold. Try again.", "refused");
+    } finally {
+      state.busy = false;
+      $("solving").hidden = true;
+      tick();
+    }
+  }
+
+  // --- the order ------------------------------------------------------------------------------------------
+  async function showOrder(orderId) {
+    const answer = await api("GET", `/api/orders/${orderId}/`);
+    if (answer.status !== 200) return;
+    state.order = answer.data;
+    $("order").hidden = false;
+    $("order-id").textContent = `#${state.order.id}`;
+    $("order-quantity").textContent = state.order.quantity;
+    $("order-price").textContent = state.order.unit_price;
+    orderTick();
+    $("order-title").focus();
+  }
+
+  function orderTick() {
+    const order = state.order;
+    $("order-status").textContent = order.status.replace(/_/g, " ");
+    const payable = order.status === "pending_payment" && order.pay_by;
+    $("order-pay-by").hidden = !payable;
+    $("pay").hidden = !payable;
+    if (payable) {
+      const left = Date.parse(order.pay_by) - serverNow();
+      $("order-countdown").textContent = duration(left);
+      $("pay").disabled = left <= 0;
+    }
+  }
+
+  async function pay() {
+    $("pay").disabled = true;
+    const answer = await api("POST", `/api/orders/${state.order.id}/pay/`, {});
+    if (answer.status === 200) {
+      state.order = answer.data;
+      say("Paid. Thank you!", "ok");
+    } else {
+      say(answer.data.detail || explain(answer), "refused");
+    }
+    orderTick();
+  }
+
+  // --- sign in --------------------------------------------------------------------------------------------
+  function signedIn(token, username) {
+    state.token = token;
+    state.username = username;
+    sessionStorage.setItem("seckill-shop", JSON.stringify({ token, username }));
+    $("signin").hidden = !!token;
+    $("signed-in").hidden = !token;
+    $("signed-in-name").textContent = username || "";
+    tick();
+  }
+
+  $("signin").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const username = $("username").value;
+    const answer = await api("POST", "/api/auth/token/", { username, password: $("password").value });
+    if (answer.status === 200) {
+      signedIn(answer.data.access, username);
+      say("Signed in.", "ok");
+      $("buy").focus();
+    } else {
+      say(answer.status === 429 ? explain(answer) : "Wrong user name or password.", "refused");
+    }
+  });
+  $("signout").addEventListener("click", () => {
+    sessionStorage.removeItem("seckill-shop");
+    state.path = null;
+    signedIn(null, null);
+    $("username").focus();
+  });
+  $("buy").addEventListener("click", buy);
+  $("pay").addEventListener("click", pay);
+
+  const saved = JSON.parse(sessionStorage.getItem("seckill-shop") || "null");
+  if (saved && saved.token) signedIn(saved.token, saved.username);
+  measureOffset().then(loadProduct).then(tick);
+  setInterval(tick, 250);
+  setInterval(loadProduct, 2000);
+})();
