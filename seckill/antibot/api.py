@@ -1,8 +1,10 @@
 """The anti-bot endpoints of a product: GET /api/seckill/<product_id>/challenge/, POST
-/api/seckill/<product_id>/path/ (seckill.antibot.services)."""
+/api/seckill/<product_id>/path/ (seckill.antibot.services; a plain request for a path is answered before DRF, by
+the same path_answer: seckill/antibot/early_answers.py)."""
 
 from datetime import UTC, datetime
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -12,6 +14,7 @@ from seckill.access.callers import caller_id
 from seckill.antibot import services
 from seckill.antibot.challenges import MAX_SOLUTION_LENGTH
 from seckill.purchases.sale_cache import product_get_cached
+from seckill_site.exception_handler import json_response
 from seckill_site.openapi import error_responses
 from seckill_site.serializers import StrictSerializer
 
@@ -54,7 +57,7 @@ class PathApi(APIView):
         summary="A one-time purchase path",
         description="Issued from the product's path_lead_seconds before its start until its end; valid until "
         "SECKILL_PATH_TTL seconds after the start (after now, once the sale is on). A purchase spends it only "
-        "if it is admitted. Counts against the buyer's rate limits.",
+        "if it is admitted. Not rate-limited: it costs a solution, or is worth one purchase attempt, which is.",
         request=PathInputSerializer,
         responses={
             200: PathSerializer,
@@ -68,19 +71,31 @@ class PathApi(APIView):
                 "challenge_other_buyer",
                 "challenge_other_product",
                 "challenge_used",
-                *BUYER_REFUSALS,
+                *(code for code in BUYER_REFUSALS if code != "rate_limited"),
             ),
         },
     )
     def post(self, request, product_id: int):
         data = self.PathInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = services.path_issue(
+        return path_answer(
             user_id=caller_id(request),
-            product=product_get_cached(product_id=product_id),
+            product_id=product_id,
             solution=data.validated_data.get("solution"),
             meta=request.META,
         )
-        expires_at = datetime.fromtimestamp(issued.expires_ms / 1000, tz=UTC)
-        output = self.PathSerializer({"path": issued.path, "expires_at": expires_at}).data
-        return Response(output, headers={"Cache-Control": "no-store"})
+
+
+_expires_at = serializers.DateTimeField()
+
+
+def path_answer(*, user_id: int, product_id: int, solution: str | None, meta: dict) -> HttpResponse:
+    """A path for the buyer (services.path_issue), as JSON: the one path of the DRF view and of the answer before
+    DRF. Raises the service's refusals (answered by DRF's handler, or by the caller before DRF)."""
+    issued = services.path_issue(
+        user_id=user_id, product=product_get_cached(product_id=product_id), solution=solution, meta=meta
+    )
+    expires_at = _expires_at.to_representation(datetime.fromtimestamp(issued.expires_ms / 1000, tz=UTC))
+    response = json_response({"path": issued.path, "expires_at": expires_at}, status=200)
+    response["Cache-Control"] = "no-store"
+    return response

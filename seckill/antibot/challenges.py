@@ -71,13 +71,17 @@ class AltchaVerifier:
             raise ChallengeRequired()
         if len(solution) > MAX_SOLUTION_LENGTH:
             raise ChallengeInvalid()
-        result = altcha.verify_solution(solution, self.hmac_secret, hmac_key_secret=self.key_secret)
+        try:  # (parsed once, here: ALTCHA's verify_solution takes the parsed payload)
+            payload = altcha.Payload.from_base64(solution)
+            result = altcha.verify_solution(payload, self.hmac_secret, hmac_key_secret=self.key_secret)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # not a payload ALTCHA reads
+            raise ChallengeInvalid() from None
         if result.expired:
             raise ChallengeExpired()
         if not result.verified:
             raise ChallengeInvalid()
         # Signed, so these are the server's own: the buyer and product it was made for.
-        parameters = altcha.Payload.from_base64(solution).challenge.parameters
+        parameters = payload.challenge.parameters
         data = parameters.data if isinstance(parameters.data, dict) else {}
         if data.get("product") != product_id:
             raise ChallengeOtherProduct()

@@ -1,5 +1,6 @@
-"""A product's challenges and purchase paths, issued to a buyer: each checked like a purchase (the guards, the
-buyer's rate limits), in the sale's window opened `path_lead_seconds` early, a path for a solution accepted once."""
+"""A product's challenges and purchase paths, issued to a buyer: each checked like a purchase (the guards; a
+challenge counts against the buyer's rate limits), in the sale's window opened `path_lead_seconds` early, a path
+for a solution accepted once."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ class PathIssued:
     expires_ms: int
 
 
-def _buyer_checked(*, user_id: int, meta: dict) -> None:
-    """The purchase's own checks of who asks (origin, blacklists, an active account) and the buyer's rate limits:
-    a challenge and a path each count as a request. Raises what guards raise."""
+def _buyer_checked(*, user_id: int, meta: dict, rate_limited: bool) -> None:
+    """The purchase's own checks of who asks (origin, blacklists, an active account) and, `rate_limited`, the
+    buyer's rate limits (a challenge counts as a request). Raises what guards raise."""
     ip = guards.purchase_guard(user_id=user_id, meta=meta)
-    guards.rate_limit_check(user_id=user_id, ip=ip)
+    if rate_limited:
+        guards.rate_limit_check(user_id=user_id, ip=ip)
 
 
 def _open_check(product: Product, now_ms: int) -> None:
@@ -54,7 +56,7 @@ def challenge_issue(*, user_id: int, product: Product, meta: dict) -> dict:
     SECKILL_CHALLENGE_TTL seconds, at the product's challenge_cost. `product`: with its live stock (the web
     process' copy: seckill.purchases.sale_cache.product_get_cached). Raises the guards' refusals and
     _open_check's."""
-    _buyer_checked(user_id=user_id, meta=meta)
+    _buyer_checked(user_id=user_id, meta=meta, rate_limited=True)
     now = time.time()
     _open_check(product, int(now * 1000))
     return verifier().challenge_make(
@@ -70,8 +72,9 @@ def path_issue(*, user_id: int, product: Product, solution: str | None, meta: di
     solution of one made for them, accepted once (its mark in the product's slot until the challenge expires).
     The path is valid SECKILL_PATH_TTL seconds from the start (from now, once the sale is on; never past the end).
     `product` as challenge_issue's. Raises the guards' refusals, _open_check's, the verifier's, ChallengeUsed,
-    Unavailable (Redis)."""
-    _buyer_checked(user_id=user_id, meta=meta)
+    Unavailable (Redis). Not rate-limited: a path costs a solved challenge, or is worth one purchase attempt, which
+    is (the admission counts the buyer's limits)."""
+    _buyer_checked(user_id=user_id, meta=meta, rate_limited=False)
     now_ms, product_id = int(time.time() * 1000), product.pk
     _open_check(product, now_ms)
     if product.anti_bot == AntiBot.CHALLENGE:

@@ -23,6 +23,7 @@ library's own bug back): tests/integration/test_library_patches.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import metadata
 
@@ -51,6 +52,7 @@ def allowed(patch: str, tested: dict[str, tuple[str, ...]]) -> bool:
     return False
 
 
+@functools.cache  # (a distribution's version cannot change under a running process; reading it scans site-packages)
 def _version(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)

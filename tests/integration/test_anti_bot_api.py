@@ -193,3 +193,21 @@ def test_a_bucketed_products_path_follows_its_request_and_comes_back_when_none_a
     with pytest.raises(SoldOut):
         attempt(fresh)
     assert not get_client().exists(keys.path_spent(product.pk, home, fresh.split(".")[3]))
+
+
+@pytest.mark.parametrize(
+    "solution",
+    [
+        "!!!",
+        "bm90IGEgc29sdXRpb24=",  # base64 of text
+        "WzFd",  # [1]
+        "eyJjaGFsbGVuZ2UiOjEsInNvbHV0aW9uIjoyfQ==",  # {"challenge": 1, "solution": 2}
+        "eyJjaGFsbGVuZ2UiOnsicGFyYW1ldGVycyI6e30sInNpZ25hdHVyZSI6MX0sInNvbHV0aW9uIjp7fX0=",  # no parameters
+        "//4=",  # not UTF-8
+    ],
+)
+def test_a_solution_altcha_cannot_read_is_invalid_not_an_error(worker, make_buyers, make_product, solution):
+    (owner,) = make_buyers(1)
+    product = make_product(stock_total=2, anti_bot="challenge", challenge_cost=300)
+    response = path_for(owner, product, solution=solution)
+    assert (response.status_code, response.json()["code"]) == (403, "challenge_invalid")

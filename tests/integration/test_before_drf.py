@@ -237,3 +237,57 @@ def test_an_unknown_product_and_a_write_reach_the_drf_view(make_product, drf_pag
     write = Client().patch(f"/api/products/{product.pk}/", "{}", content_type="application/json")
     assert write.status_code == 401
     assert drf_pages.call_count == 2
+
+
+# --- a purchase path (seckill/antibot/early_answers.py) ---------------------------------------------------------
+@pytest.fixture
+def drf_paths():
+    from seckill.antibot import api as antibot_api
+
+    with mock.patch.object(
+        antibot_api.PathApi, "dispatch", autospec=True, side_effect=antibot_api.PathApi.dispatch
+    ) as dispatch:
+        yield dispatch
+
+
+def post_path(product_id, token, body, content_type="application/json"):
+    data = body if isinstance(body, str) else json.dumps(body)
+    return Client().post(
+        f"/api/seckill/{product_id}/path/", data, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+
+def test_a_plain_path_request_is_answered_as_the_drf_view_answers_it(make_buyers, make_product, drf_paths):
+    (user,) = make_buyers(1)
+    token = token_for(user)
+    guarded = make_product(stock_total=3, anti_bot="path")
+    issued = post_path(guarded.pk, token, {})
+    assert drf_paths.call_count == 0 and issued.status_code == 200
+    with override_settings(SECKILL_BEFORE_DRF=False):
+        slow = post_path(guarded.pk, token, {})
+    assert drf_paths.call_count == 1
+    assert sorted(issued.json()) == sorted(slow.json()) == ["expires_at", "path"]
+    assert issued["Cache-Control"] == slow["Cache-Control"] == "no-store"
+    assert issued.json()["expires_at"][:16] == slow.json()["expires_at"][:16]  # (each its own path)
+    assert sorted(h for h in issued.headers if h != "Content-Length") == sorted(
+        h for h in slow.headers if h != "Content-Length"
+    )
+    # Refusals: the same bytes either way.
+    challenged = make_product(stock_total=3, anti_bot="challenge")
+    for product_id, body in ((challenged.pk, {}), (challenged.pk, {"solution": "bm90"}), (987654, {})):
+        fast = post_path(product_id, token, body)
+        with override_settings(SECKILL_BEFORE_DRF=False):
+            slow = post_path(product_id, token, body)
+        assert answer(fast) == answer(slow) and fast.status_code in (403, 404)
+    assert drf_paths.call_count == 4
+
+
+@pytest.mark.parametrize("body", [{"solution": ""}, {"solution": " x"}, {"solution": 5}, {"other": 1}, "{", []])
+def test_any_other_path_request_reaches_the_drf_view(make_buyers, make_product, drf_paths, body):
+    (user,) = make_buyers(1)
+    product = make_product(stock_total=3, anti_bot="challenge")
+    fast = post_path(product.pk, token_for(user), body)
+    assert drf_paths.call_count == 1
+    with override_settings(SECKILL_BEFORE_DRF=False):
+        slow = post_path(product.pk, token_for(user), body)
+    assert answer(fast) == answer(slow) and fast.status_code in (400, 403)
