@@ -32,7 +32,10 @@ class ChallengeApi(APIView):
         description="Solve it (ALTCHA's solver: /static/seckill/altcha/pbkdf2.js), then send the solution to "
         ".../path/. Issued from the product's path_lead_seconds before its start; valid SECKILL_CHALLENGE_TTL "
         "seconds; each solution buys one path. Counts against the buyer's rate limits.",
-        responses={200: ChallengeSerializer, **error_responses(*ISSUE_REFUSALS, *BUYER_REFUSALS)},
+        responses={
+            200: ChallengeSerializer,
+            **error_responses("challenge_not_required", *ISSUE_REFUSALS, *BUYER_REFUSALS),
+        },
     )
     def get(self, request, product_id: int):
         product = product_get_cached(product_id=product_id)
@@ -64,6 +67,7 @@ class PathApi(APIView):
             **error_responses(
                 "invalid_request",
                 "payload_too_large",
+                "path_not_required",
                 *ISSUE_REFUSALS,
                 "challenge_required",
                 "challenge_invalid",

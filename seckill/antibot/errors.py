@@ -45,6 +45,12 @@ class PathUsed(PathRefused):
     default_detail = "The purchase path was used already: each path admits one purchase attempt."
 
 
+class PathNotRequired(SeckillError):
+    code = "path_not_required"
+    http_status = status.HTTP_409_CONFLICT
+    default_detail = "This product is sold without purchase paths: buy it directly."
+
+
 class PathNotOpen(SeckillError):
     code = "path_not_open"
     http_status = status.HTTP_409_CONFLICT
@@ -53,6 +59,12 @@ class PathNotOpen(SeckillError):
 
 class ChallengeRefused(SeckillError):
     """A path refused for the solution it was asked with (each kind below)."""
+
+
+class ChallengeNotRequired(SeckillError):
+    code = "challenge_not_required"
+    http_status = status.HTTP_409_CONFLICT
+    default_detail = "This product is sold without a challenge."
 
 
 class ChallengeRequired(ChallengeRefused):

@@ -22,7 +22,7 @@ from django.utils.crypto import salted_hmac
 from seckill.antibot.errors import PathExpired, PathInvalid, PathOtherBuyer, PathOtherProduct, PathRequired
 
 _SALT = "seckill.purchase-path.v1"
-MAX_LENGTH = 120
+MAX_LENGTH = 130  # the longest a path of the form below can be
 _FORM = re.compile(r"([1-9][0-9]{0,18})\.([1-9][0-9]{0,18})\.([1-9][0-9]{12})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})")
 _keys: dict[str, bytes] = {}
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from products.models import AntiBot, Product
 from seckill.access import guards
 from seckill.antibot.challenges import verifier
-from seckill.antibot.errors import ChallengeUsed, PathNotOpen
+from seckill.antibot.errors import ChallengeNotRequired, ChallengeUsed, PathNotOpen, PathNotRequired
 from seckill.antibot.paths import path_token_make
 from seckill.errors import BROKER_ERRORS, SaleDisabled, SaleEnded, SoldOut
 from seckill.gate import stock as gate
@@ -53,10 +53,13 @@ def _open_check(product: Product, now_ms: int) -> None:
 
 def challenge_issue(*, user_id: int, product: Product, meta: dict) -> dict:
     """A proof-of-work challenge for this buyer and product (ChallengeVerifier.challenge_make), valid
-    SECKILL_CHALLENGE_TTL seconds, at the product's challenge_cost. `product`: with its live stock (the web
+    SECKILL_CHALLENGE_TTL seconds, at the product's challenge_cost (a product sold with one: else
+    ChallengeNotRequired). `product`: with its live stock (the web
     process' copy: seckill.purchases.sale_cache.product_get_cached). Raises the guards' refusals and
     _open_check's."""
     _buyer_checked(user_id=user_id, meta=meta, rate_limited=True)
+    if product.anti_bot != AntiBot.CHALLENGE:
+        raise ChallengeNotRequired()
     now = time.time()
     _open_check(product, int(now * 1000))
     return verifier().challenge_make(
@@ -68,13 +71,16 @@ def challenge_issue(*, user_id: int, product: Product, meta: dict) -> dict:
 
 
 def path_issue(*, user_id: int, product: Product, solution: str | None, meta: dict) -> PathIssued:
-    """A one-time purchase path for this buyer and product. For a product sold with a challenge, it costs a
+    """A one-time purchase path for this buyer and product (one sold through paths: else PathNotRequired). For a
+    product sold with a challenge, it costs a
     solution of one made for them, accepted once (its mark in the product's slot until the challenge expires).
     The path is valid SECKILL_PATH_TTL seconds from the start (from now, once the sale is on; never past the end).
     `product` as challenge_issue's. Raises the guards' refusals, _open_check's, the verifier's, ChallengeUsed,
     Unavailable (Redis). Not rate-limited: a path costs a solved challenge, or is worth one purchase attempt, which
     is (the admission counts the buyer's limits)."""
     _buyer_checked(user_id=user_id, meta=meta, rate_limited=False)
+    if product.anti_bot == AntiBot.OFF:
+        raise PathNotRequired()
     now_ms, product_id = int(time.time() * 1000), product.pk
     _open_check(product, now_ms)
     if product.anti_bot == AntiBot.CHALLENGE:

@@ -24,6 +24,7 @@ class Sell(str, enum.Enum):
 
 
 SOLD = "S"  # a sold request's decision (refuse.lua returns it: the sale stands)
+SPENT_MARGIN_S = 60  # a spent path or solution is marked this much past its expiry: a web host's clock may lag Redis'
 
 
 class AdjustResult(enum.IntEnum):
@@ -345,12 +346,15 @@ def admit(
     b = keys.request_bucket(request_id)
     script_keys = [keys.stock(product_id, b), keys.admitted(product_id, b)]
     args = [request_id, factor, slot_ms, quantity]
+    fixed_args = None  # (how many arguments come before the rate limits')
     if user_id is not None:
         here = path is not None and path.bucket == b
         script_keys += [keys.buyers(product_id, b), keys.request(product_id, request_id), keys.pending(product_id, b)]
         script_keys += [keys.pace(product_id, b), keys.path_spent(product_id, b, path.nonce if here else "-")]
         args += [user_id, product_id, created, settings.SECKILL_REQUEST_TTL]
-        args += ["" if pace is None else pace, path.expires_ms if here else 0, int(here and path.held_when_sold_out)]
+        kept_until = path.expires_ms + SPENT_MARGIN_S * 1000 if here else 0  # (its spent mark's expiry)
+        args += ["" if pace is None else pace, kept_until, int(here and path.held_when_sold_out)]
+        fixed_args = len(args)
         if rate_limits:
             limit_keys, limit_args = rate_limit_keys_args(rate_limits)
             script_keys += limit_keys
@@ -361,7 +365,7 @@ def admit(
         allowed, retry_after_ms, breached = rate_limit_hit(rate_limits)
         if not allowed:
             return "rate_limited", retry_after_ms, breached
-        answer, retry_after_ms, _ = script("admit")(keys=script_keys[: -len(rate_limits)], args=args[:11])
+        answer, retry_after_ms, _ = script("admit")(keys=script_keys[: -len(rate_limits)], args=args[:fixed_args])
         if answer == "not_loaded":  # counted nothing on one server either: the caller loads it and asks again
             rate_limit_refund(rate_limits)
         return answer, int(retry_after_ms), -1
@@ -378,9 +382,10 @@ def path_give_back(*, product_id: int, path: PathSpend, held_by: str) -> bool:
 
 
 def solution_spend(*, product_id: int, solution_id: str, expires_at: int) -> bool:
-    """Mark a challenge's solution used (seckill/antibot/), until its challenge expires (epoch s): True the first
-    time, False after."""
-    return bool(get_client().set(keys.solution_spent(product_id, solution_id), 1, nx=True, exat=expires_at + 1))
+    """Mark a challenge's solution used (seckill/antibot/), until its challenge expires (epoch s, by the web
+    host's clock, which refuses it from then on) and SPENT_MARGIN_S more: True the first time, False after."""
+    mark = keys.solution_spent(product_id, solution_id)
+    return bool(get_client().set(mark, 1, nx=True, exat=expires_at + SPENT_MARGIN_S))
 
 
 def admission_release(*, product_id: int, request_id: str) -> None:

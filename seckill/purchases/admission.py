@@ -12,6 +12,7 @@ import time
 from django.conf import settings
 
 from products.errors import ProductNotFound
+from products.models import AntiBot
 from seckill.access import guards
 from seckill.antibot.errors import PathUsed
 from seckill.antibot.paths import path_token_check
@@ -46,24 +47,29 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     state = sale_state_get(product_id=purchase.product_id)
     n = state.buckets
     first, sold_out = buckets.home(purchase.user_id, n), False
-    path, held_by = _path_to_spend(purchase, state, first), None
-    for i in range(n):
-        b = (first + i) % n
-        if n > 1:  # (the id was made for bucket 0)
-            purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, b))
-        # The rate limits count once, with the first bucket asked.
-        answer, retry_after_ms, breached = _admit_here(
-            purchase, rate_limits if i == 0 else (), pace=state.pace_share(b), path=path
-        )
-        if answer == "sold_out" and path is not None and path.held_when_sold_out and b == path.bucket:
-            held_by = purchase.request_id  # (its home bucket holds the path while the others are asked)
-        sold_out = sold_out or answer == "sold_out"
-        if answer not in ("sold_out", "not_loaded"):  # (a bucket the gate does not have: the next)
-            break
+    path, held_by, answer = _path_to_spend(purchase, state, first), None, None
+    try:
+        for i in range(n):
+            b = (first + i) % n
+            if n > 1:  # (the id was made for bucket 0)
+                purchase = purchase.with_request_id(keys.request_id_new(purchase.product_id, b))
+            # The rate limits count once, with the first bucket asked.
+            answer, retry_after_ms, breached = _admit_here(
+                purchase, rate_limits if i == 0 else (), pace=state.pace_share(b), path=path
+            )
+            if answer == "sold_out" and path is not None and path.held_when_sold_out and b == path.bucket:
+                held_by = purchase.request_id  # (its home bucket holds the path while the others are asked)
+            sold_out = sold_out or answer == "sold_out"
+            if answer not in ("sold_out", "not_loaded"):  # (a bucket the gate does not have: the next)
+                break
+    except AdmissionUnknown:  # (the request may be admitted: its path stays spent)
+        held_by = None
+        raise
+    finally:
+        if held_by is not None and answer != "admitted":  # no bucket admitted it, or one failed
+            _path_give_back(purchase.product_id, path, held_by)
     if answer == "not_loaded" and sold_out:
         answer = "sold_out"
-    if held_by is not None and answer != "admitted":
-        _path_give_back(purchase.product_id, path, held_by)
     if answer == "rate_limited":
         guards.rate_limit_refuse(rate_limits, retry_after_ms=retry_after_ms, breached=breached)
     if answer == "sold_out":
@@ -82,7 +88,7 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
 
 def _path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> gate.PathSpend | None:
     """The request's purchase path, checked, if the product is sold through paths. Raises the path's refusals."""
-    if state.anti_bot == "off":
+    if state.anti_bot == AntiBot.OFF:
         return None
     claim = path_token_check(
         purchase.path, user_id=purchase.user_id, product_id=purchase.product_id, now_ms=int(time.time() * 1000)

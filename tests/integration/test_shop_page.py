@@ -53,7 +53,8 @@ def test_a_buyer_signs_in_solves_the_challenge_buys_and_pays_on_the_page(
     open_page,
 ):
     person, bot = buyer("shopper"), buyer("scripted")
-    start = timezone.now() + timedelta(seconds=6)
+    base = web(SECKILL_DEMO_PAYMENTS="1")
+    start = timezone.now() + timedelta(seconds=10)  # (once the server is up: the page must see the countdown)
     product = make_product(
         name="Guarded item",
         stock_total=3,
@@ -62,7 +63,6 @@ def test_a_buyer_signs_in_solves_the_challenge_buys_and_pays_on_the_page(
         start_time=start,
         path_lead_seconds=60,
     )
-    base = web(SECKILL_DEMO_PAYMENTS="1")
     page = open_page()
     page.set_viewport_size({"width": 390, "height": 844})  # a phone's screen
 
@@ -92,6 +92,18 @@ def test_a_buyer_signs_in_solves_the_challenge_buys_and_pays_on_the_page(
     page.wait_for_function("document.querySelector('#order-status').textContent === 'paid'")
     assert "Paid" in page.inner_text("#status")
     assert not page.problems, page.problems
+
+    # The same buyer in another browser: Buy finds the order already made, and shows it.
+    again = open_page()
+    again.goto(f"{base}/shop/{product.pk}/")
+    again.fill("#username", "shopper")
+    again.fill("#password", PASSWORD)
+    again.click("#signin-button")
+    again.wait_for_function("!document.querySelector('#buy').disabled", timeout=60_000)
+    again.click("#buy")
+    again.wait_for_selector("#order", state="visible", timeout=60_000)
+    assert again.inner_text("#order-status") == "paid" and "already bought" in again.inner_text("#status")
+    assert again.problems == [f"409 {base}/api/seckill/"], again.problems  # (the refusal it explained, alone)
 
     # A second browser whose script skips the challenge: no path without a solution, no purchase without a path.
     other = open_page()

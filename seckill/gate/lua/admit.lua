@@ -9,7 +9,8 @@
 -- lock); an admitted request's record is written here too (hash user_id, product_id, quantity, created; the
 -- pending set scored by created), in the same round trip.
 -- With those, KEYS[6]=the pace counter (hash s: the second, n: admissions in it) and KEYS[7]=the purchase path's
--- spent mark, ARGV[9]=admissions a second ('': no cap), ARGV[10]=the path's expiry in epoch ms ('0': no path),
+-- spent mark, ARGV[9]=admissions a second ('': no cap), ARGV[10]=until when the path's spent mark is kept, epoch
+-- ms (its expiry and a margin; '0': no path),
 -- ARGV[11]='1' to spend the path even when sold out (the first of a bucketed product's buckets: its home, where
 -- the path is spent, whichever bucket admits the request; the caller gives it back if none does):
 -- beyond the pace the request is 'busy' (retry_after_ms: until the next second); a path is spent by the request
@@ -25,7 +26,7 @@
 local stock_key, admitted_key = KEYS[1], KEYS[2]
 local request_id, factor, slot_ms, qty = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4] or '1')
 local pace_key, path_key = KEYS[6], KEYS[7]
-local pace, path_expiry, path_first = tonumber(ARGV[9] or ''), tonumber(ARGV[10] or '0'), ARGV[11] == '1'
+local pace, path_kept_until, path_first = tonumber(ARGV[9] or ''), tonumber(ARGV[10] or '0'), ARGV[11] == '1'
 
 local stock = redis.call('GET', stock_key)
 if not stock then return {'not_loaded', 0, 0} end
@@ -38,13 +39,14 @@ end
 
 stock = tonumber(stock)
 if stock <= 0 or stock < qty then
-  if path_expiry > 0 and path_first and not redis.call('SET', path_key, request_id, 'NX', 'PXAT', path_expiry) then
+  local held = path_kept_until > 0 and path_first
+  if held and not redis.call('SET', path_key, request_id, 'NX', 'PXAT', path_kept_until) then
     return {'path_used', 0, 0}
   end
   return {'sold_out', 0, 0}
 end
 if KEYS[5] and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 1 then return {'already_purchased', 0, 0} end
-if path_expiry > 0 and redis.call('EXISTS', path_key) == 1 then return {'path_used', 0, 0} end
+if path_kept_until > 0 and redis.call('EXISTS', path_key) == 1 then return {'path_used', 0, 0} end
 
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -59,7 +61,7 @@ if pace then
   redis.call('HSET', pace_key, 's', second, 'n', n + 1)
   redis.call('PEXPIRE', pace_key, 2000)
 end
-if path_expiry > 0 then redis.call('SET', path_key, request_id, 'PXAT', path_expiry) end
+if path_kept_until > 0 then redis.call('SET', path_key, request_id, 'PXAT', path_kept_until) end
 redis.call('ZADD', admitted_key, now_ms, request_id)
 redis.call('PEXPIRE', admitted_key, slot_ms)
 if KEYS[5] then

@@ -246,22 +246,29 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  const PATH_REFUSALS = ["path_used", "path_expired", "path_invalid", "path_required"];
+
   async function buy() {
     state.busy = true;
     tick();
     const deadline = Date.now() + 60000;
+    const key = newKey(); // one per click: a retry after `busy` or with a new path is the same attempt
+    let newPathTaken = false;
     try {
-      for (;;) {
+      while (Date.now() < deadline) {
         if (state.product.anti_bot !== "off" && (!state.path || state.path.expires <= serverNow())) {
           state.path = null;
           await prepare();
         }
         say("Sending your purchase…");
-        const body = { product_id: productId, idempotencyKey: newKey() };
+        const body = { product_id: productId, idempotencyKey: key };
         if (state.path) body.path = state.path.token;
         let answer = await api("POST", "/api/seckill/", body);
-        if (["path_used", "path_expired", "path_invalid", "path_required"].includes(answer.data.code)) {
-          state.path = null; // a new one, once
+        if (PATH_REFUSALS.includes(answer.data.code) && !newPathTaken) {
+          // once per click: a new path (and the product's settings again: they may have changed)
+          newPathTaken = true;
+          state.path = null;
+          await loadProduct();
           continue;
         }
         state.path = answer.status === 429 ? state.path : null; // spent (or useless) after an answer
@@ -281,11 +288,15 @@
           await sleep(1000 * Math.max(1, answer.retryAfter) * (0.5 + Math.random()));
           continue;
         }
-        say(explain(answer), "refused");
+        say(answer.status === 202 ? "Still being decided: press Buy again to see how it ended." : explain(answer),
+          "refused");
+        if (answer.data.code === "already_purchased") await showOwnOrder();
         return;
       }
+      say("Too many buyers for too long: press Buy to try again.", "refused");
     } catch (error) {
-      say(error.answer ? explain(error.answer) : "The shop did not answer; nothing was sold. Try again.", "refused");
+      const unanswered = "The shop did not answer. Press Buy again: if your purchase went through, it will say so.";
+      say(error.answer ? explain(error.answer) : unanswered, "refused");
     } finally {
       state.busy = false;
       $("solving").hidden = true;
@@ -304,6 +315,16 @@
     $("order-price").textContent = state.order.unit_price;
     orderTick();
     $("order-title").focus();
+  }
+
+  async function showOwnOrder() {
+    // The buyer's live order of this product (they bought it earlier, or from another tab), if it is on the
+    // first page of their orders.
+    const answer = await api("GET", "/api/orders/?page_size=50");
+    const live = ["pending_payment", "paid"];
+    const mine = answer.status === 200 &&
+      answer.data.results.find((o) => o.product_id === productId && live.includes(o.status));
+    if (mine) await showOrder(mine.id);
   }
 
   function orderTick() {
