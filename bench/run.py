@@ -12,6 +12,8 @@ measures, each against its comparator in the same run:
   2. sold-out:  POST /api/seckill/ on a sold-out product versus GET /api/time/ (wrk); naive sold-out too
   3. accepted:  purchases that all succeed versus a Celery no-op round trip (wrk)
   4. product page: GET /api/products/<id>/ of a sale about to open, with the buyer's token, versus GET /api/time/
+  5. anti-bot:  a path issued for a solved challenge versus GET /api/time/; purchases with a path versus the no-op;
+                the sold-out answer of a product sold through paths versus GET /api/time/ (bench/scenarios/anti_bot.py)
 then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
 orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
 
@@ -40,6 +42,7 @@ from bench import report as bench_report  # noqa: E402
 from bench.audit import audit, wait_until_released, wait_until_settled  # noqa: E402
 from bench.redis_layout import RedisLayout  # noqa: E402
 from bench.scenarios.accepted import accepted_scenario  # noqa: E402
+from bench.scenarios.anti_bot import anti_bot_scenario  # noqa: E402
 from bench.scenarios.burst import burst_scenario  # noqa: E402
 from bench.scenarios.expiring import due_orders  # noqa: E402
 from bench.scenarios.product_page import product_page_scenario  # noqa: E402
@@ -56,7 +59,7 @@ from bench.system import (  # noqa: E402
     reset_state,
 )
 
-SCENARIOS = ("burst", "sold_out", "accepted", "product_page")
+SCENARIOS = ("burst", "sold_out", "accepted", "product_page", "anti_bot")
 
 
 def parse_args():
@@ -187,6 +190,8 @@ def main() -> int:
             accepted_scenario(args, system, report, product_ids)
         if "product_page" in args.only:
             product_page_scenario(args, system, tokens_csv, report)
+        if "anti_bot" in args.only:
+            anti_bot_scenario(args, system, tokens_csv, report, product_ids)
         wait_until_settled()
         for entry in report.get("expiring", []):
             entry["seconds_after_the_floods_until_all_released"] = wait_until_released(entry["product_id"])

@@ -17,6 +17,10 @@ def ratios(s: dict) -> dict:
         r["product_page_vs_time_rps"] = s["product_page"]["rps"] / s["page_time_floor"]["rps"]
     if "accepted" in s:
         r["accepted_vs_noop_rps"] = s["accepted"]["rps"] / s["noop_round_trip"]["rps"]
+    if "path_issued" in s:
+        r["path_issued_vs_time_rps"] = s["path_issued"]["rps"] / s["time_floor_ab"]["rps"]
+        r["accepted_path_vs_noop_rps"] = s["accepted_path"]["rps"] / s["noop_round_trip_ab"]["rps"]
+        r["sold_out_path_vs_time_rps"] = s["sold_out_path"]["rps"] / s["time_floor_ab"]["rps"]
     if "burst" in s:
         r["burst_time_vs_naive"] = (
             s["burst"]["seconds_until_all_answered"] / s["burst_naive"]["seconds_until_all_answered"]
@@ -67,6 +71,16 @@ def targets(report: dict) -> dict:
         t["accepted: every answer a sale"] = (
             set(s["accepted"]["statuses"]) == {"200"} and not s["accepted"]["buyers_wrapped"]
         )
+    if "path_issued" in s:
+        t["path issued >= 0.7 x time"] = r["path_issued_vs_time_rps"] >= 0.7
+        t["path issued: every answer a path"] = (
+            set(s["path_issued"]["statuses"]) == {"200"} and not s["path_issued"]["buyers_wrapped"]
+        )
+        t["accepted with a path >= 0.85 x noop"] = r["accepted_path_vs_noop_rps"] >= 0.85
+        t["accepted with a path: every answer a sale"] = (
+            set(s["accepted_path"]["statuses"]) == {"200"} and not s["accepted_path"]["buyers_wrapped"]
+        )
+        t["sold_out with paths >= 0.9 x time"] = r["sold_out_path_vs_time_rps"] >= 0.9
     if "burst" in s:
         rss = s["burst"]["peak_rss_mb"]
         t["burst <= 0.35 x naive time"] = r["burst_time_vs_naive"] <= 0.35
@@ -97,6 +111,17 @@ def headline(report: dict) -> str:
         "rss < 150 MB": ", ".join(f"{k} {v:.0f} MB" for k, v in report.get("peak_rss_mb", {}).items() if v),
         "zero audit errors": f"{sum(len(a['errors']) for a in report['audits'].values())}",
     }
+    if "path_issued" in s:
+        figures |= {
+            "path issued >= 0.7 x time": f"{r['path_issued_vs_time_rps']:.2f} ({rps('path_issued')} vs "
+            f"{rps('time_floor_ab')} req/s)",
+            "path issued: every answer a path": ", ".join(sorted(s["path_issued"]["statuses"])),
+            "accepted with a path >= 0.85 x noop": f"{r['accepted_path_vs_noop_rps']:.2f} ({rps('accepted_path')} "
+            f"vs {rps('noop_round_trip_ab')} req/s)",
+            "accepted with a path: every answer a sale": ", ".join(sorted(s["accepted_path"]["statuses"])),
+            "sold_out with paths >= 0.9 x time": f"{r['sold_out_path_vs_time_rps']:.2f} ({rps('sold_out_path')} vs "
+            f"{rps('time_floor_ab')} req/s)",
+        }
     for name in t:
         if name.startswith("accepted >= "):
             figures[name] = f"{r['accepted_vs_noop_rps']:.2f} ({rps('accepted')} vs {rps('noop_round_trip')} req/s)"

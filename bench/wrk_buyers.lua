@@ -2,6 +2,7 @@
 -- that each request is a different buyer. Prints one JSON line of results on stdout when done.
 -- wrk -tT ... -s bench/wrk_buyers.lua URL -- TOKENS_CSV METHOD BODY T [OFFSET]
 -- OFFSET: skip that many buyers first (a later run must not reuse the buyers an earlier one used).
+-- BODY "@<file>": each buyer's own body, line n of the file for the CSV's buyer n (a path or a solution of theirs).
 local threads = {}
 local counter = 1
 
@@ -23,6 +24,10 @@ init = function(args)
   end
   method = args[2] or "POST"
   body = args[3]
+  if body and body:sub(1, 1) == "@" then
+    bodies = {}
+    for line in io.lines(body:sub(2)) do table.insert(bodies, line) end
+  end
   statuses = {}
   n = 0
   nthreads = tonumber(args[4] or "1")
@@ -34,7 +39,7 @@ request = function()
   local index = (offset + n * nthreads + id - 1) % #tokens + 1
   n = n + 1
   local headers = {["Authorization"] = "Bearer " .. tokens[index], ["Content-Type"] = "application/json"}
-  return wrk.format(method, nil, headers, body)
+  return wrk.format(method, nil, headers, bodies and bodies[index] or body)
 end
 
 response = function(status, headers, body)
