@@ -5,9 +5,9 @@ runs one thread) spends, so that docs/capacity.md can say how many calls a node 
     .venv/bin/python bench/gate_cost.py [calls]
 
 Runs a private redis-server 7 on a free port (nothing else on it: its CPU is this script's calls alone), and
-calls the gate's own functions (seckill/gate/stock.py: admit with a buyer's record and two rate-limit rules, as
-a purchase does on one server; sell; the outcome's record; and as on a cluster, the admission alone and the
-limits alone), one call per round trip as the web and worker processes make them. For each: the server
+calls the gate's own functions (seckill/gate/admissions.py, stock.py: admit with a buyer's record and two
+rate-limit rules, as a purchase does on one server; sell; the outcome's record; and as on a cluster, the admission
+alone and the limits alone), one call per round trip as the web and worker processes make them. For each: the server
 process' CPU per call (from /proc: the command, its Lua and the socket's reads and writes) and Redis' own time
 in the call (INFO commandstats).
 """
@@ -51,7 +51,7 @@ def main() -> None:
         django.setup()
         from django.utils import timezone
 
-        from seckill.gate import access_state, records
+        from seckill.gate import access_state, admissions, records
         from seckill.gate import stock as gate
         from seckill.gate.client import get_client
 
@@ -90,7 +90,7 @@ def main() -> None:
         big = product(1, 10**9)
         measure(
             "admit: admitted (record, limits)",
-            lambda i: gate.admit(product_id=big, request_id=f"1-{i}", user_id=i, rate_limits=rules(i), **admit),
+            lambda i: admissions.admit(product_id=big, request_id=f"1-{i}", user_id=i, rate_limits=rules(i), **admit),
         )
         measure(
             "sell: sold",
@@ -104,28 +104,28 @@ def main() -> None:
         )
         busy = product(2, 1)  # one unit, its slots (ceil(1 x 1.5) = 2) taken
         for i in range(2):
-            gate.admit(product_id=busy, request_id=f"2-x{i}", user_id=10**8 + i, **admit)
+            admissions.admit(product_id=busy, request_id=f"2-x{i}", user_id=10**8 + i, **admit)
         measure(
             "admit: busy (limits counted)",
-            lambda i: gate.admit(product_id=busy, request_id=f"2-{i}", user_id=i, rate_limits=rules(i), **admit),
+            lambda i: admissions.admit(product_id=busy, request_id=f"2-{i}", user_id=i, rate_limits=rules(i), **admit),
         )
         gone = product(3, 0)
         measure(
             "admit: sold_out (limits counted)",
-            lambda i: gate.admit(product_id=gone, request_id=f"3-{i}", user_id=i, rate_limits=rules(i), **admit),
+            lambda i: admissions.admit(product_id=gone, request_id=f"3-{i}", user_id=i, rate_limits=rules(i), **admit),
         )
         measure(
             "admit: rate_limited (one buyer)",
-            lambda i: gate.admit(product_id=big, request_id=f"4-{i}", user_id=7, rate_limits=rules(7), **admit),
+            lambda i: admissions.admit(product_id=big, request_id=f"4-{i}", user_id=7, rate_limits=rules(7), **admit),
         )
         # On a cluster the limits are counted on their subject's node, the admission alone on the product's:
         measure(
             "cluster, product's node: admit busy",
-            lambda i: gate.admit(product_id=busy, request_id=f"2-c{i}", user_id=i, **admit),
+            lambda i: admissions.admit(product_id=busy, request_id=f"2-c{i}", user_id=i, **admit),
         )
         measure(
             "cluster, product's node: sold_out",
-            lambda i: gate.admit(product_id=gone, request_id=f"3-c{i}", user_id=i, **admit),
+            lambda i: admissions.admit(product_id=gone, request_id=f"3-c{i}", user_id=i, **admit),
         )
         measure("cluster, subject's node: limits", lambda i: access_state.rate_limit_hit(rules(10**6 + i)))
     finally:

@@ -15,7 +15,7 @@ from seckill.antibot.challenges import verifier
 from seckill.antibot.errors import ChallengeNotRequired, ChallengeUsed, PathNotOpen, PathNotRequired
 from seckill.antibot.paths import path_token_make
 from seckill.errors import BROKER_ERRORS, SaleDisabled, SaleEnded, SoldOut
-from seckill.gate import stock as gate
+from seckill.gate import admissions
 from seckill_site.errors import Unavailable
 
 
@@ -86,7 +86,7 @@ def path_issue(*, user_id: int, product: Product, solution: str | None, meta: di
     if product.anti_bot == AntiBot.CHALLENGE:
         solved = verifier().solution_verify(solution, user_id=user_id, product_id=product_id)
         try:
-            first = gate.solution_spend(
+            first = admissions.solution_spend(
                 product_id=product_id, solution_id=solved.solution_id, expires_at=solved.expires_at
             )
         except BROKER_ERRORS as exc:

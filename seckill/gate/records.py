@@ -34,7 +34,7 @@ def request_create_decided(
     *, request_id: str, user_id: int, product_id: int, quantity: int, created: float, outcome: dict
 ) -> None:
     """The record of a request refused before the broker: created with its outcome, never pending.
-    (An admitted request's record is written by the admission: stock.admit.)"""
+    (An admitted request's record is written by the admission: admissions.admit.)"""
     key = keys.request(product_id, request_id)
     pipe = get_client().pipeline(transaction=True)
     pipe.hset(

@@ -17,7 +17,7 @@ from django.db.models import Count, Q, Sum
 from products import selectors as product_selectors
 from seckill.catalogue import services as catalogue_services
 from seckill.errors import BROKER_ERRORS
-from seckill.gate import records
+from seckill.gate import admissions, records
 from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.ops import heartbeat, metrics, reconcile
@@ -61,7 +61,7 @@ def _redis_figures(product_id: int) -> dict:
     beat_age = heartbeat.beat_age()
     return {
         "stock_left": gate.live_stock([product_id])[product_id],  # None: not loaded (nobody asked yet)
-        "admission_slots": gate.admitted_count(product_id),
+        "admission_slots": admissions.admitted_count(product_id),
         "requests_pending": records.requests_pending_count(),  # all products': the sweeper's backlog
         "queue_depth": purchase_queue_length(),
         "workers_live": heartbeat.live_workers(),

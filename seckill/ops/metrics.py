@@ -66,7 +66,7 @@ class SaleCollector:
 
     def collect(self):
         from products.models import Product
-        from seckill.gate import records
+        from seckill.gate import admissions, records
         from seckill.gate import stock as gate
         from seckill.ops import heartbeat
         from seckill.purchases.enqueue import purchase_queue_length
@@ -93,7 +93,7 @@ class SaleCollector:
         for pid, left in gate.live_stock(live).items():
             if left is not None:
                 stock.add_metric([str(pid)], left)
-            slots.add_metric([str(pid)], gate.admitted_count(pid))
+            slots.add_metric([str(pid)], admissions.admitted_count(pid))
         yield stock
         yield slots
 

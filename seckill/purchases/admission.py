@@ -17,7 +17,7 @@ from seckill.access import guards
 from seckill.antibot.errors import PathUsed
 from seckill.antibot.paths import path_token_check
 from seckill.errors import BROKER_ERRORS, AlreadyPurchased, Busy, SoldOut, redis_refused_write
-from seckill.gate import buckets, keys, records, sync
+from seckill.gate import admissions, buckets, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.access_state import RateRules
 from seckill.purchases.outcomes import Outcome
@@ -86,25 +86,25 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     return purchase
 
 
-def _path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> gate.PathSpend | None:
+def _path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> admissions.PathSpend | None:
     """The request's purchase path, checked, if the product is sold through paths. Raises the path's refusals."""
     if state.anti_bot == AntiBot.OFF:
         return None
     claim = path_token_check(
         purchase.path, user_id=purchase.user_id, product_id=purchase.product_id, now_ms=int(time.time() * 1000)
     )
-    return gate.PathSpend(claim.nonce, claim.expires_ms, bucket=home, held_when_sold_out=state.buckets > 1)
+    return admissions.PathSpend(claim.nonce, claim.expires_ms, bucket=home, held_when_sold_out=state.buckets > 1)
 
 
-def _path_give_back(product_id: int, path: gate.PathSpend, held_by: str) -> None:
+def _path_give_back(product_id: int, path: admissions.PathSpend, held_by: str) -> None:
     try:
-        gate.path_give_back(product_id=product_id, path=path, held_by=held_by)
+        admissions.path_give_back(product_id=product_id, path=path, held_by=held_by)
     except BROKER_ERRORS:  # it expires with the path: the buyer takes a new one
         pass
 
 
 def _admit_here(
-    purchase: PurchaseRequest, rate_limits: RateRules, *, pace: int | None, path: gate.PathSpend | None
+    purchase: PurchaseRequest, rate_limits: RateRules, *, pace: int | None, path: admissions.PathSpend | None
 ) -> tuple[str, int, int]:
     """admit.lua in the bucket the request id names (the product loaded first if Redis does not have it)."""
     call = dict(
@@ -117,10 +117,10 @@ def _admit_here(
         path=path,
     )
     try:
-        answer, retry_after_ms, breached = gate.admit(**call)
+        answer, retry_after_ms, breached = admissions.admit(**call)
         if answer == "not_loaded":  # (nothing counted then)
             sync.stock_gate_load(product_id=purchase.product_id)
-            answer, retry_after_ms, breached = gate.admit(**call)
+            answer, retry_after_ms, breached = admissions.admit(**call)
     except BROKER_ERRORS as exc:
         if redis_refused_write(exc):  # full or read-only: refused at its first write, nothing admitted
             raise Unavailable() from exc

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from seckill.gate import keys
+from seckill.gate import admissions, keys
 from seckill.gate import stock as gate
 from seckill.gate.client import client_reset, get_client
 
@@ -41,7 +41,7 @@ def load(stock, buckets=1):
 
 def admit(user_id, *, bucket=0, request_id=None, **extra):
     request_id = request_id or keys.request_id_new(PID, bucket)
-    answer = gate.admit(
+    answer = admissions.admit(
         product_id=PID,
         request_id=request_id,
         quantity=1,
@@ -80,7 +80,7 @@ def _hammer(first_user, ready, results):
     admitted = busy = 0
     user, until = first_user, time.time() + 3.2
     while time.time() < until:
-        answer = gate.admit(
+        answer = admissions.admit(
             product_id=PID,
             request_id=keys.request_id_new(PID),
             quantity=1,
@@ -135,7 +135,9 @@ def test_a_bucketed_products_pace_is_split_between_its_buckets():
 
 # --- the purchase path ----------------------------------------------------------------------------------------
 def path(bucket=0, held=False):
-    return gate.PathSpend(uuid.uuid4().hex, int(time.time() * 1000) + 60_000, bucket=bucket, held_when_sold_out=held)
+    return admissions.PathSpend(
+        uuid.uuid4().hex, int(time.time() * 1000) + 60_000, bucket=bucket, held_when_sold_out=held
+    )
 
 
 def test_a_path_is_spent_by_the_request_it_admits_and_only_once():
@@ -145,7 +147,7 @@ def test_a_path_is_spent_by_the_request_it_admits_and_only_once():
     assert answer == "admitted"
     assert get_client().get(keys.path_spent(PID, 0, one.nonce)) == first
     # kept as long as the path lives, and a margin (the web host's clock, which checks its expiry, may lag Redis')
-    assert 60_000 < get_client().pttl(keys.path_spent(PID, 0, one.nonce)) <= 60_000 + gate.SPENT_MARGIN_S * 1000
+    assert 60_000 < get_client().pttl(keys.path_spent(PID, 0, one.nonce)) <= 60_000 + admissions.SPENT_MARGIN_S * 1000
     assert admit(8, path=one)[0][0] == "path_used"
 
 
@@ -177,7 +179,7 @@ def test_concurrent_requests_with_one_path_admit_exactly_one():
     for thread in threads:
         thread.join(10)
     assert Counter(answers) == {"admitted": 1, "path_used": 15}
-    assert gate.admitted_count(PID) == 1
+    assert admissions.admitted_count(PID) == 1
 
 
 def test_a_bucketed_products_path_is_held_by_its_home_bucket_sold_out():
@@ -192,6 +194,6 @@ def test_a_bucketed_products_path_is_held_by_its_home_bucket_sold_out():
     assert admit(7, bucket=1, path=one)[0][0] == "admitted"  # (the path is not looked at outside home)
     assert admit(8, bucket=0, path=one)[0][0] == "path_used"
     # What the web does when no bucket admitted the request: gives back its own mark, never another's.
-    assert not gate.path_give_back(product_id=PID, path=one, held_by="another-request")
-    assert gate.path_give_back(product_id=PID, path=one, held_by=held_by)
+    assert not admissions.path_give_back(product_id=PID, path=one, held_by="another-request")
+    assert admissions.path_give_back(product_id=PID, path=one, held_by=held_by)
     assert not get_client().exists(keys.path_spent(PID, 0, one.nonce))

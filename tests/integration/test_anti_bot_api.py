@@ -19,8 +19,7 @@ from seckill.antibot.challenges import verifier
 from seckill.antibot.errors import PathUsed
 from seckill.antibot.paths import path_token_make
 from seckill.errors import SoldOut
-from seckill.gate import keys
-from seckill.gate import stock as gate
+from seckill.gate import admissions, keys
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.purchases import admission
@@ -244,7 +243,7 @@ def test_a_bucketed_products_path_follows_its_request_and_comes_back_when_none_a
     assert not get_client().exists(keys.path_spent(product.pk, home, fresh.split(".")[3]))
     # The other bucket fails (Redis refuses its write): the path comes back too.
     get_client().set(keys.stock(product.pk, 1 - home), 1)
-    real_admit = gate.admit
+    real_admit = admissions.admit
 
     def other_bucket_fails(**call):
         if keys.request_bucket(call["request_id"]) != home:
@@ -252,7 +251,7 @@ def test_a_bucketed_products_path_follows_its_request_and_comes_back_when_none_a
         return real_admit(**call)
 
     failing = path_token_make(user_id=owner.pk, product_id=product.pk, expires_ms=later)
-    with mock.patch.object(gate, "admit", side_effect=other_bucket_fails), pytest.raises(Unavailable):
+    with mock.patch.object(admissions, "admit", side_effect=other_bucket_fails), pytest.raises(Unavailable):
         attempt(failing)
     assert not get_client().exists(keys.path_spent(product.pk, home, failing.split(".")[3]))
 

@@ -12,7 +12,7 @@ import redis
 from django.utils import timezone
 from redis.crc import key_slot
 
-from seckill.gate import access_state, keys, operations, records
+from seckill.gate import access_state, admissions, keys, operations, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.worker.outcome_record import OutcomeRecorder
@@ -90,7 +90,7 @@ def test_records_and_the_pending_sets():
     load(202)
     first, second = keys.request_id_new(201), keys.request_id_new(202)
     for pid, rid, created in ((201, first, 10.0), (202, second, 5.0)):
-        admitted = gate.admit(
+        admitted = admissions.admit(
             product_id=pid, request_id=rid, quantity=1, factor=2, slot_ms=60_000, user_id=7, created=created
         )
         assert admitted[0] == "admitted"
@@ -105,7 +105,7 @@ def test_records_and_the_pending_sets():
     # Decided: off the pending set, the admission slot freed, in one script (the product's slot).
     records.request_set_outcome(product_id=201, request_id=first, outcome={"code": "success"}, free_slot=True)
     assert records.request_get(first).outcome == {"code": "success"}
-    assert records.requests_pending_count(both) == 0 and gate.admitted_count(201) == 0
+    assert records.requests_pending_count(both) == 0 and admissions.admitted_count(201) == 0
     refused = keys.request_id_new(203)
     records.request_create_decided(
         request_id=refused, user_id=8, product_id=203, quantity=1, created=1.0, outcome={"code": "sold_out"}
@@ -117,7 +117,7 @@ def test_the_celery_result_is_stored_apart_from_the_record():
     """On a cluster the result's key is in another slot: the outcome recorder steps aside, the task records."""
     load(301)
     rid = keys.request_id_new(301)
-    gate.admit(product_id=301, request_id=rid, quantity=1, factor=2, slot_ms=60_000, user_id=7, created=1.0)
+    admissions.admit(product_id=301, request_id=rid, quantity=1, factor=2, slot_ms=60_000, user_id=7, created=1.0)
     meta = json.dumps({"status": "SUCCESS", "result": {}})
     with pytest.raises(redis.RedisClusterException):  # the one script over both, as on one server
         records.request_set_outcome(
@@ -132,10 +132,14 @@ def test_the_celery_result_is_stored_apart_from_the_record():
 
 def test_a_challenges_solution_is_spent_once():
     expires_at = int(time.time()) + 60
-    assert gate.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
-    assert not gate.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
-    assert gate.solution_spend(product_id=402, solution_id="ab" * 16, expires_at=expires_at)  # another product's
-    assert 55 + gate.SPENT_MARGIN_S <= get_client().ttl(keys.solution_spent(401, "ab" * 16)) <= 60 + gate.SPENT_MARGIN_S
+    assert admissions.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
+    assert not admissions.solution_spend(product_id=401, solution_id="ab" * 16, expires_at=expires_at)
+    assert admissions.solution_spend(product_id=402, solution_id="ab" * 16, expires_at=expires_at)  # another product's
+    assert (
+        55 + admissions.SPENT_MARGIN_S
+        <= get_client().ttl(keys.solution_spent(401, "ab" * 16))
+        <= 60 + admissions.SPENT_MARGIN_S
+    )
 
 
 def test_idempotency_keys():
@@ -176,8 +180,8 @@ def test_rate_limits_of_two_subjects():
     # The admission counts them the same way on a cluster, then admits (the product's slot).
     load(401)
     call = dict(product_id=401, quantity=1, factor=10, slot_ms=60_000, user_id=31, created=1.0, rate_limits=rules)
-    assert gate.admit(request_id=keys.request_id_new(401), **call)[0] == "admitted"
-    assert gate.admit(request_id=keys.request_id_new(401), **call)[:1] == ("rate_limited",)
+    assert admissions.admit(request_id=keys.request_id_new(401), **call)[0] == "admitted"
+    assert admissions.admit(request_id=keys.request_id_new(401), **call)[:1] == ("rate_limited",)
     assert access_state.rate_limit_breach(scope="ip", ident="198.51.100.7") == 1
     access_state.failures_count([("login-pair", "a|b", 3, 60), ("login-name", "a", 3, 60)])
     assert access_state.failures_full([("login-pair", "a|b", 1, 60)])[0]

@@ -14,8 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from products.models import Product
 from seckill.access import blacklist
-from seckill.gate import records
-from seckill.gate import stock as gate
+from seckill.gate import admissions, records
 from seckill.models import Order
 from seckill.worker import sweep
 from seckill_site.celery import app as celery_app
@@ -102,13 +101,13 @@ def test_admission_gate_never_lets_more_than_the_bound_through(worker, make_buye
     busy = [a for a in answers if a[0] == 429]
     assert len(admitted) == 15
     assert len(busy) == 285 and {a[1] for a in busy} == {"busy"} and {a[2] for a in busy} == {"1"}
-    assert gate.admitted_count(product.pk) == 15
+    assert admissions.admitted_count(product.pk) == 15
     # All 15 messages wait in the queue, but for the up to 2 a parked worker may hold (prefetch 1 x concurrency 2).
     assert broker_queue_length() >= 15 - 2
 
     # The worker comes back: every admitted request is decided and every slot given back.
     celery_app.control.add_consumer("celery", destination=[worker.name], reply=True, timeout=5)
-    assert wait_for(lambda: gate.admitted_count(product.pk) == 0, 20)
+    assert wait_for(lambda: admissions.admitted_count(product.pk) == 0, 20)
     assert Order.objects.filter(product=product).count() == 10
     assert Product.objects.get(pk=product.pk).stock_left == 0
 
@@ -118,14 +117,16 @@ def test_admission_slot_of_a_task_that_never_finished_frees_itself(worker, make_
     product = make_product(stock_total=1)  # bound: ceil(1 * 1.5) = 2
     # Slots live 3 s: long enough for the first request to find them taken on a loaded machine (at 0.5 s a busy
     # CI host reached it after they had lapsed), short enough for the test.
-    gate.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=3000)[0]
-    gate.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=3000)[0]  # workers died
+    admissions.admit(product_id=product.pk, request_id="dead-1", quantity=1, factor=1.5, slot_ms=3000)[0]
+    admissions.admit(product_id=product.pk, request_id="dead-2", quantity=1, factor=1.5, slot_ms=3000)[
+        0
+    ]  # workers died
     with override_settings(SECKILL_ADMISSION_SLOT_TTL=3):
         assert api_client(user).post(BUY, {"product_id": product.pk}, format="json").status_code == 429
         assert wait_for(
             lambda: api_client(other).post(BUY, {"product_id": product.pk}, format="json").status_code == 200, 15, 0.5
         )
-    assert gate.admitted_count(product.pk) == 0
+    assert admissions.admitted_count(product.pk) == 0
 
 
 def test_origin_allow_list_and_trusted_proxy_through_the_api(worker, make_buyers, make_product):
@@ -175,7 +176,7 @@ def test_a_buyer_who_bought_is_answered_at_the_gate_without_the_broker_or_the_da
         again = [client.post(BUY, {"product_id": product.pk}, format="json") for _ in range(20)]
     assert {(r.status_code, r.json()["code"]) for r in again} == {(409, "already_purchased")}
     assert len(publishes) == published_before
-    assert gate.admitted_count(product.pk) == 0 and records.requests_pending_since(time.time() + 1, 10) == []
+    assert admissions.admitted_count(product.pk) == 0 and records.requests_pending_since(time.time() + 1, 10) == []
     assert Order.objects.filter(product=product).count() == 1
     # Another buyer still gets through.
     (other,) = make_buyers(1, prefix="other")

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from django.core.management import call_command
 
-from seckill.gate import stock as gate
+from seckill.gate import admissions
 from tests.support.http import http, token_for
 
 pytestmark = [pytest.mark.slow]
@@ -53,7 +53,8 @@ def test_rate_limit_holds_exactly_across_two_processes_hammering_at_once(web, cl
     product = make_product(stock_total=1)  # its admission slots held: allowed requests are answered busy
     for rid in ("held-1", "held-2"):
         assert (
-            gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=300_000)[0] == "admitted"
+            admissions.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=300_000)[0]
+            == "admitted"
         )
     limit, requests = 30, 200
     env = dict(SECKILL_USER_RATE_LIMIT=f"{limit}/h", SECKILL_IP_RATE_LIMIT="")

@@ -8,7 +8,7 @@ from django.db import connections
 from django.test import override_settings
 
 from products.models import Product
-from seckill.gate import records
+from seckill.gate import admissions, records
 from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.purchases import admission, sale_cache
@@ -72,12 +72,12 @@ def test_idempotency_key_lets_the_retry_through_after_busy(worker, make_buyers, 
     (user,) = make_buyers(1)
     product = make_product(stock_total=1)  # bound: 2 in flight
     for rid in ("held-1", "held-2"):
-        gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0]
+        admissions.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0]
     client = api_client(user)
     first = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
     assert (first.status_code, first.json()["code"]) == (429, "busy")
     for rid in ("held-1", "held-2"):
-        gate.admission_release(product_id=product.pk, request_id=rid)
+        admissions.admission_release(product_id=product.pk, request_id=rid)
     again = client.post(BUY, {"product_id": product.pk}, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
     assert (again.status_code, again.json()["code"]) == (200, "success")
 
@@ -88,7 +88,7 @@ def abandoned_keyed_request(user, product, request_id: str, key: str, *, mid_com
     its sale was being committed (the decision is sold, the order not yet visible): then it stays pending."""
     purchase = PurchaseRequest(request_id=request_id, user_id=user.pk, product_id=product.pk, quantity=1)
     assert records.idempotency_claim(user_id=user.pk, key=key, request_id=request_id, ttl_s=600) is None
-    assert gate.admit(**purchase.task_kwargs(), factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
+    assert admissions.admit(**purchase.task_kwargs(), factor=1.5, slot_ms=60_000, created=time.time())[0] == "admitted"
     if mid_commit:
         assert gate.sell(**purchase.task_kwargs())[0] is gate.Sell.SOLD
     assert decisions.purchase_abandon(purchase).code == ("pending" if mid_commit else "unavailable")

@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 
 from products.models import Product
-from seckill.gate import keys, records, sync
+from seckill.gate import admissions, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -119,7 +119,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     (user,) = make_buyers(1)
     product = make_product(stock_total=3)
     sync.stock_gate_load(product_id=product.pk)
-    real_admit = gate.admit
+    real_admit = admissions.admit
 
     def admit_then_lose_the_reply(**kwargs):
         real_admit(**kwargs)
@@ -136,7 +136,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
     monkeypatch.setattr(sweep, "purchase_queue_length", lambda: 0)
     counts = sweep.purchase_requests_sweep(older_than_s=-1, give_up_after_s=3600)
     assert counts["requeued"] == 0 and sent == []
-    assert gate.admitted_count(product.pk) == 0  # the slot is free again
+    assert admissions.admitted_count(product.pk) == 0  # the slot is free again
     assert [key.split(":")[-1] for key in clean_redis.scan_iter(keys.request(product.pk, "*"))] == ["lost-reply-1"]
     assert records.request_get("lost-reply-1", product.pk).outcome["code"] == "unavailable"
     assert decisions.purchase_process(purchase).code == "unavailable"  # a delivery that somehow arrives: no sale

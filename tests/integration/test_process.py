@@ -9,7 +9,7 @@ from django.db import OperationalError, connections
 
 from products.models import Product
 from seckill import errors
-from seckill.gate import keys, records, sync
+from seckill.gate import admissions, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -214,7 +214,7 @@ def test_an_unexpected_error_after_the_sale_in_redis_leaves_it_pending(
         raise ValueError("a bug after the sale")
 
     monkeypatch.setattr(gate, "sell", sell_then_fail)
-    assert gate.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    assert admissions.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     with pytest.raises(ValueError):
         decisions.purchase_process(purchase)
     assert records.request_get("bug-after-sell", product.pk).outcome is None  # still pending: the sweeper runs it again
@@ -236,7 +236,7 @@ def test_giving_up_or_rerunning_a_refused_request_answers_its_first_refusal(clea
 
     other = purchase.with_request_id("refused-by-redis")
     Product.objects.filter(pk=product.pk).update(stock_left=1)
-    assert gate.admit(**other.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    assert admissions.admit(**other.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
     get_client().hset(keys.meta(product.pk), "enabled", "0")  # disabled in the gate
     assert decisions.purchase_process(other).code == "sale_disabled"
     assert decisions.purchase_abandon(other).code == "sale_disabled"  # giving up keeps the answer

@@ -6,8 +6,7 @@ import pytest
 from django.test import override_settings
 
 from seckill.gate import access_state as guard_store
-from seckill.gate import keys, records
-from seckill.gate import stock as gate
+from seckill.gate import admissions, keys, records
 from seckill.gate.client import get_client
 from seckill.models import Order
 from seckill.purchases import sale_cache
@@ -25,7 +24,8 @@ def busy_product(make_product):
     product = make_product(stock_total=1)  # bound: 2 in flight
     for rid in ("held-1", "held-2"):
         assert (
-            gate.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0] == "admitted"
+            admissions.admit(product_id=product.pk, request_id=rid, quantity=1, factor=1.5, slot_ms=60_000)[0]
+            == "admitted"
         )
     return product
 
@@ -80,7 +80,7 @@ def test_a_cached_sale_counts_the_rate_limit_in_the_admission_round_trip(
     assert client.get(keys.rate_limit("user", str(buyers[0].pk), 3600)) == "2"  # counted, and the refusal not
     assert client.get(keys.rate_limit("ip", "127.0.0.1", 3600)) == "4"  # every admitted request counted once
     # The refused request reached neither the gate nor the broker, and left no record.
-    assert gate.admitted_count(product.pk) == 0
+    assert admissions.admitted_count(product.pk) == 0
     assert records.requests_pending_since(time.time() + 1, 10) == []
     assert Order.objects.filter(product=product).count() == 3
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 from django.core.management import CommandError, call_command
 
-from seckill.gate import keys
+from seckill.gate import admissions, keys
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -84,7 +84,7 @@ def test_a_sale_in_redis_without_its_order_is_undone_after_the_grace(selling, ma
     product, _ = selling
     (late,) = make_buyers(1, prefix="late")
     request_id = "sold-no-order"
-    gate.admit(
+    admissions.admit(
         product_id=product.pk,
         request_id=request_id,
         quantity=1,

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from seckill.gate import access_state as guard_store
-from seckill.gate import keys, records
+from seckill.gate import admissions, keys, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.gate.stock import AdjustResult, Sell
@@ -204,7 +204,7 @@ def test_admission_writes_the_request_record_only_when_it_admits(settings):
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=1)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1234.5)
-    assert gate.admit(request_id="adm-1", **args)[0] == "admitted"
+    assert admissions.admit(request_id="adm-1", **args)[0] == "admitted"
     record = records.request_get("adm-1", PID)
     assert (record.user_id, record.product_id, record.quantity, record.created, record.outcome) == (
         7,
@@ -215,7 +215,7 @@ def test_admission_writes_the_request_record_only_when_it_admits(settings):
     )
     assert 0 < get_client().ttl(keys.request(PID, "adm-1")) <= 600
     assert records.requests_pending_since(2000, 10, [PID]) == [("adm-1", 1234.5, PID)]  # the sweeper sees it
-    assert gate.admit(request_id="adm-2", **args)[0] == "busy"  # one slot for one unit
+    assert admissions.admit(request_id="adm-2", **args)[0] == "busy"  # one slot for one unit
     assert records.request_get("adm-2", PID) is None
     assert records.requests_pending_since(2000, 10, [PID]) == [("adm-1", 1234.5, PID)]
 
@@ -225,12 +225,12 @@ def test_recording_an_outcome_ends_pending_and_frees_the_slot(settings):
     load(stock=2)
     args = dict(product_id=PID, quantity=1, factor=1.0, slot_ms=60_000, user_id=7, created=1.0)
     for rid in ("out-1", "out-2"):
-        assert gate.admit(request_id=rid, **args)[0] == "admitted"
+        assert admissions.admit(request_id=rid, **args)[0] == "admitted"
     records.request_set_outcome(product_id=PID, request_id="out-1", outcome={"code": "success"}, free_slot=True)
     records.request_set_outcome(product_id=PID, request_id="out-2", outcome={"code": "unavailable"})  # slot kept
     assert records.request_get("out-1", PID).outcome == {"code": "success"}
     assert records.requests_pending_since(10, 10, [PID]) == []
-    assert gate.admitted_count(PID) == 1
+    assert admissions.admitted_count(PID) == 1
     assert 0 < get_client().ttl(keys.request(PID, "out-1")) <= 600
 
 
@@ -265,17 +265,17 @@ def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_ov
     settings.SECKILL_REQUEST_TTL = 600
     rules = [("user", "79", 2, 60), ("ip", "10.0.0.9", 100, 1)]
     call = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, user_id=79, created=5.0, rate_limits=rules)
-    assert gate.admit(request_id="rl-0", **call)[0] == "not_loaded"
+    assert admissions.admit(request_id="rl-0", **call)[0] == "not_loaded"
     # not loaded: nothing counted (the caller retries)
     assert get_client().get(keys.rate_limit("user", "79", 60)) is None
     load(stock=5)
     for rid in ("rl-1", "rl-2"):
-        assert gate.admit(request_id=rid, **call) == ("admitted", 0, -1)
-    answer, retry_after_ms, breached = gate.admit(request_id="rl-3", **call)
+        assert admissions.admit(request_id=rid, **call) == ("admitted", 0, -1)
+    answer, retry_after_ms, breached = admissions.admit(request_id="rl-3", **call)
     assert (answer, breached) == ("rate_limited", 0)
     assert 0 < retry_after_ms <= 60_000
     # Refused whole: not admitted, no record, nothing pending, and no rule counted it.
-    assert gate.admitted_count(PID) == 2
+    assert admissions.admitted_count(PID) == 2
     assert records.request_get("rl-3", PID) is None
     assert [rid for rid, _, _ in records.requests_pending_since(10, 10, [PID])] == ["rl-1", "rl-2"]
     counters = [keys.rate_limit("user", "79", 60), keys.rate_limit("ip", "10.0.0.9", 1)]
@@ -283,7 +283,7 @@ def test_admission_counts_the_rate_limits_in_the_same_step_and_admits_nothing_ov
     # The same counters as the rate limit on its own: one count, whichever step makes it.
     allowed, _, breached = guard_store.rate_limit_hit(rules)
     assert (allowed, breached) == (False, 0)
-    assert gate.admit(request_id="rl-4", **dict(call, rate_limits=[])) == ("admitted", 0, -1)
+    assert admissions.admit(request_id="rl-4", **dict(call, rate_limits=[])) == ("admitted", 0, -1)
 
 
 def test_a_rate_limit_counter_without_expiry_gets_one():
@@ -298,9 +298,9 @@ def test_admission_answers_a_buyer_the_gate_knows_already_purchased(settings):
     settings.SECKILL_REQUEST_TTL = 600
     load(stock=5, buyers=[(7, "bought-before")])
     args = dict(product_id=PID, quantity=1, factor=10.0, slot_ms=60_000, created=1.0)
-    assert gate.admit(request_id="again-1", user_id=7, **args)[0] == "already_purchased"
-    assert records.request_get("again-1", PID) is None and gate.admitted_count(PID) == 0
-    assert gate.admit(request_id="new-1", user_id=8, **args)[0] == "admitted"
+    assert admissions.admit(request_id="again-1", user_id=7, **args)[0] == "already_purchased"
+    assert records.request_get("again-1", PID) is None and admissions.admitted_count(PID) == 0
+    assert admissions.admit(request_id="new-1", user_id=8, **args)[0] == "admitted"
 
 
 # --- a product in buckets (keys.py: bucket b > 0 in a slot of its own, the request id naming its bucket) ---------
@@ -336,15 +336,15 @@ def test_each_bucket_admits_sells_and_records_its_own_requests(settings):
     load_buckets(2)  # 1, 1, 0
     admit = dict(quantity=1, factor=1.5, slot_ms=60_000, created=time.time())
     in_bucket = [keys.request_id_new(PID, b) for b in range(3)]
-    assert gate.admit(product_id=PID, request_id=in_bucket[2], user_id=3, **admit)[0] == "sold_out"
-    assert gate.admit(product_id=PID, request_id=in_bucket[1], user_id=2, **admit)[0] == "admitted"
+    assert admissions.admit(product_id=PID, request_id=in_bucket[2], user_id=3, **admit)[0] == "sold_out"
+    assert admissions.admit(product_id=PID, request_id=in_bucket[1], user_id=2, **admit)[0] == "admitted"
     assert records.request_get(in_bucket[1]).user_id == 2 and records.requests_pending_count([PID]) == 1
-    assert gate.admitted_count(PID) == 1
+    assert admissions.admitted_count(PID) == 1
     assert sell(2, in_bucket[1]) == (Sell.SOLD, 0)  # bucket 1's last unit; bucket 0 keeps its own
     assert bucket_stocks() == [1, 0, 0] and gate.live_stock([PID]) == {PID: 1}
     assert sell(3, in_bucket[2]) == ("sold_out", 0)
     records.request_set_outcome(product_id=PID, request_id=in_bucket[1], outcome={"code": "success"}, free_slot=True)
-    assert records.requests_pending_count([PID]) == 0 and gate.admitted_count(PID) == 0
+    assert records.requests_pending_count([PID]) == 0 and admissions.admitted_count(PID) == 0
     assert gate.release(product_id=PID, orders=[(2, in_bucket[1], 1)]) == 1  # back to the bucket that sold it
     assert bucket_stocks() == [1, 1, 0] and gate.buyers(PID) == {}
 

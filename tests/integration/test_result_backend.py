@@ -16,8 +16,7 @@ from celery.backends.redis import RedisBackend
 from django.conf import settings
 from kombu.utils.encoding import bytes_to_str
 
-from seckill.gate import keys, records
-from seckill.gate import stock as gate
+from seckill.gate import admissions, keys, records
 from seckill.gate.client import get_client
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
@@ -42,7 +41,7 @@ def admitted_request(product_id=7, user_id=3):
     request_id = f"gate-test-{uuid.uuid4().hex}"
     get_client().set(keys.stock(product_id), 10)
     assert (
-        gate.admit(
+        admissions.admit(
             product_id=product_id,
             request_id=request_id,
             quantity=1,
@@ -122,7 +121,7 @@ def test_a_purchase_success_stores_result_and_record_in_one_step(backend, clean_
     assert backend.get_task_meta(request_id)["result"] == outcome
     assert records.request_get(request_id, 7).outcome == outcome
     assert request_id not in pending_ids(clean_redis)
-    assert gate.admitted_count(7) == 0
+    assert admissions.admitted_count(7) == 0
     message = pubsub.get_message(timeout=2)  # the waiting view is woken, as by Celery's own store
     pubsub.close()
     assert message and json.loads(message["data"])["result"] == outcome
@@ -165,7 +164,7 @@ def test_other_tasks_are_stored_by_celery_alone(backend, clean_redis, celery_sto
     assert celery_stores == [backend.get_key_for_task(request_id).decode()]  # what the others count is counted
     assert backend.get_task_meta(request_id)["status"] == states.SUCCESS
     assert records.request_get(request_id, 7).outcome is None
-    assert gate.admitted_count(7) == 1
+    assert admissions.admitted_count(7) == 1
 
 
 def test_a_connection_error_in_the_step_is_retried(backend, monkeypatch):
@@ -230,7 +229,7 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
     product = make_product(stock_total=3)
     request_id = f"gate-test-{uuid.uuid4().hex}"
     assert (
-        gate.admit(
+        admissions.admit(
             product_id=product.pk,
             request_id=request_id,
             quantity=1,
@@ -250,4 +249,4 @@ def test_a_purchase_through_the_worker_records_its_outcome(worker, make_buyers, 
     assert setex == []  # stored by outcome.lua in the worker, not by Celery's pipeline
     assert records.request_get(request_id, product.pk).outcome == result
     assert request_id not in pending_ids(get_client(), product.pk)
-    assert gate.admitted_count(product.pk) == 0
+    assert admissions.admitted_count(product.pk) == 0

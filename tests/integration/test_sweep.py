@@ -5,7 +5,7 @@ import time
 import pytest
 
 from products.models import Product
-from seckill.gate import keys, records, sync
+from seckill.gate import admissions, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -22,7 +22,7 @@ def lose_a_message(user, product, request_id, age_s):
     """A request the access layer admitted and recorded, whose message never reached (or vanished from) the
     broker."""
     sync.stock_gate_load(product_id=product.pk)
-    answer = gate.admit(
+    answer = admissions.admit(
         product_id=product.pk,
         request_id=request_id,
         quantity=1,

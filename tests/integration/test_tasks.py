@@ -6,7 +6,7 @@ import pytest
 from django.db import connections
 
 from products.models import Product
-from seckill.gate import keys, records, sync
+from seckill.gate import admissions, keys, records, sync
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.models import Order
@@ -97,7 +97,9 @@ def test_a_request_given_up_while_its_task_writes_the_order_sells_nothing(
     product = make_product(stock_total=2)
     purchase = PurchaseRequest(request_id="req-abandon", user_id=user.pk, product_id=product.pk, quantity=1)
     sync.stock_gate_load(product_id=product.pk)
-    assert gate.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"  # its record
+    assert (
+        admissions.admit(**purchase.task_kwargs(), factor=10, slot_ms=60_000, created=1.0)[0] == "admitted"
+    )  # its record
     abandoned = []
 
     def sweeper():
