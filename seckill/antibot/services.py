@@ -53,10 +53,9 @@ def _open_check(product: Product, now_ms: int) -> None:
 
 def challenge_issue(*, user_id: int, product: Product, meta: dict) -> dict:
     """A proof-of-work challenge for this buyer and product (ChallengeVerifier.challenge_make), valid
-    SECKILL_CHALLENGE_TTL seconds, at the product's challenge_cost (a product sold with one: else
-    ChallengeNotRequired). `product`: with its live stock (the web
-    process' copy: seckill.purchases.sale_cache.product_get_cached). Raises the guards' refusals and
-    _open_check's."""
+    SECKILL_CHALLENGE_TTL seconds, at the product's challenge_cost. `product`: with its live stock (the web
+    process' copy: seckill.purchases.sale_cache.product_get_cached). Raises the guards' refusals,
+    ChallengeNotRequired (a product sold without one) and _open_check's."""
     _buyer_checked(user_id=user_id, meta=meta, rate_limited=True)
     if product.anti_bot != AntiBot.CHALLENGE:
         raise ChallengeNotRequired()
@@ -71,13 +70,12 @@ def challenge_issue(*, user_id: int, product: Product, meta: dict) -> dict:
 
 
 def path_issue(*, user_id: int, product: Product, solution: str | None, meta: dict) -> PathIssued:
-    """A one-time purchase path for this buyer and product (one sold through paths: else PathNotRequired). For a
-    product sold with a challenge, it costs a
+    """A one-time purchase path for this buyer and product. For a product sold with a challenge, it costs a
     solution of one made for them, accepted once (its mark in the product's slot until the challenge expires).
     The path is valid SECKILL_PATH_TTL seconds from the start (from now, once the sale is on; never past the end).
-    `product` as challenge_issue's. Raises the guards' refusals, _open_check's, the verifier's, ChallengeUsed,
-    Unavailable (Redis). Not rate-limited: a path costs a solved challenge, or is worth one purchase attempt, which
-    is (the admission counts the buyer's limits)."""
+    `product` as challenge_issue's. Raises the guards' refusals, PathNotRequired (a product sold without paths),
+    _open_check's, the verifier's, ChallengeUsed, Unavailable (Redis). Not rate-limited: a path costs a solved
+    challenge, or is worth one purchase attempt, which is (the admission counts the buyer's limits)."""
     _buyer_checked(user_id=user_id, meta=meta, rate_limited=False)
     if product.anti_bot == AntiBot.OFF:
         raise PathNotRequired()
