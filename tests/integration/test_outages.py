@@ -125,7 +125,7 @@ def test_a_lost_reply_of_the_admission_script_never_sells_later(clean_redis, mak
         real_admit(**kwargs)
         raise redis.TimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(gate, "admit", admit_then_lose_the_reply)
+    monkeypatch.setattr(admissions, "admit", admit_then_lose_the_reply)
     sent = []
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
     purchase = PurchaseRequest("lost-reply-1", user.pk, product.pk, 1, ip="127.0.0.1")
