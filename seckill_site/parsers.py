@@ -28,3 +28,21 @@ class SafeJSONParser(JSONParser):
             raise ParseError("JSON parse error - nested too deeply.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def json_body_read(request):
+    """A request's JSON body as an answer given before DRF reads it (seckill/*/early_answers.py): parsed, when it is
+    `application/json` within SECKILL_MAX_BODY_BYTES and well formed; None otherwise (the DRF view's parser then
+    reads the same bytes and answers). Read once: DRF parses the same bytes if it must."""
+    if request.content_type != "application/json":
+        return None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= settings.SECKILL_MAX_BODY_BYTES:
+        return None
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None

@@ -6,7 +6,6 @@ the start; DRF's dispatch would cost about as much as the path itself. SECKILL_B
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from seckill_site.authentication import FastJWTAuthentication, fast_user_id
 from seckill_site.errors import SeckillError
 from seckill_site.exception_handler import error_response
 from seckill_site.integrations.drf_early_answer import view_with_early_answer
+from seckill_site.parsers import json_body_read
 
 # base64's characters: what the serializer takes as it is
 PLAIN_SOLUTION = re.compile(rf"[A-Za-z0-9+/=_-]{{1,{MAX_SOLUTION_LENGTH}}}")
@@ -54,18 +54,7 @@ def _early_answer(request, *args, product_id: int, **kwargs):
 
 def _plain_body(request) -> dict | None:
     """`{}` or `{"solution": <a string the serializer takes as it is>}`, else None (the serializer decides)."""
-    if request.content_type != "application/json":
-        return None
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 < length <= settings.SECKILL_MAX_BODY_BYTES:
-        return None
-    try:
-        data = json.loads(request.body.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
+    data = json_body_read(request)
     if type(data) is not dict or not data.keys() <= {"solution"}:
         return None
     solution = data.get("solution", "x")

@@ -10,7 +10,6 @@ SECKILL_BEFORE_DRF=0 sends every request to the DRF views.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -23,6 +22,7 @@ from seckill.purchases.api import SeckillBuyApi, plain_input, purchase_answer
 from seckill_site.authentication import FastJWTAuthentication, fast_user_id
 from seckill_site.exception_handler import error_body, json_response
 from seckill_site.integrations.drf_early_answer import view_with_early_answer
+from seckill_site.parsers import json_body_read
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,4 @@ def _early_answer(request, *args, **kwargs):
 
 def _plain_body(request) -> dict | None:
     """The fields of a JSON body of the plain shape (api.plain_input), within SECKILL_MAX_BODY_BYTES, else None."""
-    if request.content_type != "application/json":
-        return None
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 < length <= settings.SECKILL_MAX_BODY_BYTES:
-        return None
-    try:
-        data = json.loads(request.body.decode("utf-8"))  # read once: DRF parses the same bytes if it must
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return plain_input(data)
+    return plain_input(json_body_read(request))
