@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
 MAX_GATE_BUCKETS = 64
 MAX_CHALLENGE_COST = 1_000_000
+DEFAULT_WAITLIST = timedelta(hours=2)  # a draw's waitlist, after its end, when `waitlist_until` is empty
 
 
 class AntiBot(models.TextChoices):
@@ -13,6 +16,14 @@ class AntiBot(models.TextChoices):
     OFF = "off", "off"
     PATH = "path", "one-time purchase path"
     CHALLENGE = "challenge", "challenge + path"
+
+
+class SaleMode(models.TextChoices):
+    """How the stock is sold: to the first buyers to ask, or by a verifiable draw among those who entered during
+    the window (seckill/draws/, docs/draw.md)."""
+
+    FIRST_COME = "first_come", "first come, first served"
+    DRAW = "draw", "draw among entrants"
 
 
 class Product(models.Model):
@@ -60,6 +71,19 @@ class Product(models.Model):
         help_text="At most this many purchase requests a second reach the workers (0: no cap); more are "
         "answered 429 busy.",
     )
+    sale_mode = models.CharField(
+        max_length=16,
+        choices=SaleMode.choices,
+        default=SaleMode.FIRST_COME,
+        help_text="first come, or a draw among those who enter during the window (held at its end). "
+        "Set before the sale starts.",
+    )
+    waitlist_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A draw's waitlist: until then a lapsed winner's unit goes to the next entrant in the draw's "
+        "order (empty: two hours after the end).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,7 +102,25 @@ class Product(models.Model):
                 condition=Q(challenge_cost__gte=1, challenge_cost__lte=MAX_CHALLENGE_COST),
                 name="product_challenge_cost_range",
             ),
+            models.CheckConstraint(condition=Q(sale_mode__in=SaleMode.values), name="product_sale_mode_valid"),
+            # A draw is held in one Redis slot: its entries are one hash.
+            models.CheckConstraint(
+                condition=Q(sale_mode=SaleMode.FIRST_COME) | Q(gate_buckets=1), name="product_draw_one_bucket"
+            ),
+            models.CheckConstraint(
+                condition=Q(waitlist_until__isnull=True) | Q(waitlist_until__gte=F("end_time")),
+                name="product_waitlist_after_end",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"
+
+    @property
+    def is_draw(self) -> bool:
+        return self.sale_mode == SaleMode.DRAW
+
+    @property
+    def waitlist_closes(self):
+        """When a draw's waitlist closes: `waitlist_until`, or two hours after the end."""
+        return self.waitlist_until or self.end_time + DEFAULT_WAITLIST

@@ -75,6 +75,12 @@ class UserInactive(SeckillError):
     default_detail = "This account is inactive or no longer exists."
 
 
+class SaleStarted(SeckillError):
+    code = "sale_started"
+    http_status = status.HTTP_409_CONFLICT
+    default_detail = "Set before the sale starts: this product's sale has started, or it has orders."
+
+
 class StockConflict(SeckillError):
     code = "stock_conflict"
     http_status = status.HTTP_409_CONFLICT

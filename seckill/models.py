@@ -102,3 +102,48 @@ class BlacklistEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value}"
+
+
+class Draw(models.Model):
+    """A product sold by draw (products.models.SaleMode.DRAW): its secret seed, committed to by its SHA-256 before
+    the window opens, and once drawn what anyone needs to check the winners (seckill/draws/fairness.py,
+    docs/draw.md). Drawn once: `drawn_at` is set in the transaction that writes the entries and the winners'
+    orders."""
+
+    product = models.OneToOneField(Product, on_delete=models.PROTECT, related_name="draw")
+    seed = models.CharField(max_length=64, help_text="64 hex digits, secret until the draw.")
+    seed_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the seed (its ASCII), public from the start.")
+    entries_digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the sorted entry codes.")
+    entries_count = models.PositiveIntegerField(default=0)
+    winners = models.PositiveIntegerField(default=0, help_text="Orders the draw itself made.")
+    # The waitlist: the rank in the draw's order of the next entrant to get a unit that comes back.
+    next_rank = models.PositiveIntegerField(default=0)
+    drawn_at = models.DateTimeField(null=True, blank=True)
+    draw_seconds = models.FloatField(null=True, blank=True, help_text="How long the draw took.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Draw of product {self.product_id}" + (" (drawn)" if self.drawn_at else "")
+
+
+class DrawEntry(models.Model):
+    """A buyer's entry to a draw, written by the draw from the entries Redis took during the window: its random
+    code, its rank in the draw's order (0 first; the first ranks win, the next are the waitlist in that order)
+    and the order it won, if any."""
+
+    draw = models.ForeignKey(Draw, on_delete=models.PROTECT, related_name="entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="draw_entries")
+    code = models.CharField(max_length=32)
+    rank = models.PositiveIntegerField()
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="draw_entry")
+
+    class Meta:
+        verbose_name_plural = "draw entries"
+        constraints = [
+            models.UniqueConstraint(fields=["draw", "user"], name="draw_entry_one_per_buyer"),
+            models.UniqueConstraint(fields=["draw", "code"], name="draw_entry_code_unique"),
+            models.UniqueConstraint(fields=["draw", "rank"], name="draw_entry_rank_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Entry {self.code} of {self.draw_id} (rank {self.rank})"

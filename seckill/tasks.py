@@ -11,7 +11,7 @@ from seckill.gate import access_state as guard_store
 from seckill.ops import reconcile
 from seckill.orders import services as order_services
 from seckill.purchases.request import PurchaseRequest
-from seckill.worker import decisions, sweep
+from seckill.worker import decisions, draw, sweep
 from seckill.worker.outcome_record import outcome_recorded_with_result
 from seckill_site.log_context import request_id_bound
 
@@ -96,3 +96,13 @@ def reconcile_task() -> None:
     """Run by beat every SECKILL_RECONCILE_INTERVAL seconds: report (never repair) where Redis and the ledger
     disagree; the admin and `manage.py reconcile` show it."""
     reconcile.reconcile_all(fix=False)
+
+
+@shared_task(name="seckill.draw_tick", acks_late=True, ignore_result=True)
+def draw_tick_task() -> None:
+    """Run by beat every SECKILL_DRAW_INTERVAL seconds: hold the draws whose window closed (each once, whoever runs
+    at once), then hand units back in the ledger to the open waitlists."""
+    for product_id in draw.draws_due():
+        draw.draw_hold(product_id=product_id)
+    for product_id in draw.waitlists_open():
+        draw.waitlist_refill(product_id=product_id)

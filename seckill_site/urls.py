@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/products/", include("seckill.catalogue.urls")),
+    path("api/", include("seckill.draws.urls")),
     path("api/", include("seckill.access.urls")),
     path("api/", include("seckill.orders.urls")),
     path("", include("seckill.ops.urls")),

@@ -12,11 +12,13 @@ from django.views.decorators.http import require_GET
 from products.errors import ProductNotFound
 from products.models import Product
 from seckill.catalogue import services as catalogue_services
+from seckill.models import Draw
 from seckill.ops import live, reconcile
 from seckill_site.errors import SeckillError
 
 EDITABLE = ("name", "price", "stock_total", "per_user_limit", "start_time", "end_time", "is_enabled", "gate_buckets")
 EDITABLE += ("anti_bot", "challenge_cost", "path_lead_seconds", "max_admissions_per_second")
+EDITABLE += ("sale_mode", "waitlist_until")
 
 
 @admin.register(Product)
@@ -38,13 +40,26 @@ class ProductAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_enabled",)
     search_fields = ("name",)
-    fields = (*EDITABLE, "stock_left", "live_stock_left", "created_at", "updated_at")
-    readonly_fields = ("stock_left", "live_stock_left", "created_at", "updated_at")
+    fields = (*EDITABLE, "draw_record", "stock_left", "live_stock_left", "created_at", "updated_at")
+    readonly_fields = ("draw_record", "stock_left", "live_stock_left", "created_at", "updated_at")
 
     def get_readonly_fields(self, request, obj=None):
-        # Its buckets are set before the sale (catalogue_services.product_update refuses them after).
+        # Its buckets and sale mode are set before the sale (catalogue_services.product_update refuses them after).
         started = obj is not None and obj.start_time <= timezone.now()
-        return (*self.readonly_fields, "gate_buckets") if started else self.readonly_fields
+        return (*self.readonly_fields, "gate_buckets", "sale_mode") if started else self.readonly_fields
+
+    @admin.display(description="draw")
+    def draw_record(self, product: Product):
+        """A draw's commitment, and its figures once held (seckill/draws/)."""
+        found = Draw.objects.filter(product_id=product.pk).first() if product.pk else None
+        if found is None:
+            return "-"
+        if found.drawn_at is None:
+            return f"seed SHA-256 {found.seed_sha256}; drawn at the end"
+        return (
+            f"drawn {found.drawn_at:%Y-%m-%d %H:%M:%S} in {found.draw_seconds:.2f} s: {found.entries_count} entries, "
+            f"{found.winners} winners; list SHA-256 {found.entries_digest}"
+        )
 
     @admin.display(description="stock left (live)")
     def live_stock_left(self, product: Product):

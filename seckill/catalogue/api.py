@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from products import selectors
-from products.models import MAX_CHALLENGE_COST, AntiBot, Product
+from products.models import MAX_CHALLENGE_COST, AntiBot, Product, SaleMode
 from seckill.catalogue import services as catalogue_services
 from seckill.purchases import sale_cache
 from seckill_site.integrations.drf_early_answer import view_with_early_answer
@@ -29,7 +30,7 @@ PAGE_MAX_AGE = max(1, int(settings.SECKILL_LOCAL_CACHE_TTL))  # seconds
 # what the page shows, besides its id and status
 PAGE_FIELDS = ("name", "price", "start_time", "end_time", "stock_total", "stock_left_live")
 PAGE_FIELDS += ("per_user_limit", "is_enabled", "anti_bot", "challenge_cost", "path_lead_seconds")
-PAGE_FIELDS += ("max_admissions_per_second",)
+PAGE_FIELDS += ("max_admissions_per_second", "sale_mode", "waitlist_until")
 _pages: dict[int, tuple[tuple, bytes, str]] = {}  # product id -> (what it shows, the page, its ETag)
 
 
@@ -68,6 +69,7 @@ class ReadOrModelPermissions(DjangoModelPermissions):
 class ProductOutputSerializer(serializers.ModelSerializer):
     stock_left = serializers.IntegerField(source="stock_left_live")
     status = serializers.SerializerMethodField()
+    draw_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
@@ -86,7 +88,15 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             "challenge_cost",
             "path_lead_seconds",
             "max_admissions_per_second",
+            "sale_mode",
+            "waitlist_until",
+            "draw_url",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_draw_url(self, product: Product) -> str | None:
+        """A draw's public record (its commitment, then its seed and entry list): docs/draw.md."""
+        return reverse("draw-record", kwargs={"product_id": product.pk}) if product.is_draw else None
 
     def get_status(self, product: Product) -> str:
         return catalogue_services.product_status_live(product).value
@@ -136,6 +146,15 @@ class ProductInputSerializer(StrictSerializer):
         max_value=1_000_000,
         required=False,
         help_text="Purchase requests a second that may reach the workers (0: no cap); beyond it 429 `busy`.",
+    )
+    sale_mode = serializers.ChoiceField(
+        choices=SaleMode.choices,
+        required=False,
+        help_text="`first_come`, or `draw`: POST /api/seckill/ in the window enters a draw held at its end "
+        "(docs/draw.md). Set before the sale starts.",
+    )
+    waitlist_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="A draw's waitlist closes then (null: two hours after the end)."
     )
 
 
@@ -219,7 +238,13 @@ class ProductDetailApi(_ProductApiBase):
         responses={
             200: ProductOutputSerializer,
             **error_responses(
-                "invalid_request", "permission_denied", "product_not_found", "stock_conflict", "unavailable"
+                "invalid_request",
+                "permission_denied",
+                "product_not_found",
+                "sale_started",
+                "stock_conflict",
+                "waitlist_before_end",
+                "unavailable",
             ),
         },
     )

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from products import selectors, services
-from products.models import Product
-from seckill.errors import BROKER_ERRORS
+from products.models import Product, SaleMode
+from seckill.draws import fairness
+from seckill.errors import BROKER_ERRORS, SaleStarted
 from seckill.gate import stock as gate
 from seckill.gate.sync import stock_gate_change_total, stock_gate_load
-from seckill.models import Order
-from seckill_site.errors import InvalidRequest, Unavailable
+from seckill.models import Draw, Order
+from seckill_site.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ def product_create(**fields) -> Product:
     Raises InvalidRequest."""
     with transaction.atomic():
         product = services.product_create(**fields)
+        _draw_prepare(product.pk)
         transaction.on_commit(lambda: _gate_load(product.pk))
     return product
 
@@ -34,18 +36,20 @@ def product_update(*, product: Product, **changes) -> Product:
     would go on selling. A `stock_total` change reaches the gate as a delta after the commit (never a SET of the
     live counter).
 
-    `gate_buckets` may change only before the sale starts and while it has no orders: the gate is then loaded
-    again in the new buckets.
+    `gate_buckets` and `sale_mode` may change only before the sale starts and while it has no orders (the gate is
+    then loaded again in the new buckets; a product becoming a draw gets its seed: _draw_prepare).
 
-    Raises InvalidRequest (unknown field, window, buckets once the sale started), StockConflict (removing sold
-    units), Unavailable (Redis).
+    Raises InvalidRequest (unknown field, window, a draw in buckets), SaleStarted (buckets or mode changed once the
+    sale started), StockConflict (removing sold units), Unavailable (Redis).
     """
     stock_total = changes.pop("stock_total", None)
     rebucket = changes.get("gate_buckets", product.gate_buckets) != product.gate_buckets
-    if rebucket and (product.start_time <= timezone.now() or Order.objects.filter(product_id=product.pk).exists()):
-        raise InvalidRequest(errors={"gate_buckets": ["Set before the sale starts."]})
+    for field in ("gate_buckets", "sale_mode"):
+        if changes.get(field, getattr(product, field)) != getattr(product, field) and _sale_began(product):
+            raise SaleStarted(errors={field: ["Set before the sale starts."]})
     with transaction.atomic():
         services.product_update_plain(product=product, **changes)
+        _draw_prepare(product.pk)
         # The stock last: it touches Redis, which a rollback of the other fields could not undo.
         if stock_total is not None:
             product = stock_gate_change_total(product=product, stock_total=stock_total)
@@ -54,6 +58,21 @@ def product_update(*, product: Product, **changes) -> Product:
         transaction.on_commit(lambda: _gate_load(product.pk, reload=rebucket))
     product.refresh_from_db()
     return product
+
+
+def _sale_began(product: Product) -> bool:
+    return product.start_time <= timezone.now() or Order.objects.filter(product_id=product.pk).exists()
+
+
+def _draw_prepare(product_id: int) -> None:
+    """A product sold by draw has its Draw: the secret seed, drawn once, whose SHA-256 the product's draw page shows
+    from then on (docs/draw.md). Kept if the product goes back to first come (and reused if it becomes a draw
+    again: its commitment may have been seen)."""
+    if Product.objects.filter(pk=product_id, sale_mode=SaleMode.DRAW).exists():
+        seed = fairness.seed_new()
+        Draw.objects.get_or_create(
+            product_id=product_id, defaults={"seed": seed, "seed_sha256": fairness.seed_commitment(seed)}
+        )
 
 
 def _gate_configure(product_id: int) -> None:
@@ -68,6 +87,7 @@ def _gate_configure(product_id: int) -> None:
             per_user_limit=row.per_user_limit,
             anti_bot=row.anti_bot,
             pace=row.max_admissions_per_second,
+            mode=row.sale_mode,
         )
     except BROKER_ERRORS as exc:
         raise Unavailable() from exc

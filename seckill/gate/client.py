@@ -24,7 +24,7 @@ _scripts: dict[str, redis.commands.core.Script] = {}
 
 # Scripts that run a step shared with another, and the files of those steps, put in front of the script's own
 # (Redis has no include): the rate limit is one rule whether counted alone or with the admission.
-_PRELUDES = {"ratelimit": ("limits",), "admit": ("limits",)}
+_PRELUDES = {"ratelimit": ("limits",), "admit": ("limits",), "enter": ("limits",)}
 
 
 def get_client() -> redis.Redis | redis.RedisCluster:

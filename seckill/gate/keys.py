@@ -13,7 +13,8 @@ set): a purchase is decided in one bucket, which its request id names, so that o
 over N nodes.
     seckill:{<product_id>}:stock     units the gate may still sell
     seckill:{<product_id>}:buyers    hash user_id -> request_id of that buyer's sale
-    seckill:{<product_id>}:meta      hash enabled, start, end (epoch ms), limit; buckets (bucket 0's: N > 1)
+    seckill:{<product_id>}:meta      hash enabled, start, end (epoch ms), limit, antibot, pace, mode; buckets
+                                     (bucket 0's: N > 1); closed (a draw's: its entries taken)
     seckill:{<product_id>}:decision:<request_id>   S sold | the code it was refused with; final (a sale the
                                      ledger then refuses is undone: refuse.lua)
     seckill:{<product_id>}:admitted  sorted set request_id -> admission time: requests in flight (admit.lua)
@@ -30,6 +31,8 @@ over N nodes.
                                      path expires (admit.lua; a bucketed product's paths in the buyer's home bucket)
     seckill:{<product_id>}:solution:<salt>   a challenge's solution, accepted once: until the challenge expires
                                      (one SET NX, bucket 0's slot: seckill/antibot/)
+    seckill:{<product_id>}:entries   hash user_id -> entry code: a draw's entries (enter.lua), until the draw
+                                     has written them to the ledger (seckill/draws/; a draw has one bucket)
 A key of its own, one command each (any slot):
     seckill:idem:<user_id>:<key>     Idempotency-Key -> the request id it first made (SET NX GET, its own call
                                      before the admission: a key may name a request of any product)
@@ -115,6 +118,10 @@ def path_spent(product_id: int, bucket: int, nonce: str) -> str:
 
 def solution_spent(product_id: int, salt: str) -> str:
     return f"seckill:{{{_slot(product_id, 0)}}}:solution:{salt}"
+
+
+def entries(product_id: int) -> str:
+    return f"seckill:{{{_slot(product_id, 0)}}}:entries"
 
 
 def request_id_new(product_id: int, bucket: int = 0) -> str:

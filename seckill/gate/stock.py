@@ -42,6 +42,11 @@ class SaleState:
     buckets: int = 1
     anti_bot: str = "off"  # products.models.AntiBot: what a purchase must carry
     pace: int = 0  # max_admissions_per_second, over every bucket (0: no cap)
+    mode: str = "first_come"  # products.models.SaleMode: a draw's requests are entries (seckill/draws/)
+
+    @property
+    def is_draw(self) -> bool:
+        return self.mode == "draw"
 
     def pace_share(self, bucket: int) -> int | None:
         """The admissions a second bucket `bucket` may take (the cap split between the buckets, exact in sum);
@@ -120,6 +125,16 @@ def release(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
     )
 
 
+def take(*, product_id: int, orders: Iterable[tuple[int, str, int]]) -> int:
+    """Orders the ledger made outside a sale (a draw's) take their units and buyer entries from the gate, once each
+    (take.lua): `orders` are (user_id, request_id, quantity), of a product in one bucket. Returns the units
+    taken, or -9 when the product is not loaded."""
+    args = [value for order in orders for value in order]
+    if not args:
+        return 0
+    return int(script("take")(keys=[keys.stock(product_id), keys.buyers(product_id)], args=args))
+
+
 def reclaim(*, product_id: int, user_id: int, request_id: str, quantity: int) -> int:
     """An expired order paid after all takes its units back from the gate, once (reclaim.lua). Returns 1 taken,
     0 held already, -1 the gate had fewer units (drift), -2 the buyer's entry names another request (left to
@@ -165,6 +180,7 @@ def load_product(
     buckets: int = 1,
     anti_bot: str = "off",
     pace: int = 0,
+    mode: str = "first_come",
 ) -> bool:
     """Write the product's meta; load stock and buyers only if Redis holds no live counter. True if loaded.
 
@@ -172,7 +188,7 @@ def load_product(
     request names; the bucket count is written last, as the mark of a complete load. A bucket found without its
     counter after a complete load (Redis lost it) is loaded empty: never more units than the ledger's, and
     reconciliation puts the missing ones back into the others. Two loads at once split the same ledger figure."""
-    meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit, anti_bot, pace]
+    meta_args = [int(enabled), _epoch_ms(start_time), _epoch_ms(end_time), per_user_limit, anti_bot, pace, mode]
     by_bucket: list[list] = [[] for _ in range(buckets)]
     for user_id, request_id in live_buyers:
         b = keys.request_bucket(request_id)
@@ -200,11 +216,13 @@ def meta_set(
     per_user_limit: int,
     anti_bot: str = "off",
     pace: int = 0,
+    mode: str = "first_come",
 ) -> None:
-    """Write the product's sale configuration (window, enabled, per-buyer limit, anti-bot mode, admission pace), as
+    """Write the product's sale configuration (window, enabled, per-buyer limit, anti-bot mode, admission pace, sale
+    mode), as
     load_product does, without its stock: one HSET per bucket."""
     values = {"enabled": int(enabled), "start": _epoch_ms(start_time), "end": _epoch_ms(end_time)}
-    values |= {"limit": per_user_limit, "antibot": anti_bot, "pace": pace}
+    values |= {"limit": per_user_limit, "antibot": anti_bot, "pace": pace, "mode": mode}
     pipe = get_client().pipeline(transaction=False)
     for b in range(product_buckets.count(product_id)):
         pipe.hset(keys.meta(product_id, b), mapping=values)
@@ -273,10 +291,10 @@ def sale_state(product_id: int) -> SaleState | None:
     """The product's window, limit and live stock (over its buckets) from Redis; None if the product is not
     loaded."""
     pipe = get_client().pipeline(transaction=False)
-    fields = ("enabled", "start", "end", "limit", product_buckets.BUCKETS_FIELD, "antibot", "pace")
+    fields = ("enabled", "start", "end", "limit", product_buckets.BUCKETS_FIELD, "antibot", "pace", "mode")
     pipe.hmget(keys.meta(product_id), *fields)
     pipe.get(keys.stock(product_id))
-    (enabled, start, end, limit, n, anti_bot, pace), stock = pipe.execute()
+    (enabled, start, end, limit, n, anti_bot, pace, mode), stock = pipe.execute()
     if enabled is None or start is None or end is None or limit is None:
         return None
     n = int(n or 1)
@@ -291,6 +309,7 @@ def sale_state(product_id: int) -> SaleState | None:
         buckets=n,
         anti_bot=anti_bot or "off",
         pace=int(pace or 0),
+        mode=mode or "first_come",
     )
 
 
@@ -299,4 +318,5 @@ def forget_product(product_id: int) -> None:
     for b in range(product_buckets.count(product_id)):
         for key in (keys.stock(product_id, b), keys.buyers(product_id, b), keys.meta(product_id, b)):
             pipe.delete(key)
+    pipe.unlink(keys.entries(product_id))  # (a draw's, if it was one)
     pipe.execute()

@@ -42,6 +42,7 @@ def stock_gate_load(*, product_id: int) -> bool:
         buckets=product.gate_buckets,
         anti_bot=product.anti_bot,
         pace=product.max_admissions_per_second,
+        mode=product.sale_mode,
     )
 
 

@@ -47,7 +47,7 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     state = sale_state_get(product_id=purchase.product_id)
     n = state.buckets
     first, sold_out = buckets.home(purchase.user_id, n), False
-    path, held_by, answer = _path_to_spend(purchase, state, first), None, None
+    path, held_by, answer = path_to_spend(purchase, state, first), None, None
     try:
         for i in range(n):
             b = (first + i) % n
@@ -86,8 +86,9 @@ def purchase_admit(purchase: PurchaseRequest, *, rate_limits: RateRules = ()) ->
     return purchase
 
 
-def _path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> admissions.PathSpend | None:
-    """The request's purchase path, checked, if the product is sold through paths. Raises the path's refusals."""
+def path_to_spend(purchase: PurchaseRequest, state: gate.SaleState, home: int) -> admissions.PathSpend | None:
+    """The request's purchase path, checked, if the product is sold through paths (spent in bucket `home`: the
+    buyer's). Raises the path's refusals."""
     if state.anti_bot == AntiBot.OFF:
         return None
     claim = path_token_check(

@@ -143,7 +143,11 @@ class SeckillBuyApi(APIView):
         ],
         responses={
             200: OpenApiResponse(OutcomeSerializer, description="code `success`: sold"),
-            202: OpenApiResponse(OutcomeSerializer, description="code `pending`: not decided yet; see result_url"),
+            202: OpenApiResponse(
+                OutcomeSerializer,
+                description="code `pending`: not decided yet, see result_url; for a product sold by draw, `entered`: "
+                "the buyer's entry (entry_code, draw_at, result_url: GET /api/seckill/{product_id}/entry/)",
+            ),
             **error_responses(*PURCHASE_REFUSALS),
         },
     )

@@ -28,13 +28,16 @@ _product_cache: dict[int, tuple[float, Product | None]] = {}  # product id -> (e
 
 
 def purchase_check(*, state: gate.SaleState, quantity: int, now_ms: int) -> None:
-    """Raises SaleDisabled, SaleNotStarted, SaleEnded, InvalidRequest (quantity over the limit) or SoldOut."""
+    """Raises SaleDisabled, SaleNotStarted, SaleEnded, InvalidRequest (quantity over the limit) or SoldOut (not
+    for a draw's entry, which is taken whatever the stock: seckill/purchases/entries.py)."""
     if not state.enabled:
         raise SaleDisabled()
     if now_ms < state.start_ms:
         raise SaleNotStarted()
     if now_ms >= state.end_ms:
         raise SaleEnded()
+    if state.is_draw:
+        return
     if quantity > state.per_user_limit:
         raise InvalidRequest(
             errors={"quantity": [f"Ensure this value is less than or equal to {state.per_user_limit}."]}
@@ -134,6 +137,11 @@ def product_get_cached(*, product_id: int) -> Product:
     product = copy.copy(cached[1])  # (another thread may serve the same row with another figure)
     product.stock_left_live = product.stock_left if stock is None else stock
     return product
+
+
+def sale_cache_forget(product_id: int) -> None:
+    """Read the product's sale state from Redis again at its next request."""
+    _sale_cache.pop(product_id, None)
 
 
 def sale_cache_clear() -> None:

@@ -21,9 +21,10 @@ from seckill.gate.access_state import RateRules
 from seckill.purchases import idempotency
 from seckill.purchases.admission import AdmissionUnknown, purchase_admit, purchase_refuse_unsent
 from seckill.purchases.enqueue import purchase_enqueue, purchase_wait
+from seckill.purchases.entries import EntryAnswer, entry_submit
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
-from seckill.purchases.sale_cache import sale_check, sale_check_cached
+from seckill.purchases.sale_cache import sale_check, sale_check_cached, sale_state_get
 from seckill_site.errors import RateLimited, SeckillError, Unavailable
 from seckill_site.log_context import request_id_bound
 
@@ -46,7 +47,7 @@ def purchase_request_check(*, user_id: int, meta: dict, read_input: Callable[[],
     return PurchaseRequest(request_id, user_id, product_id, fields["quantity"], ip, key, fields.get("path"))
 
 
-def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
+def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome | EntryAnswer:
     """Hand a checked purchase request to the logic layer and wait up to `timeout` seconds for the decision.
 
     Returns the task's Outcome for this request id only, or a `pending` Outcome when the wait times out (the
@@ -59,7 +60,8 @@ def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
     A request Redis may have admitted whose refusal it cannot confirm (it went down meanwhile) is answered
     `pending` instead: the sweeper may still run it once Redis is back. A publish that failed after the broker
     took the message is answered with the worker's decision. No database query on this path once the product is
-    in Redis.
+    in Redis. A product sold by draw takes the request as the buyer's entry instead (entries.py): `entered` at
+    once, no broker message, whatever its stock; with or without an Idempotency-Key, a repeat answers the entry.
     """
     if purchase.idempotency_key is not None:
         return _submit_keyed(purchase, timeout)
@@ -72,9 +74,12 @@ def purchase_submit(purchase: PurchaseRequest, *, timeout: float) -> Outcome:
     return _admit_enqueue_wait(purchase, timeout, rate_limits)
 
 
-def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
+def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome | EntryAnswer:
     user_id, key = purchase.user_id, purchase.idempotency_key
     guards.rate_limit_check(user_id=user_id, ip=purchase.ip)
+    if sale_state_get(product_id=purchase.product_id).is_draw:  # an entry is the buyer's own: the key adds nothing
+        sale_check(product_id=purchase.product_id, quantity=purchase.quantity)
+        return _admit_enqueue_wait(purchase, timeout)
     first = idempotency.idempotency_claim(user_id=user_id, key=key, request_id=purchase.request_id)
     if first is not None:
         try:
@@ -110,7 +115,12 @@ def _submit_keyed(purchase: PurchaseRequest, timeout: float) -> Outcome:
         raise
 
 
-def _admit_enqueue_wait(purchase: PurchaseRequest, timeout: float, rate_limits: RateRules = ()) -> Outcome:
+def _admit_enqueue_wait(
+    purchase: PurchaseRequest, timeout: float, rate_limits: RateRules = ()
+) -> Outcome | EntryAnswer:
+    state = sale_state_get(product_id=purchase.product_id)  # (cached: the checks read it)
+    if state.is_draw:  # an entry, answered at once: no admission, no broker message
+        return entry_submit(purchase, state, rate_limits)
     with request_id_bound(purchase.request_id):  # every log line of this request names it
         return _admitted_enqueued_awaited(purchase, timeout, rate_limits)
 

@@ -64,6 +64,9 @@ SECKILL_EXPIRE_BATCH = int(env("SECKILL_EXPIRE_BATCH", "500"))
 # Redis without its order before that counts as drift (its task may still be retrying).
 SECKILL_RECONCILE_INTERVAL = float(env("SECKILL_RECONCILE_INTERVAL", "60"))
 SECKILL_RECONCILE_GRACE = float(env("SECKILL_RECONCILE_GRACE", "120"))
+# How often beat holds the draws whose window closed and hands units back in the ledger to their waitlists
+# (seckill/worker/draw.py): a draw is held within this many seconds of its end.
+SECKILL_DRAW_INTERVAL = float(env("SECKILL_DRAW_INTERVAL", "2"))
 
 # --- Anti-bot (a product's anti_bot: seckill/antibot/) ------------------------------------------------------
 # Seconds a purchase path stays valid after the sale starts (after it is issued, once the sale is on).

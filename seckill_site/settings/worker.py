@@ -6,6 +6,7 @@ from seckill_site.settings.env import env, env_bool
 from seckill_site.settings.sale import (
     REDIS_URL,
     SECKILL_BLACKLIST_RECONCILE_INTERVAL,
+    SECKILL_DRAW_INTERVAL,
     SECKILL_EXPIRE_INTERVAL,
     SECKILL_RECONCILE_INTERVAL,
     SECKILL_REDIS_MAX_CONNECTIONS,
@@ -101,6 +102,7 @@ CELERY_TASK_ROUTES = {
     "seckill.reconcile_blacklist": {"queue": "maintenance"},
     "seckill.expire_orders": {"queue": "maintenance"},
     "seckill.reconcile": {"queue": "maintenance"},
+    "seckill.draw_tick": {"queue": "maintenance"},
 }
 # Celery's default scheduler (a schedule file), which also writes beat's heartbeat for /readyz and /metrics.
 CELERY_BEAT_SCHEDULER = "seckill.ops.heartbeat:HeartbeatScheduler"
@@ -119,6 +121,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "seckill.expire_orders",
         "schedule": SECKILL_EXPIRE_INTERVAL,
         "options": {"expires": SECKILL_EXPIRE_INTERVAL},
+    },
+    "draw-tick": {
+        "task": "seckill.draw_tick",
+        "schedule": SECKILL_DRAW_INTERVAL,
+        "options": {"expires": SECKILL_DRAW_INTERVAL},
     },
     "reconcile": {
         "task": "seckill.reconcile",

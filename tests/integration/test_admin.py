@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from products.models import Product
+from seckill.gate import keys
 from seckill.gate import stock as gate
 from seckill.models import Order
 from seckill.purchases.request import PurchaseRequest
@@ -43,6 +44,7 @@ def form(**overrides):
         "challenge_cost": "20000",
         "path_lead_seconds": "60",
         "max_admissions_per_second": "0",
+        "sale_mode": "first_come",
     }
     data.update(overrides)
     return data
@@ -54,6 +56,16 @@ def test_admin_creates_a_product_and_loads_it_into_redis(clean_redis, admin_clie
     product = Product.objects.get(name="Admin item")
     assert (product.stock_total, product.stock_left) == (8, 8)
     assert gate.live_stock([product.pk]) == {product.pk: 8}
+
+
+def test_admin_creates_a_draw_shows_its_commitment_and_keeps_its_mode_once_on_sale(clean_redis, admin_client):
+    response = admin_client.post("/admin/products/product/add/", form(name="Draw item", sale_mode="draw"))
+    assert response.status_code == 302, response.content[:2000]
+    product = Product.objects.get(name="Draw item")
+    assert product.is_draw and clean_redis.hget(keys.meta(product.pk), "mode") == "draw"
+    page = admin_client.get(f"/admin/products/product/{product.pk}/change/").content.decode()
+    assert f"seed SHA-256 {product.draw.seed_sha256}" in page
+    assert 'name="sale_mode"' not in page  # on sale: read only
 
 
 def test_admin_stock_edit_is_a_delta_and_the_list_shows_live_stock(clean_redis, admin_client, make_product):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from products.models import Product
 from seckill.catalogue import services as catalogue_services
-from seckill.errors import SoldOut
+from seckill.errors import SaleStarted, SoldOut
 from seckill.gate import buckets, keys, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
@@ -22,7 +22,6 @@ from seckill.ops import reconcile
 from seckill.purchases import idempotency
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
-from seckill_site.errors import InvalidRequest
 from tests.support.http import api_client, final_response, post_until_admitted
 from tests.support.invariants import assert_gate_and_ledger_agree
 
@@ -91,7 +90,7 @@ def test_a_keyed_purchase_that_moved_bucket_is_replayed_from_where_it_sold(worke
 @pytest.mark.django_db(transaction=True)
 def test_buckets_are_set_before_the_sale_and_the_gate_follows(clean_redis, make_product):
     started = make_product(stock_total=6)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(SaleStarted):
         catalogue_services.product_update(product=started, gate_buckets=3)
     later = make_product(stock_total=6, start_time=timezone.now() + timedelta(hours=1))
     catalogue_services.product_update(product=later, gate_buckets=3)  # the gate is loaded again on commit

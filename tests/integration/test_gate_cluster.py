@@ -12,7 +12,7 @@ import redis
 from django.utils import timezone
 from redis.crc import key_slot
 
-from seckill.gate import access_state, admissions, keys, operations, records
+from seckill.gate import access_state, admissions, entries, keys, operations, records
 from seckill.gate import stock as gate
 from seckill.gate.client import get_client
 from seckill.worker.outcome_record import OutcomeRecorder
@@ -45,6 +45,7 @@ COVERED = {
     "pace": "test_admission_anti_bot.py",
     "path_spent": "test_admission_anti_bot.py",
     "solution_spent": "test_a_challenges_solution_is_spent_once",
+    "entries": "test_a_draws_entries_close_and_its_orders_take_their_units",
 }
 NOT_KEYS = {"request_id_new", "request_id_product", "request_bucket", "uuid"}
 
@@ -199,3 +200,25 @@ def test_operations_state():
     assert operations.beat_lease_hold(beat_id="a", ttl_ms=10_000)
     assert operations.beat_lease_hold(beat_id="a", ttl_ms=10_000)  # renewed
     assert not operations.beat_lease_hold(beat_id="b", ttl_ms=10_000)
+
+
+def test_a_draws_entries_close_and_its_orders_take_their_units():
+    """enter.lua (with rate limits in their subjects' slots, a path spent), draw_close.lua and take.lua, each in
+    the product's slot."""
+    now = timezone.now()
+    window = dict(start_time=now - timedelta(hours=1), end_time=now + timedelta(hours=1))
+    gate.load_product(product_id=77, stock_left=2, enabled=True, per_user_limit=1, mode="draw", **window)
+    rules = [("user", "5", 10, 60), ("ip", "10.0.0.1", 10, 60)]
+    path = admissions.PathSpend("n" * 32, int(time.time() * 1000) + 60_000)
+    assert entries.enter(product_id=77, user_id=5, code="c5", path=path, rate_limits=rules)[:2] == ("entered", "c5")
+    assert entries.enter(product_id=77, user_id=5, code="other")[:2] == ("entered", "c5")
+    assert entries.enter(product_id=77, user_id=6, code="c6", path=path)[0] == "path_used"
+    assert entries.enter(product_id=77, user_id=6, code="c6")[:2] == ("entered", "c6")
+    assert entries.entry_code(product_id=77, user_id=6) == "c6" and entries.entries_count(77) == 2
+    assert entries.entries_close(77) == {5: "c5", 6: "c6"}
+    assert entries.enter(product_id=77, user_id=7, code="c7")[0] == "ended"
+    assert gate.take(product_id=77, orders=[(5, "77-draw-c5", 1), (6, "77-draw-c6", 1)]) == 2
+    assert gate.take(product_id=77, orders=[(5, "77-draw-c5", 1)]) == 0  # once
+    assert gate.live_stock([77]) == {77: 0} and gate.buyers(77) == {5: "77-draw-c5", 6: "77-draw-c6"}
+    entries.entries_forget(77)
+    assert entries.entries_close(77) == {}

@@ -52,7 +52,7 @@ def test_the_schema_tells_the_whole_truth(web, worker, make_product):
 
     api = schemathesis_run(f"{base}/api/schema/", "-H", f"Authorization: Bearer {token_for(manager)}")
     assert api.returncode == 0, api.stdout[-12000:] + api.stderr[-3000:]
-    assert "✅ Stateful" in api.stdout and "Tested: 16" in api.stdout, api.stdout[-4000:]
+    assert "✅ Stateful" in api.stdout and "Tested: 19" in api.stdout, api.stdout[-4000:]
     assert PaymentEvent.objects.exists()  # signed bodies reached the payment service (an event is kept once read)
 
     for product_id in Product.objects.values_list("pk", flat=True):

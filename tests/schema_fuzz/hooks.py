@@ -4,7 +4,8 @@ tests what lies behind them instead of stopping at them. Loaded by the `st` comm
 
 - the webhook: each body is signed as the provider signs it (Seckill-Signature, the test's secret), unless the
   case leaves the header out;
-- a product's window: the sale must end after it starts (a cross-field rule);
+- a product's window: the sale must end after it starts, a draw's waitlist closes after it ends (cross-field
+  rules);
 - a purchase's quantity: at most the product's per-user limit, which is the product's state (the test's
   products allow 1).
 """
@@ -28,6 +29,7 @@ def before_call(ctx, case, kwargs):
         _sign(case, kwargs)
     elif path.startswith("/api/products/") and method in ("POST", "PATCH") and isinstance(case.body, dict):
         _window_in_order(case.body)
+        _draw_rules(case.body)
     elif path == "/api/seckill/" and method == "POST" and isinstance(case.body, dict):
         quantity = case.body.get("quantity")
         if type(quantity) is int and quantity > 1:
@@ -56,6 +58,14 @@ def _window_in_order(body: dict) -> None:
     if end is None or end <= start:
         end = start + timedelta(days=1)
     body["start_time"], body["end_time"] = start.isoformat(), end.isoformat()
+
+
+def _draw_rules(body: dict) -> None:
+    """A draw's waitlist closes after its end (with no end in the body, the product's: null, the default). (A
+    draw is in one gate bucket: the API sets no buckets, only the admin does.)"""
+    waitlist, end = _moment(body.get("waitlist_until")), _moment(body.get("end_time"))
+    if waitlist is not None:
+        body["waitlist_until"] = max(waitlist, end).isoformat() if end is not None else None
 
 
 def _moment(value) -> datetime | None:
