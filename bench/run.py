@@ -14,6 +14,7 @@ measures, each against its comparator in the same run:
   4. product page: GET /api/products/<id>/ of a sale about to open, with the buyer's token, versus GET /api/time/
   5. anti-bot:  a path issued for a solved challenge versus GET /api/time/; purchases with a path versus the no-op;
                 the sold-out answer of a product sold through paths versus GET /api/time/ (bench/scenarios/anti_bot.py)
+  6. draw:      a draw's entries (POST /api/seckill/, 202 `entered`) versus GET /api/time/ (bench/scenarios/draw.py)
 then audits every product (orders == units sold == stock taken, in the database and in Redis; no buyer with two
 orders; no 5xx; nothing left pending). Writes bench/results/<time>.json and the table in BENCHMARKS.md.
 
@@ -44,6 +45,7 @@ from bench.redis_layout import RedisLayout  # noqa: E402
 from bench.scenarios.accepted import accepted_scenario  # noqa: E402
 from bench.scenarios.anti_bot import anti_bot_scenario  # noqa: E402
 from bench.scenarios.burst import burst_scenario  # noqa: E402
+from bench.scenarios.draw import draw_scenario  # noqa: E402
 from bench.scenarios.expiring import due_orders  # noqa: E402
 from bench.scenarios.product_page import product_page_scenario  # noqa: E402
 from bench.scenarios.sold_out import sold_out_scenario  # noqa: E402
@@ -59,7 +61,7 @@ from bench.system import (  # noqa: E402
     reset_state,
 )
 
-SCENARIOS = ("burst", "sold_out", "accepted", "product_page", "anti_bot")
+SCENARIOS = ("burst", "sold_out", "accepted", "product_page", "anti_bot", "draw")
 
 
 def parse_args():
@@ -192,6 +194,8 @@ def main() -> int:
             product_page_scenario(args, system, tokens_csv, report)
         if "anti_bot" in args.only:
             anti_bot_scenario(args, system, tokens_csv, report, product_ids)
+        if "draw" in args.only:
+            draw_scenario(args, system, tokens_csv, report, product_ids)
         wait_until_settled()
         for entry in report.get("expiring", []):
             entry["seconds_after_the_floods_until_all_released"] = wait_until_released(entry["product_id"])

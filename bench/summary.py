@@ -21,6 +21,8 @@ def ratios(s: dict) -> dict:
         r["path_issued_vs_time_rps"] = s["path_issued"]["rps"] / s["time_floor_ab"]["rps"]
         r["accepted_path_vs_noop_rps"] = s["accepted_path"]["rps"] / s["noop_round_trip_ab"]["rps"]
         r["sold_out_path_vs_time_rps"] = s["sold_out_path"]["rps"] / s["time_floor_ab"]["rps"]
+    if "entered" in s:
+        r["entered_vs_time_rps"] = s["entered"]["rps"] / s["time_floor_draw"]["rps"]
     if "burst" in s:
         r["burst_time_vs_naive"] = (
             s["burst"]["seconds_until_all_answered"] / s["burst_naive"]["seconds_until_all_answered"]
@@ -81,6 +83,11 @@ def targets(report: dict) -> dict:
             set(s["accepted_path"]["statuses"]) == {"200"} and not s["accepted_path"]["buyers_wrapped"]
         )
         t["sold_out with paths >= 0.9 x time"] = r["sold_out_path_vs_time_rps"] >= 0.9
+    if "entered" in s:
+        t["draw entries >= 0.5 x time"] = r["entered_vs_time_rps"] >= 0.5
+        t["draw entries: every answer an entry"] = (
+            set(s["entered"]["statuses"]) == {"202"} and not s["entered"]["buyers_wrapped"]
+        )
     if "burst" in s:
         rss = s["burst"]["peak_rss_mb"]
         t["burst <= 0.35 x naive time"] = r["burst_time_vs_naive"] <= 0.35
@@ -121,6 +128,13 @@ def headline(report: dict) -> str:
             "accepted with a path: every answer a sale": ", ".join(sorted(s["accepted_path"]["statuses"])),
             "sold_out with paths >= 0.9 x time": f"{r['sold_out_path_vs_time_rps']:.2f} ({rps('sold_out_path')} vs "
             f"{rps('time_floor_ab')} req/s)",
+        }
+    if "entered" in s:
+        web_ms = 1000 * s["entered"]["server_cpu_s"]["web"] / max(1, s["entered"]["requests"])
+        figures |= {
+            "draw entries >= 0.5 x time": f"{r['entered_vs_time_rps']:.2f} ({rps('entered')} vs "
+            f"{rps('time_floor_draw')} req/s; {web_ms:.2f} ms of web CPU an entry)",
+            "draw entries: every answer an entry": ", ".join(sorted(s["entered"]["statuses"])),
         }
     for name in t:
         if name.startswith("accepted >= "):

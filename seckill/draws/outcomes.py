@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -49,11 +50,18 @@ class EntryAnswer:
             user_id=user_id,
             entry_code=entry_code,
             draw_at=iso_ms(draw_at),
-            result_url=reverse("seckill-entry-detail", kwargs={"product_id": product_id}),
+            result_url=result_url(product_id),
             **more,
         )
 
 
+@functools.lru_cache(maxsize=1024)
+def result_url(product_id: int) -> str:
+    """Where an entrant reads their result (reversed once per product: an entry's answer is on the hot path)."""
+    return reverse("seckill-entry-detail", kwargs={"product_id": product_id})
+
+
+@functools.lru_cache(maxsize=1024)
 def iso_ms(moment: datetime) -> str:
     """A time as the API writes it in an entry's answers: UTC, to the millisecond (the gate's precision)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
