@@ -3,13 +3,18 @@
 //   (GET /api/time/: this device's offset, so the countdown is the server's) -> from the path lead time, a
 //   product sold with a challenge gets it solved in Web Workers (ALTCHA's solver) and a path taken -> at the
 //   start, Buy: POST /api/seckill/ with the path, a 202 followed to its outcome -> the order, its pay-by
-//   countdown and the demo Pay button. Every refusal is said in words.
+//   countdown and the demo Pay button. A product sold by draw (docs/draw.md): Enter the draw, the entry's code and
+//   result (GET its result_url: entered, waitlisted, success with the order, not drawn), the countdown to the
+//   draw and the draw's public record (GET draw_url: the seed's commitment, then the seed and the entry list).
+//   Every refusal is said in words.
 (function () {
   "use strict";
   const root = document.getElementById("shop");
   const productId = Number(root.dataset.productId);
   const $ = (id) => document.getElementById(id);
   const state = { token: null, username: null, offsetMs: 0, product: null, path: null, busy: false, order: null };
+  state.entry = null; // a draw's entry, as its result_url answers it
+  state.record = null; // a draw's public record
   state.prepareAfter = 0; // after a refused preparation, the next try waits a few seconds
 
   const REFUSALS = {
@@ -33,6 +38,7 @@
     challenge_invalid: "The device check failed: press Buy again.",
     challenge_expired: "The device check took too long: press Buy again.",
     challenge_used: "That device check was used already: press Buy again.",
+    not_drawn: "Not drawn this time. Thank you for entering.",
     not_authenticated: "Sign in first.",
     authentication_failed: "Your sign-in expired: sign in again.",
   };
@@ -98,9 +104,66 @@
     state.product = p;
     $("product-name").textContent = p.name;
     $("product-price").textContent = p.price;
-    $("product-stock").textContent = `${p.stock_left} of ${p.stock_total}`;
+    const drawOpen = p.sale_mode === "draw" && p.status !== "ended"; // (its units are drawn at the end)
+    $("product-stock-label").textContent = drawOpen ? "Units" : "Left";
+    $("product-stock").textContent = drawOpen ? `${p.stock_total}` : `${p.stock_left} of ${p.stock_total}`;
     $("product-status").textContent = p.status.replace(/_/g, " ");
     $("product-anti-bot").textContent = PROTECTION[p.anti_bot] || p.anti_bot;
+    if (isDraw()) await loadDraw();
+  }
+
+  // --- a draw ---------------------------------------------------------------------------------------------
+  function isDraw() {
+    return state.product !== null && state.product.sale_mode === "draw";
+  }
+
+  async function loadDraw() {
+    $("draw").hidden = false;
+    $("buy").textContent = "Enter the draw";
+    const drawAt = new Date(Date.parse(state.product.end_time));
+    $("draw-at").textContent = drawAt.toLocaleString();
+    $("draw-at").setAttribute("datetime", state.product.end_time);
+    if (!state.record || !state.record.drawn) {
+      const answer = await api("GET", state.product.draw_url);
+      if (answer.status === 200) state.record = answer.data;
+    }
+    const r = state.record;
+    if (r) {
+      $("draw-commitment").textContent = r.seed_sha256;
+      $("draw-published").hidden = !r.drawn;
+      if (r.drawn) {
+        $("draw-seed").textContent = r.seed;
+        $("draw-digest").textContent = r.entries_sha256;
+        $("draw-count").textContent = r.entries_count;
+        $("draw-units").textContent = r.stock_total;
+        $("draw-winners").textContent = r.winners;
+        $("draw-list").href = r.entries_url;
+      }
+    }
+    if (state.token && !state.entryAsked) await loadEntry(); // (an entry made earlier, or in another tab)
+  }
+
+  async function loadEntry() {
+    state.entryAsked = true;
+    const answer = await api("GET", `/api/seckill/${productId}/entry/`);
+    if (["entered", "waitlisted", "success", "not_drawn"].includes(answer.data.code)) showEntry(answer.data);
+  }
+
+  const ENTRY_RESULTS = {
+    entered: () => "You are in the draw: the result comes when it is drawn.",
+    waitlisted: (e) => `Not drawn yet: you are number ${e.position} on the waitlist, until ${new Date(Date.parse(e.waitlist_until)).toLocaleTimeString()}.`,
+    success: () => "You won! Pay your order below.",
+    not_drawn: () => REFUSALS.not_drawn,
+  };
+
+  function showEntry(entry) {
+    const wasWon = state.entry && state.entry.code === "success";
+    state.entry = Object.assign({}, entry, { final: entry.code === "success" || entry.code === "not_drawn" });
+    $("entry").hidden = false;
+    $("entry-code").textContent = entry.entry_code;
+    $("entry-result").textContent = ENTRY_RESULTS[entry.code](entry);
+    $("entry-result").className = entry.code === "success" ? "ok" : entry.code === "not_drawn" ? "refused" : "";
+    if (entry.code === "success" && !wasWon) showOrder(entry.order_id);
   }
 
   function startMs() {
@@ -123,9 +186,17 @@
     if (!state.product) return;
     const left = startMs() - now;
     const ended = now >= Date.parse(state.product.end_time);
-    $("countdown").textContent = ended ? "Ended" : left > 0 ? `Starts in ${duration(left)}` : "On sale now";
+    if (isDraw()) {
+      const toDraw = Date.parse(state.product.end_time) - now;
+      const drawn = state.record && state.record.drawn;
+      $("countdown").textContent = left > 0 ? `Entries open in ${duration(left)}` : toDraw > 0
+        ? `Draw in ${duration(toDraw)}` : drawn ? "Drawn" : "Drawing…";
+    } else {
+      $("countdown").textContent = ended ? "Ended" : left > 0 ? `Starts in ${duration(left)}` : "On sale now";
+    }
     const open = left <= 0 && !ended;
-    $("buy").disabled = !state.token || !open || state.busy || state.order !== null;
+    const entered = isDraw() && state.entry !== null;
+    $("buy").disabled = !state.token || !open || state.busy || state.order !== null || entered;
     // A path (and its challenge) taken ahead, from the lead time: a slow device is ready at the opening.
     const lead = (state.product.path_lead_seconds || 0) * 1000;
     const due = Date.now() >= state.prepareAfter;
@@ -272,6 +343,11 @@
           continue;
         }
         state.path = answer.status === 429 ? state.path : null; // spent (or useless) after an answer
+        if (answer.status === 202 && answer.data.code === "entered") {
+          say("Entered. Good luck!", "ok");
+          showEntry(answer.data);
+          return;
+        }
         while (answer.status === 202 && Date.now() < deadline) {
           say("Your purchase is being decided…");
           await sleep(500);
@@ -360,6 +436,7 @@
     $("signin").hidden = !!token;
     $("signed-in").hidden = !token;
     $("signed-in-name").textContent = username || "";
+    if (token && isDraw()) loadEntry();
     tick();
   }
 
@@ -378,15 +455,28 @@
   $("signout").addEventListener("click", () => {
     sessionStorage.removeItem("seckill-shop");
     state.path = null;
+    state.entry = null;
+    state.entryAsked = false;
+    state.order = null;
+    $("entry").hidden = true;
+    $("order").hidden = true;
     signedIn(null, null);
     $("username").focus();
   });
   $("buy").addEventListener("click", buy);
   $("pay").addEventListener("click", pay);
 
+  async function followDraw() {
+    // After the draw, the entry's result until it is final; the record once, when it is published.
+    if (!isDraw() || serverNow() < Date.parse(state.product.end_time)) return;
+    if (!state.record || !state.record.drawn) await loadDraw();
+    if (state.token && state.entry && !state.entry.final) await loadEntry();
+  }
+
   const saved = JSON.parse(sessionStorage.getItem("seckill-shop") || "null");
   if (saved && saved.token) signedIn(saved.token, saved.username);
   measureOffset().then(loadProduct).then(tick);
   setInterval(tick, 250);
   setInterval(loadProduct, 2000);
+  setInterval(() => followDraw().catch(() => {}), 1000);
 })();
