@@ -119,10 +119,15 @@ class PriceField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+# One character Python does not strip: \s, which is what JSON Schema's (ECMA-262) \s means, and the control
+# separators and NEL Python counts as whitespace too (a name of "\x1d" would otherwise be schema-valid and blank).
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+
+
 class ProductInputSerializer(StrictSerializer):
     # A name is trimmed of whitespace (Python's: control separators too) and may not be blank: the schema says so
     # with a pattern (one character that is not whitespace), which is what the trimmed name needs.
-    name = serializers.CharField(max_length=200, validators=[RegexValidator(r"\S", "Must not be blank.")])
+    name = serializers.CharField(max_length=200, validators=[RegexValidator(NOT_BLANK, "Must not be blank.")])
     price = PriceField(default=Decimal("0"))
     stock_total = serializers.IntegerField(min_value=0, max_value=10_000_000)
     per_user_limit = serializers.IntegerField(min_value=1, max_value=1000, default=1)

@@ -19,17 +19,19 @@ from seckill_site.openapi import error_responses
 class EntrySerializer(serializers.Serializer):
     """An entry and where it stands (for the schema)."""
 
-    code = serializers.CharField(help_text="entered | waitlisted | success | not_drawn")
+    code = serializers.CharField(help_text="entered | waitlisted | success | not_drawn (or a refusal's code)")
     detail = serializers.CharField()
-    product_id = serializers.IntegerField()
-    user_id = serializers.IntegerField()
-    entry_code = serializers.CharField(help_text="The entry's random code: find it in the draw's entry list.")
-    draw_at = serializers.DateTimeField(help_text="When the draw is held (the window's end).")
+    product_id = serializers.IntegerField(required=False)
+    user_id = serializers.IntegerField(required=False)
+    entry_code = serializers.CharField(
+        required=False, help_text="The entry's random code: find it in the draw's entry list."
+    )
+    draw_at = serializers.DateTimeField(required=False, help_text="When the draw is held (the window's end).")
     position = serializers.IntegerField(required=False, help_text="waitlisted: 1 is the next to get a unit.")
     waitlist_until = serializers.DateTimeField(required=False)
     order_id = serializers.IntegerField(required=False, help_text="success: the order to pay.")
     order_url = serializers.CharField(required=False)
-    result_url = serializers.CharField()
+    result_url = serializers.CharField(required=False)
 
 
 class EntryDetailApi(APIView):
@@ -40,8 +42,11 @@ class EntryDetailApi(APIView):
         responses={
             200: OpenApiResponse(EntrySerializer, description="`success`: drawn, with the order to pay"),
             202: OpenApiResponse(EntrySerializer, description="`entered` (not drawn yet) or `waitlisted`"),
-            409: OpenApiResponse(EntrySerializer, description="`not_drawn`"),
-            **error_responses("product_not_found", "not_a_draw", "entry_not_found", *BUYER_CODES),
+            **error_responses("product_not_found", "entry_not_found", *BUYER_CODES),
+            409: OpenApiResponse(
+                EntrySerializer,
+                description="`not_drawn` (with the entry), or `not_a_draw`: the product is sold first come",
+            ),
         },
     )
     def get(self, request, product_id: int):
@@ -90,11 +95,9 @@ class DrawEntriesApi(APIView):
         auth=[],
         responses={
             (200, "text/plain"): OpenApiResponse(str, description="the list whose SHA-256 is entries_sha256"),
-            **error_responses("product_not_found", "not_a_draw", "not_found", authenticated=False),
+            **error_responses("product_not_found", "not_a_draw", "draw_not_held", authenticated=False),
         },
     )
     def get(self, request, product_id: int):
         listed = selectors.draw_entries_list(product_id=product_id)
-        if listed is None:
-            return json_response({"code": "not_found", "detail": "Published once the draw is held."}, status=404)
         return HttpResponse(listed, content_type="text/plain; charset=us-ascii")

@@ -19,5 +19,11 @@ class EntryNotFound(SeckillError):
 
 class NotADraw(SeckillError):
     code = "not_a_draw"
-    http_status = status.HTTP_404_NOT_FOUND
+    http_status = status.HTTP_409_CONFLICT  # (the product exists: as challenge_not_required)
     default_detail = "This product is not sold by draw."
+
+
+class DrawNotHeld(SeckillError):
+    code = "draw_not_held"
+    http_status = status.HTTP_409_CONFLICT
+    default_detail = "The entry list is published once the draw is held."

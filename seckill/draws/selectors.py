@@ -8,7 +8,7 @@ from django.utils import timezone
 from products.errors import ProductNotFound
 from products.models import Product
 from products.selectors import MAX_ID
-from seckill.draws.errors import EntryNotFound, NotADraw, NotDrawn
+from seckill.draws.errors import DrawNotHeld, EntryNotFound, NotADraw, NotDrawn
 from seckill.draws.fairness import entries_list
 from seckill.draws.outcomes import ENTERED, SUCCESS, WAITLISTED, EntryAnswer, iso_ms
 from seckill.errors import BROKER_ERRORS
@@ -89,10 +89,10 @@ def draw_record(*, product_id: int) -> dict:
     return record
 
 
-def draw_entries_list(*, product_id: int) -> str | None:
-    """The draw's entry codes, sorted, one a line (what `entries_sha256` digests); None before the draw.
-    Raises ProductNotFound, NotADraw."""
+def draw_entries_list(*, product_id: int) -> str:
+    """The draw's entry codes, sorted, one a line (what `entries_sha256` digests). Raises ProductNotFound,
+    NotADraw, DrawNotHeld."""
     draw = draw_of(product_id)
     if draw.drawn_at is None:
-        return None
+        raise DrawNotHeld()
     return entries_list(DrawEntry.objects.filter(draw=draw).values_list("code", flat=True).iterator(chunk_size=10_000))

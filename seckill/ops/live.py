@@ -1,8 +1,9 @@
 """The admin's live sale page: one reading of a product's sale, which the page takes every second or so.
 
 A reading is counters and levels, never rates: the page keeps the readings of the last minutes and draws rates
-and latency quantiles from the differences between them, as Prometheus does. One reading costs two database
-queries, one Redis round trip of reads, one LLEN on the broker, a pass over this host's metrics files and a read
+and latency quantiles from the differences between them, as Prometheus does (a draw's entries a second from its
+`entered` answers). One reading costs two database queries (three or four for a draw), one Redis round trip of
+reads (and an HLEN of a draw's entries), one LLEN on the broker, a pass over this host's metrics files and a read
 of each other host's counters (SECKILL_METRICS_PEERS, in parallel; none of it on the purchase path). With Redis
 down it still answers, from the database, and says so.
 """
@@ -13,13 +14,15 @@ import logging
 import time
 
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from products import selectors as product_selectors
 from seckill.catalogue import services as catalogue_services
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import admissions, records
+from seckill.gate import entries as gate_entries
 from seckill.gate import stock as gate
-from seckill.models import Order
+from seckill.models import Draw, DrawEntry, Order
 from seckill.ops import heartbeat, metrics, reconcile
 from seckill.purchases.enqueue import purchase_queue_length
 
@@ -45,9 +48,12 @@ def product_live_reading(*, product_id: int) -> dict:
         "orders": orders,
         **metrics.product_purchase_figures(product_id),
         "redis": "ok",
+        "draw": _draw_figures(product) if product.is_draw else None,
     }
     try:
         reading.update(_redis_figures(product_id))
+        if reading["draw"] is not None and reading["draw"]["entries"] is None:  # (until the draw, in Redis)
+            reading["draw"]["entries"] = gate_entries.entries_count(product_id)
     except BROKER_ERRORS:
         logger.warning("live page: Redis unreachable", exc_info=True)
         reading.update(redis="unreachable", stock_left=None, admission_slots=None, requests_pending=None)
@@ -55,6 +61,23 @@ def product_live_reading(*, product_id: int) -> dict:
     product.stock_left_live = product.stock_left if reading["stock_left"] is None else reading["stock_left"]
     reading["product"]["status"] = catalogue_services.product_status_live(product).label
     return reading
+
+
+def _draw_figures(product) -> dict | None:
+    """A draw's progress: taking entries, drawing (its window closed, the draw not held yet), drawn (in how long,
+    its winners, how many units the waitlist handed on and how far it reached)."""
+    draw = Draw.objects.filter(product_id=product.pk).first()
+    if draw is None:
+        return None
+    now = timezone.now()
+    figures = {"entries": None, "winners": None, "draw_seconds": None, "handed_on": None, "waitlist_next": None}
+    if draw.drawn_at is None:
+        state = "upcoming" if now < product.start_time else "taking entries" if now < product.end_time else "drawing"
+        return {"state": state, **figures}
+    handed = DrawEntry.objects.filter(draw=draw, order__isnull=False).count() - draw.winners
+    waitlist = "waitlist open" if now < product.waitlist_closes else "waitlist closed"
+    figures |= {"entries": draw.entries_count, "winners": draw.winners, "draw_seconds": draw.draw_seconds}
+    return {"state": f"drawn, {waitlist}", **figures, "handed_on": handed, "waitlist_next": draw.next_rank}
 
 
 def _redis_figures(product_id: int) -> dict:

@@ -385,7 +385,7 @@ def test_the_draws_record_commits_before_and_publishes_the_seed_and_list_after(
     assert page["sale_mode"] == "draw" and page["draw_url"] == f"/api/products/{product.pk}/draw/"
     before = Client().get(page["draw_url"]).json()
     assert before["drawn"] is False and "seed" not in before and len(before["seed_sha256"]) == 64
-    assert Client().get(f"/api/products/{product.pk}/draw/entries/").status_code == 404
+    assert Client().get(f"/api/products/{product.pk}/draw/entries/").json()["code"] == "draw_not_held"
     entrants(make_buyers, product, 5)
     close_window(product)
     draws.draw_hold(product_id=product.pk)

@@ -204,3 +204,28 @@ def test_the_live_page_shows_a_sale_as_it_happens(
     shot = ARTIFACTS / "live-page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_the_reading_follows_a_draw_from_its_entries_to_its_winners(clean_redis, staff, make_buyers, make_product):
+    from django.utils import timezone
+
+    from seckill.catalogue.services import product_update
+    from seckill.worker import draw as draws
+
+    product = make_product(stock_total=2, sale_mode="draw")
+    client = logged_in(staff)
+    assert client.get(reading_url(product.pk)).json()["draw"]["state"] == "taking entries"
+    for b in make_buyers(3):
+        assert api_client(b).post("/api/seckill/", {"product_id": product.pk}, format="json").status_code == 202
+    taking = client.get(reading_url(product.pk)).json()
+    assert taking["draw"]["entries"] == 3 and taking["answers"].get("entered") == 3
+    product_update(product=product, end_time=timezone.now())
+    assert client.get(reading_url(product.pk)).json()["draw"]["state"] == "drawing"
+    draws.draw_hold(product_id=product.pk)
+    drawn = client.get(reading_url(product.pk)).json()["draw"]
+    assert drawn["state"] == "drawn, waitlist open" and (drawn["entries"], drawn["winners"], drawn["handed_on"]) == (
+        3,
+        2,
+        0,
+    )
+    assert client.get(reading_url(make_product().pk)).json()["draw"] is None  # first come

@@ -10,9 +10,9 @@
   const intervalMs = Number(root.dataset.intervalMs);
   const windowS = Number(root.dataset.windowS);
   const QUANTILE_WINDOW_S = 10;
-  const CODES = ["success", "pending", "sold_out", "already_purchased", "busy", "rate_limited"];
+  const CODES = ["success", "pending", "sold_out", "already_purchased", "busy", "rate_limited", "entered"];
   const COLORS = {
-    success: "#2e7d32", pending: "#757575", sold_out: "#ef6c00", already_purchased: "#6a1b9a",
+    success: "#2e7d32", pending: "#757575", entered: "#00838f", sold_out: "#ef6c00", already_purchased: "#6a1b9a",
     busy: "#c62828", rate_limited: "#795548", other: "#1565c0",
   };
 
@@ -136,6 +136,18 @@
     el.className = reading.beat === "ok" ? "" : "alarm";
   }
 
+  // A draw's progress (seckill/ops/live.py): its state, entries and entries a second, then its winners.
+  function showDraw(reading, before) {
+    const draw = reading.draw;
+    document.getElementById("draw-figures").hidden = !draw;
+    if (!draw) return;
+    const text = draw.draw_seconds === null ? draw.state
+      : `${draw.state}: ${draw.winners} winners in ${draw.draw_seconds.toFixed(2)} s, ${draw.handed_on} handed on`;
+    show("fig-draw", text);
+    show("fig-entries", draw.entries);
+    show("fig-entries-rate", perSecond(reading, before, (r) => answersOf(r, "entered")), 1);
+  }
+
   function take(reading) {
     const before = readings.length ? readings[readings.length - 1] : null;
     readings.push(reading);
@@ -169,6 +181,7 @@
     show("fig-queue", reading.queue_depth);
     show("fig-p50", p50, 1);
     show("fig-p99", p99, 1);
+    showDraw(reading, before);
     window.seckillLive.readings = readings.length;
     window.seckillLive.last = reading;
   }
