@@ -115,11 +115,20 @@ class Draw(models.Model):
     seed_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the seed (its ASCII), public from the start.")
     entries_digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the sorted entry codes.")
     entries_count = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0, help_text="The units the draw shared out (the ledger's, then).")
     winners = models.PositiveIntegerField(default=0, help_text="Orders the draw itself made.")
+    passed_over = models.PositiveIntegerField(default=0, help_text="Entrants the ledger refused at their turn.")
     # The waitlist: the rank in the draw's order of the next entrant to get a unit that comes back.
     next_rank = models.PositiveIntegerField(default=0)
     drawn_at = models.DateTimeField(null=True, blank=True)
     draw_seconds = models.FloatField(null=True, blank=True, help_text="How long the draw took.")
+    # The entries live in Redis only until the draw: a gate loaded again while entries could have been made (its
+    # data lost) may have lost some, and the draw waits for an operator (docs/draw.md).
+    gate_loaded_at = models.DateTimeField(null=True, blank=True, help_text="When Redis first held the product.")
+    gate_lost_at = models.DateTimeField(
+        null=True, blank=True, help_text="Redis lost the product during its entries: the draw waits until cleared."
+    )
+    gate_synced = models.BooleanField(default=True, help_text="False until Redis holds the draw's orders.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """Celery tasks: thin, take ids, safe to run twice. The work is in the worker-side modules they call."""
 
+import logging
 import time
 
 from celery import shared_task
@@ -14,6 +15,8 @@ from seckill.purchases.request import PurchaseRequest
 from seckill.worker import decisions, draw, sweep
 from seckill.worker.outcome_record import outcome_recorded_with_result
 from seckill_site.log_context import request_id_bound
+
+logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
 
@@ -101,8 +104,15 @@ def reconcile_task() -> None:
 @shared_task(name="seckill.draw_tick", acks_late=True, ignore_result=True)
 def draw_tick_task() -> None:
     """Run by beat every SECKILL_DRAW_INTERVAL seconds: hold the draws whose window closed (each once, whoever runs
-    at once), then hand units back in the ledger to the open waitlists."""
-    for product_id in draw.draws_due():
-        draw.draw_hold(product_id=product_id)
-    for product_id in draw.waitlists_open():
-        draw.waitlist_refill(product_id=product_id)
+    at once), hand units back in the ledger to the open waitlists, tell Redis of orders it missed. One product's
+    failure (logged) leaves the others' steps to run."""
+    steps = [(draw.draw_hold, draw.draws_due()), (draw.waitlist_refill, draw.waitlists_open())]
+    steps.append((draw.gate_sync, draw.draws_unsynced()))
+    for step, product_ids in steps:
+        for product_id in product_ids:
+            try:
+                step(product_id=product_id)
+            except Exception:
+                logger.exception(
+                    "draw tick: %s of product %s failed (the next tick tries again)", step.__name__, product_id
+                )

@@ -42,9 +42,11 @@ def clean_redis(redis_client):
 def web_caches_cleared():
     """Each test starts with this process' copies of sale states and product rows empty: ids are reused from one
     test's database to the next, within the copies' lifetime (SECKILL_LOCAL_CACHE_TTL)."""
+    from seckill.draws.selectors import draw_caches_clear
     from seckill.purchases import sale_cache
 
     sale_cache.sale_cache_clear()
+    draw_caches_clear()
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,10 @@ class ProductAdmin(admin.ModelAdmin):
         if found is None:
             return "-"
         if found.drawn_at is None:
-            return f"seed SHA-256 {found.seed_sha256}; drawn at the end"
+            lost = (
+                " Redis lost its data during the entries: the draw waits (docs/draw.md)." if found.gate_lost_at else ""
+            )
+            return f"seed SHA-256 {found.seed_sha256}; drawn at the end.{lost}"
         return (
             f"drawn {found.drawn_at:%Y-%m-%d %H:%M:%S} in {found.draw_seconds:.2f} s: {found.entries_count} entries, "
             f"{found.winners} winners; list SHA-256 {found.entries_digest}"

@@ -40,13 +40,17 @@ def product_update(*, product: Product, **changes) -> Product:
     then loaded again in the new buckets; a product becoming a draw gets its seed: _draw_prepare).
 
     Raises InvalidRequest (unknown field, window, a draw in buckets), SaleStarted (buckets or mode changed once the
-    sale started), StockConflict (removing sold units), Unavailable (Redis).
+    sale started, a draw's window once it ended), StockConflict (removing sold units), Unavailable (Redis).
     """
     stock_total = changes.pop("stock_total", None)
     rebucket = changes.get("gate_buckets", product.gate_buckets) != product.gate_buckets
     for field in ("gate_buckets", "sale_mode"):
         if changes.get(field, getattr(product, field)) != getattr(product, field) and _sale_began(product):
             raise SaleStarted(errors={field: ["Set before the sale starts."]})
+    if product.is_draw and product.end_time <= timezone.now():  # its entries are closed: the draw's time stands
+        for field in ("start_time", "end_time"):
+            if changes.get(field, getattr(product, field)) != getattr(product, field):
+                raise SaleStarted(errors={field: ["A draw's window is fixed once it has ended."]})
     with transaction.atomic():
         services.product_update_plain(product=product, **changes)
         _draw_prepare(product.pk)
@@ -97,6 +101,7 @@ def product_delete(*, product: Product) -> None:
     """Delete a product that has no orders, and its keys in the Redis gate on commit."""
     product_id = product.pk
     with transaction.atomic():
+        Draw.objects.filter(product_id=product_id, drawn_at__isnull=True).delete()  # (a held draw keeps it)
         services.product_delete(product=product)
         transaction.on_commit(lambda: _gate_forget(product_id))
 

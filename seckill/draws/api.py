@@ -19,7 +19,7 @@ from seckill_site.openapi import error_responses
 class EntrySerializer(serializers.Serializer):
     """An entry and where it stands (for the schema)."""
 
-    code = serializers.CharField(help_text="entered | waitlisted | success | not_drawn (or a refusal's code)")
+    code = serializers.CharField(help_text="entered | waitlisted | success | lapsed | not_drawn (or a refusal's code)")
     detail = serializers.CharField()
     product_id = serializers.IntegerField(required=False)
     user_id = serializers.IntegerField(required=False)
@@ -45,7 +45,8 @@ class EntryDetailApi(APIView):
             **error_responses("product_not_found", "entry_not_found", *BUYER_CODES),
             409: OpenApiResponse(
                 EntrySerializer,
-                description="`not_drawn` (with the entry), or `not_a_draw`: the product is sold first come",
+                description="`not_drawn` or `lapsed` (drawn, the order unpaid in time or cancelled), with the entry; "
+                "or `not_a_draw`: the product is sold first come",
             ),
         },
     )
@@ -64,8 +65,11 @@ class DrawRecordSerializer(serializers.Serializer):
     seed = serializers.CharField(required=False, help_text="Once drawn: the seed, whose SHA-256 is seed_sha256.")
     entries_count = serializers.IntegerField(required=False)
     entries_sha256 = serializers.CharField(required=False, help_text="SHA-256 of the entry list (entries_url).")
+    units = serializers.IntegerField(required=False, help_text="The units drawn: the first this many entrants win.")
     winners = serializers.IntegerField(required=False)
-    stock_total = serializers.IntegerField(required=False)
+    passed_over = serializers.IntegerField(
+        required=False, help_text="Entrants reached whom the ledger refused (an account deactivated since)."
+    )
     entries_url = serializers.CharField(required=False)
 
 

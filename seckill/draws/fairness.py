@@ -46,3 +46,10 @@ def draw_order(seed: str, codes: Iterable[str]) -> list[str]:
     """The codes in the draw's order: winners first, then the waitlist."""
     key = seed.encode("ascii")
     return sorted(codes, key=lambda code: (hmac.new(key, code.encode("ascii"), hashlib.sha256).digest(), code))
+
+
+def draw_request_id(product_id: int, code: str) -> str:
+    """The request id of the order an entry wins: it names its product (seckill/gate/keys.py) and its entry, so that
+    the ledger's unique request id refuses a second order for one entry, and anyone reading the orders can tell
+    which entry each is for."""
+    return f"{product_id}-draw-{code}"

@@ -14,7 +14,8 @@ from seckill_site.errors import answer_codes_register
 ENTERED = "entered"  # in the draw, which has not been held yet
 WAITLISTED = "waitlisted"  # not among the winners: `position` in the waitlist, until it closes
 SUCCESS = "success"  # drawn (or handed a unit from the waitlist): an order to pay
-answer_codes_register({ENTERED: 202, WAITLISTED: 202})  # (success: the purchase's; not_drawn: its error's)
+LAPSED = "lapsed"  # drawn, but the order expired unpaid or was cancelled: its unit went back
+answer_codes_register({ENTERED: 202, WAITLISTED: 202, LAPSED: 409})  # (success: the purchase's; not_drawn: its error's)
 
 
 @dataclass
@@ -35,7 +36,7 @@ class EntryAnswer:
 
     @property
     def is_final(self) -> bool:
-        return self.code not in (ENTERED, WAITLISTED)
+        return self.code not in (ENTERED, WAITLISTED)  # (success stays success once paid; it may lapse before)
 
     def as_dict(self) -> dict:
         values = ((name, getattr(self, name)) for name in _FIELD_NAMES)
@@ -71,6 +72,7 @@ _DETAILS = {
     ENTERED: "You are in the draw; ask result_url for the result after draw_at.",
     WAITLISTED: "Not drawn yet: you are on the waitlist, and get an order if a winner's lapses before it closes.",
     SUCCESS: "Drawn: pay the order before its deadline.",
+    LAPSED: "Drawn, but the order was not paid in time or was cancelled: its unit went to the waitlist.",
     NotDrawn.code: NotDrawn.default_detail,
 }
 _FIELD_NAMES = tuple(field.name for field in fields(EntryAnswer))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -10,10 +13,10 @@ from products.models import Product
 from products.selectors import MAX_ID
 from seckill.draws.errors import DrawNotHeld, EntryNotFound, NotADraw, NotDrawn
 from seckill.draws.fairness import entries_list
-from seckill.draws.outcomes import ENTERED, SUCCESS, WAITLISTED, EntryAnswer, iso_ms
+from seckill.draws.outcomes import ENTERED, LAPSED, SUCCESS, WAITLISTED, EntryAnswer, iso_ms
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import entries as gate_entries
-from seckill.models import Draw, DrawEntry
+from seckill.models import Draw, DrawEntry, Order
 from seckill_site.errors import Unavailable
 
 
@@ -34,7 +37,8 @@ def draw_of(product_id: int) -> Draw:
 def entry_result(*, product_id: int, user_id: int) -> EntryAnswer:
     """The buyer's entry and where it stands: `entered` until the draw, then `success` (with the order it won,
     by the draw or from the waitlist), `waitlisted` (with its position) until the waitlist closes, else
-    `not_drawn`. Raises ProductNotFound, NotADraw, EntryNotFound, Unavailable (Redis, before the draw)."""
+    `not_drawn`; `lapsed` for a winner whose order expired or was cancelled. Raises ProductNotFound, NotADraw,
+    EntryNotFound, Unavailable (Redis, before the draw)."""
     draw = draw_of(product_id)
     product = draw.product
     answer = dict(product_id=product_id, user_id=user_id, draw_at=product.end_time)
@@ -49,16 +53,20 @@ def entry_result(*, product_id: int, user_id: int) -> EntryAnswer:
                 raise EntryNotFound()
         else:
             return EntryAnswer.make(ENTERED, entry_code=code, **answer)
-    entry = DrawEntry.objects.filter(draw=draw, user_id=user_id).only("code", "rank", "order_id").first()
-    if entry is None:
+    entry = DrawEntry.objects.filter(draw=draw, user_id=user_id).values_list(
+        "code", "rank", "order_id", "order__status"
+    )
+    if (entry := entry.first()) is None:
         raise EntryNotFound()
-    answer["entry_code"] = entry.code
-    if entry.order_id is not None:
-        order_url = reverse("order-detail", kwargs={"order_id": entry.order_id})
-        return EntryAnswer.make(SUCCESS, order_id=entry.order_id, order_url=order_url, **answer)
+    code, rank, order_id, order_status = entry
+    answer["entry_code"] = code
+    if order_id is not None:
+        order_url = reverse("order-detail", kwargs={"order_id": order_id})
+        won = SUCCESS if order_status in Order.LIVE else LAPSED
+        return EntryAnswer.make(won, order_id=order_id, order_url=order_url, **answer)
     closes = product.waitlist_closes
-    if entry.rank >= draw.next_rank and timezone.now() < closes:
-        position = entry.rank - draw.next_rank + 1
+    if rank >= draw.next_rank and timezone.now() < closes:
+        position = rank - draw.next_rank + 1
         until = iso_ms(closes)
         return EntryAnswer.make(WAITLISTED, position=position, waitlist_until=until, **answer)
     return EntryAnswer.make(NotDrawn.code, **answer)
@@ -66,7 +74,23 @@ def entry_result(*, product_id: int, user_id: int) -> EntryAnswer:
 
 def draw_record(*, product_id: int) -> dict:
     """The draw's public record: its commitment from the start; once held, the seed, the digest of the entry list
-    and the figures (docs/draw.md). Raises ProductNotFound, NotADraw."""
+    and the figures (docs/draw.md). Each process keeps it for SECKILL_LOCAL_CACHE_TTL: every buyer's page asks.
+    Raises ProductNotFound, NotADraw."""
+    now = time.monotonic()
+    cached = _records.get(product_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    record = _draw_record(product_id)
+    if len(_records) >= 10_000:
+        _records.clear()
+    _records[product_id] = (now + settings.SECKILL_LOCAL_CACHE_TTL, record)
+    return record
+
+
+_records: dict[int, tuple[float, dict]] = {}  # product id -> (expiry, record)
+
+
+def _draw_record(product_id: int) -> dict:
     draw = draw_of(product_id)
     product = draw.product
     record = {
@@ -82,17 +106,33 @@ def draw_record(*, product_id: int) -> dict:
             "seed": draw.seed,
             "entries_count": draw.entries_count,
             "entries_sha256": draw.entries_digest,
+            "units": draw.units,
             "winners": draw.winners,
-            "stock_total": product.stock_total,
+            "passed_over": draw.passed_over,
             "entries_url": reverse("draw-entries", kwargs={"product_id": product_id}),
         }
     return record
 
 
 def draw_entries_list(*, product_id: int) -> str:
-    """The draw's entry codes, sorted, one a line (what `entries_sha256` digests). Raises ProductNotFound,
-    NotADraw, DrawNotHeld."""
+    """The draw's entry codes, sorted, one a line (what `entries_sha256` digests). Built once per process: a held
+    draw's list never changes. Raises ProductNotFound, NotADraw, DrawNotHeld."""
+    listed = _lists.get(product_id)
+    if listed is not None:
+        return listed
     draw = draw_of(product_id)
     if draw.drawn_at is None:
         raise DrawNotHeld()
-    return entries_list(DrawEntry.objects.filter(draw=draw).values_list("code", flat=True).iterator(chunk_size=10_000))
+    codes = DrawEntry.objects.filter(draw=draw).values_list("code", flat=True).iterator(chunk_size=10_000)
+    if len(_lists) >= 16:
+        _lists.clear()
+    listed = _lists[product_id] = entries_list(codes)
+    return listed
+
+
+_lists: dict[int, str] = {}  # product id -> a held draw's entry list (about 21 bytes an entry)
+
+
+def draw_caches_clear() -> None:
+    _records.clear()
+    _lists.clear()

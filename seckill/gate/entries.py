@@ -1,5 +1,5 @@
 """A draw's entries in Redis (enter.lua): one per buyer, in the product's slot, until the draw takes them
-(seckill/draws/services.py writes them to the ledger, then forgets them here)."""
+(seckill/worker/draw.py writes them to the ledger, then forgets them here)."""
 
 from __future__ import annotations
 
@@ -46,13 +46,20 @@ def entries_count(product_id: int) -> int:
     return get_client().hlen(keys.entries(product_id))
 
 
+class EntriesOpen(Exception):
+    """The window has not ended by Redis' clock (a host whose clock runs ahead asked): nothing was closed."""
+
+
 def entries_close(product_id: int) -> dict[int, str] | None:
-    """Close the draw's entries for good (enter.lua refuses any more, whatever the clocks say) and read them, in
-    one step (draw_close.lua): user id -> code. None when Redis does not hold the product (its data lost)."""
-    flat = script("draw_close")(keys=[keys.meta(product_id), keys.entries(product_id)], args=[])
-    if flat is None:
+    """Close the draw's entries for good, once its window has ended by Redis' clock (enter.lua refuses any more),
+    and read them, in one step (draw_close.lua): user id -> code. None when Redis does not hold the product (its
+    data lost). Raises EntriesOpen."""
+    answer = script("draw_close")(keys=[keys.meta(product_id), keys.entries(product_id)], args=[])
+    if answer is None:
         return None
-    return {int(user): code for user, code in zip(flat[::2], flat[1::2])}
+    if answer[0] == "open":
+        raise EntriesOpen()
+    return {int(user): code for user, code in zip(answer[1::2], answer[2::2])}
 
 
 def entries_forget(product_id: int) -> None:

@@ -10,13 +10,14 @@ import logging
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from products.models import Product
 from products.selectors import product_get
 from seckill.errors import BROKER_ERRORS, StockConflict
 from seckill.gate import stock as gate
 from seckill.gate.stock import AdjustResult
-from seckill.models import Order
+from seckill.models import Draw, Order
 from seckill_site.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def stock_gate_load(*, product_id: int) -> bool:
     live_buyers = Order.objects.filter(product_id=product_id, status__in=Order.LIVE).values_list(
         "user_id", "request_id"
     )
-    return gate.load_product(
+    loaded = gate.load_product(
         product_id=product.pk,
         stock_left=product.stock_left,
         enabled=product.is_enabled,
@@ -44,6 +45,21 @@ def stock_gate_load(*, product_id: int) -> bool:
         pace=product.max_admissions_per_second,
         mode=product.sale_mode,
     )
+    if product.is_draw:
+        _draw_gate_loaded(product, loaded)
+    return loaded
+
+
+def _draw_gate_loaded(product: Product, loaded: bool) -> None:
+    """A draw's entries live only in Redis until its draw. Redis loading the product's stock again after it first
+    held it (the counter was gone: its data lost) once entries could have been made means some may be lost: the
+    draw then waits for an operator (Draw.gate_lost_at, docs/draw.md)."""
+    now = timezone.now()
+    first = Draw.objects.filter(product_id=product.pk, gate_loaded_at__isnull=True).update(gate_loaded_at=now)
+    if loaded and not first and now >= product.start_time:
+        lost = Draw.objects.filter(product_id=product.pk, drawn_at__isnull=True, gate_lost_at__isnull=True)
+        if lost.update(gate_lost_at=now):
+            logger.error("draw of product %s: Redis lost its data during the entries; the draw waits", product.pk)
 
 
 def stock_gate_change_total(*, product: Product, stock_total: int) -> Product:

@@ -73,6 +73,8 @@ def _draw_figures(product) -> dict | None:
     figures = {"entries": None, "winners": None, "draw_seconds": None, "handed_on": None, "waitlist_next": None}
     if draw.drawn_at is None:
         state = "upcoming" if now < product.start_time else "taking entries" if now < product.end_time else "drawing"
+        if draw.gate_lost_at is not None:  # (docs/draw.md: the draw waits for an operator)
+            state += " (Redis lost its data during the entries: the draw waits for an operator)"
         return {"state": state, **figures}
     handed = DrawEntry.objects.filter(draw=draw, order__isnull=False).count() - draw.winners
     waitlist = "waitlist open" if now < product.waitlist_closes else "waitlist closed"

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from products.models import Product, SaleMode
 from seckill.draws import fairness
+from seckill.draws.fairness import draw_request_id
 from seckill.errors import BROKER_ERRORS
 from seckill.gate import entries as gate_entries
 from seckill.gate import stock as gate
@@ -34,7 +35,7 @@ from seckill.worker.ledger import ledger_sell_many
 
 logger = logging.getLogger(__name__)
 
-CLOSED = (Order.Status.EXPIRED, Order.Status.CANCELLED)
+CLOSED = (order_services.EXPIRED, order_services.CANCELLED)
 BULK_ROWS = 2000  # entries written a statement (SQLite takes 32,766 parameters a statement; an entry has 4)
 
 
@@ -44,12 +45,6 @@ class DrawReport:
     entries: int
     winners: int
     seconds: float
-
-
-def draw_request_id(product_id: int, code: str) -> str:
-    """The request id of the order an entry wins: names its product (seckill/gate/keys.py) and is unique per
-    entry, so that the ledger's unique request id refuses a second order for it."""
-    return f"{product_id}-draw-{code}"
 
 
 def draws_due(*, now=None) -> list[int]:
@@ -63,28 +58,36 @@ def draws_due(*, now=None) -> list[int]:
 
 
 def draw_hold(*, product_id: int) -> DrawReport | None:
-    """Hold the product's draw, once. Returns what it did, or None when it was held already, or cannot be held:
-    the window is still open, or Redis does not hold the product (its entries lost with its data: logged, for an
-    operator; never drawn from an empty list). Raises Redis' and the database's errors (the next tick retries)."""
+    """Hold the product's draw, once. Returns what it did, or None when it was held already (or is being held:
+    PostgreSQL skips a draw another worker has locked), or cannot be held: the window is still open (by this
+    host's clock, or by Redis'), Redis lost the product's data during its entries (logged, for an operator:
+    Draw.gate_lost_at), or Redis does not hold it now (never drawn from an empty list). Raises Redis' and the
+    database's errors (the next tick retries; nothing was written)."""
     started = time.monotonic()
-    product = Product.objects.get(pk=product_id)
-    if not product.is_draw or timezone.now() < product.end_time:
-        return None
-    if Draw.objects.filter(product_id=product_id, drawn_at__isnull=False).exists():
-        return None
-    entries = gate_entries.entries_close(product_id)
-    if entries is None:
-        logger.error("draw of product %s not held: Redis does not hold its entries (data lost?)", product_id)
-        return None
-    users = _existing_users(entries)  # (an account deleted since it entered has no entry left)
-    codes = {code: user for user, code in entries.items() if user in users}
-    order = fairness.draw_order(Draw.objects.get(product_id=product_id).seed, codes)
     with transaction.atomic():
-        product = Product.objects.select_for_update().get(pk=product_id)
-        draw = Draw.objects.select_for_update().get(product_id=product_id)
-        if draw.drawn_at is not None:
+        # The draw's row first, locked for the whole draw (SQLite: the transaction's write lock): a second draw at
+        # once neither reads the entries nor orders them again.
+        draw = Draw.objects.select_for_update(skip_locked=True).select_related("product").filter(product_id=product_id)
+        draw = draw.first()
+        if draw is None or draw.drawn_at is not None or not draw.product.is_draw:
             return None
-        ranked = [(rank, codes[code], code) for rank, code in enumerate(order)]
+        if timezone.now() < draw.product.end_time:
+            return None
+        if draw.gate_lost_at is not None:
+            logger.error("draw of product %s waits: Redis lost its data during the entries (docs/draw.md)", product_id)
+            return None
+        try:
+            entries = gate_entries.entries_close(product_id)
+        except gate_entries.EntriesOpen:  # (this host's clock runs ahead of Redis')
+            return None
+        if entries is None:
+            logger.error("draw of product %s not held: Redis does not hold its entries (data lost?)", product_id)
+            return None
+        users = _existing_users(entries)  # (an account deleted since it entered has no entry left)
+        codes = {code: user for user, code in entries.items() if user in users}
+        ranked = [(rank, codes[code], code) for rank, code in enumerate(fairness.draw_order(draw.seed, codes))]
+        product = Product.objects.select_for_update().get(pk=product_id)
+        units = product.stock_left
         sold, next_rank = _sell_in_order(product, ranked, 0)
         DrawEntry.objects.bulk_create(
             [
@@ -94,12 +97,12 @@ def draw_hold(*, product_id: int) -> DrawReport | None:
             batch_size=BULK_ROWS,
         )
         draw.entries_digest = fairness.entries_digest(codes)
-        draw.entries_count, draw.winners, draw.next_rank = len(codes), len(sold), next_rank
-        draw.drawn_at = timezone.now()
+        draw.entries_count, draw.units, draw.winners, draw.next_rank = len(codes), units, len(sold), next_rank
+        draw.passed_over = next_rank - len(sold)
+        draw.drawn_at, draw.gate_synced = timezone.now(), False
         draw.draw_seconds = time.monotonic() - started
         draw.save()
-        winners = [(codes[code], draw_request_id(product_id, code), 1) for code in sold]
-        transaction.on_commit(lambda: _gate_take(product_id, winners, forget_entries=True))
+        transaction.on_commit(lambda: gate_sync(product_id=product_id, forget_entries=True))
     logger.info("draw of product %s: %s entries, %s winners", product_id, len(codes), len(sold))
     return DrawReport(product_id, len(codes), len(sold), time.monotonic() - started)
 
@@ -140,16 +143,32 @@ def _sell_in_order(product: Product, ranked: list[tuple[int, int, str]], first: 
     return sold, at
 
 
-def _gate_take(product_id: int, orders: list[tuple[int, str, int]], *, forget_entries: bool = False) -> None:
-    """After the commit, the gate takes the new orders' units (its stock and buyers stay the ledger's) and, after
-    the draw, forgets the entries the ledger now holds. On a Redis error `reconcile` repairs the gate."""
+def gate_sync(*, product_id: int, forget_entries: bool = False) -> bool:
+    """After a commit of the draw's orders (the draw's, the waitlist's), the gate takes their units (its stock and
+    buyers stay the ledger's: take.lua, once per order) and, after the draw, forgets the entries the ledger now
+    holds; then Draw.gate_synced. On a Redis error the draw tick tries again (draws_unsynced). Returns whether it
+    was done."""
+    live = Order.objects.filter(product_id=product_id, status__in=Order.LIVE, request_id__contains="-draw-")
+    orders = [
+        (user, request_id, quantity)
+        for user, request_id, quantity in live.values_list("user_id", "request_id", "quantity")
+    ]
     try:
-        if gate.take(product_id=product_id, orders=orders) == -9:
-            logger.warning("product %s not in Redis: its next load counts the draw's orders", product_id)
+        taken = gate.take(product_id=product_id, orders=orders)
         if forget_entries:
             gate_entries.entries_forget(product_id)
     except BROKER_ERRORS:
-        logger.error("product %s: the draw's orders committed, Redis not told (reconcile)", product_id, exc_info=True)
+        logger.warning("product %s: the draw's orders not in Redis yet (the next tick)", product_id, exc_info=True)
+        return False
+    if taken == -9:
+        logger.warning("product %s not in Redis: its next load counts the draw's orders", product_id)
+    Draw.objects.filter(product_id=product_id).update(gate_synced=True)
+    return True
+
+
+def draws_unsynced() -> list[int]:
+    """Drawn products whose orders Redis has not been told of yet (its error after a commit)."""
+    return list(Draw.objects.filter(drawn_at__isnull=False, gate_synced=False).values_list("product_id", flat=True))
 
 
 def waitlists_open(*, now=None) -> list[int]:
@@ -178,6 +197,8 @@ def waitlist_refill(*, product_id: int) -> int:
             return 0
         # The units came back from closed orders: the gate gets them first (as each expiry or cancellation gives
         # them after its commit, which may not have happened yet), so that the new orders take them after ours.
+        # (release.lua goes by the buyer's entry: done again after a rollback, or by the order's own release, it
+        # gives nothing twice)
         closed = Order.objects.filter(product_id=product_id, status__in=CLOSED, gate_released=False)
         order_services.orders_release_to_gate(order_ids=list(closed.values_list("pk", flat=True)))
         sold, reached = _sell_in_order(product, waiting, 0)
@@ -185,8 +206,8 @@ def waitlist_refill(*, product_id: int) -> int:
         for code, order_id in sold.items():
             DrawEntry.objects.filter(draw=draw, code=code).update(order_id=order_id)
         Draw.objects.filter(pk=draw.pk).update(next_rank=next_rank)
-        handed = [(user, draw_request_id(product_id, code), 1) for _, user, code in waiting if code in sold]
-        transaction.on_commit(lambda: _gate_take(product_id, handed))
+        Draw.objects.filter(pk=draw.pk).update(gate_synced=False)
+        transaction.on_commit(lambda: gate_sync(product_id=product_id))
     if sold:
         logger.info("waitlist of product %s: %s units handed on", product_id, len(sold))
     return len(sold)

@@ -22,6 +22,7 @@ from seckill.antibot.paths import path_token_make
 from seckill.catalogue.services import product_update
 from seckill.draws import fairness
 from seckill.draws.outcomes import iso_ms
+from seckill.draws.selectors import draw_caches_clear
 from seckill.gate import entries as gate_entries
 from seckill.gate import keys
 from seckill.models import Draw, DrawEntry, Order
@@ -150,8 +151,11 @@ def test_an_entry_after_the_window_or_once_the_draw_took_the_entries_is_refused(
     a, b = make_buyers(2)
     product = draw_product(make_product)
     assert enter(a, product).status_code == 202
+    with pytest.raises(gate_entries.EntriesOpen):  # the draw closes nothing before Redis' clock says the end
+        gate_entries.entries_close(product.pk)
+    close_window(product)  # (Redis' end now; this process' cached sale state still says open)
     assert gate_entries.entries_close(product.pk) == {a.pk: entered_codes(product)[a.pk]}
-    refused = enter(b, product)  # the clocks say open; the draw has the list
+    refused = enter(b, product)  # refused by Redis, in the step that would enter it
     assert refused.status_code == 409 and refused.json()["code"] == "sale_ended"
     ended = draw_product(
         make_product, start_time=timezone.now() - timedelta(hours=2), end_time=timezone.now() - timedelta(hours=1)
@@ -276,6 +280,45 @@ def test_two_draws_started_at_once_hold_it_once(transactional_db, make_buyers, m
     assert_gate_and_ledger_agree(product.pk)
 
 
+def test_a_host_whose_clock_runs_ahead_holds_no_draw_before_redis_says_the_end(
+    transactional_db, make_buyers, make_product
+):
+    product = draw_product(make_product)
+    entrants(make_buyers, product, 2)
+    Product.objects.filter(pk=product.pk).update(end_time=timezone.now())  # (the ledger's clock only: Redis' end is
+    # an hour away, as if this host ran an hour ahead)
+    assert draws.draws_due() == [product.pk] and draws.draw_hold(product_id=product.pk) is None
+    assert enter(make_buyers(1, prefix="late")[0], product).status_code == 202  # entries still open
+
+
+def test_a_draw_whose_gate_lost_its_data_during_the_entries_waits_for_an_operator(
+    transactional_db, make_buyers, make_product, redis_client
+):
+    from django.test import Client
+
+    product = draw_product(make_product)
+    entrants(make_buyers, product, 3)
+    redis_client.delete(keys.meta(product.pk), keys.stock(product.pk), keys.entries(product.pk))  # Redis lost it
+    from seckill.purchases.sale_cache import sale_cache_clear
+
+    sale_cache_clear()
+    assert Client().get(f"/api/products/{product.pk}/").status_code == 200  # a page view loads it again
+    assert redis_client.exists(keys.meta(product.pk))
+    assert Draw.objects.get(product=product).gate_lost_at is not None
+    close_window(product)
+    assert draws.draw_hold(product_id=product.pk) is None  # not from the entries made since
+    assert Draw.objects.get(product=product).drawn_at is None and not Order.objects.exists()
+
+
+def test_a_draws_window_is_fixed_once_it_has_ended(transactional_db, make_product):
+    from seckill.errors import SaleStarted
+
+    product = draw_product(make_product)
+    close_window(product)
+    with pytest.raises(SaleStarted):
+        product_update(product=Product.objects.get(pk=product.pk), end_time=timezone.now() + timedelta(hours=1))
+
+
 def test_the_draw_waits_for_the_window_and_is_not_held_from_lost_entries(
     transactional_db, make_buyers, make_product, redis_client
 ):
@@ -304,6 +347,8 @@ def test_a_cancelled_winners_unit_goes_to_the_next_entrant_once(transactional_db
     assert api_client(ranked[2]).get(f"/api/seckill/{product.pk}/entry/").json()["position"] == 1
     order = Order.objects.get(user=ranked[0], product=product)
     order_services.order_cancel(order_id=order.pk)
+    lapsed = api_client(ranked[0]).get(f"/api/seckill/{product.pk}/entry/")
+    assert lapsed.status_code == 409 and lapsed.json()["code"] == "lapsed" and lapsed.json()["order_id"] == order.pk
     assert draws.waitlists_open() == [product.pk]
     assert draws.waitlist_refill(product_id=product.pk) == 1
     assert draws.waitlist_refill(product_id=product.pk) == 0  # once
@@ -389,12 +434,14 @@ def test_the_draws_record_commits_before_and_publishes_the_seed_and_list_after(
     entrants(make_buyers, product, 5)
     close_window(product)
     draws.draw_hold(product_id=product.pk)
+    draw_caches_clear()  # (a web process keeps the record for a second)
     after = Client().get(page["draw_url"]).json()
     assert after["seed_sha256"] == before["seed_sha256"] == hashlib.sha256(after["seed"].encode()).hexdigest()
     listed = Client().get(after["entries_url"])
     assert listed["Content-Type"].startswith("text/plain")
     assert hashlib.sha256(listed.content).hexdigest() == after["entries_sha256"]
     codes = listed.content.decode().split()
-    assert after["entries_count"] == len(codes) == 5 and after["winners"] == 2
+    assert after["entries_count"] == len(codes) == 5 and after["winners"] == after["units"] == 2
+    assert after["passed_over"] == 0
     first_come = make_product()
     assert Client().get(f"/api/products/{first_come.pk}/draw/").json()["code"] == "not_a_draw"

@@ -215,6 +215,9 @@ def test_a_draws_entries_close_and_its_orders_take_their_units():
     assert entries.enter(product_id=77, user_id=6, code="c6", path=path)[0] == "path_used"
     assert entries.enter(product_id=77, user_id=6, code="c6")[:2] == ("entered", "c6")
     assert entries.entry_code(product_id=77, user_id=6) == "c6" and entries.entries_count(77) == 2
+    with pytest.raises(entries.EntriesOpen):
+        entries.entries_close(77)
+    get_client().hset(keys.meta(77), "end", 0)  # the window over, by Redis' clock
     assert entries.entries_close(77) == {5: "c5", 6: "c6"}
     assert entries.enter(product_id=77, user_id=7, code="c7")[0] == "ended"
     assert gate.take(product_id=77, orders=[(5, "77-draw-c5", 1), (6, "77-draw-c6", 1)]) == 2

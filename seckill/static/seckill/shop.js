@@ -135,7 +135,7 @@
         $("draw-seed").textContent = r.seed;
         $("draw-digest").textContent = r.entries_sha256;
         $("draw-count").textContent = r.entries_count;
-        $("draw-units").textContent = r.stock_total;
+        $("draw-units").textContent = r.units;
         $("draw-winners").textContent = r.winners;
         $("draw-list").href = r.entries_url;
       }
@@ -146,23 +146,25 @@
   async function loadEntry() {
     state.entryAsked = true;
     const answer = await api("GET", `/api/seckill/${productId}/entry/`);
-    if (["entered", "waitlisted", "success", "not_drawn"].includes(answer.data.code)) showEntry(answer.data);
+    if (["entered", "waitlisted", "success", "lapsed", "not_drawn"].includes(answer.data.code)) showEntry(answer.data);
   }
 
   const ENTRY_RESULTS = {
     entered: () => "You are in the draw: the result comes when it is drawn.",
     waitlisted: (e) => `Not drawn yet: you are number ${e.position} on the waitlist, until ${new Date(Date.parse(e.waitlist_until)).toLocaleTimeString()}.`,
     success: () => "You won! Pay your order below.",
+    lapsed: () => "You were drawn, but the order was not paid in time: its unit went to the waitlist.",
     not_drawn: () => REFUSALS.not_drawn,
   };
 
   function showEntry(entry) {
     const wasWon = state.entry && state.entry.code === "success";
-    state.entry = Object.assign({}, entry, { final: entry.code === "success" || entry.code === "not_drawn" });
+    const final = ["success", "lapsed", "not_drawn"].includes(entry.code);
+    state.entry = Object.assign({}, entry, { final });
     $("entry").hidden = false;
     $("entry-code").textContent = entry.entry_code;
     $("entry-result").textContent = ENTRY_RESULTS[entry.code](entry);
-    $("entry-result").className = entry.code === "success" ? "ok" : entry.code === "not_drawn" ? "refused" : "";
+    $("entry-result").className = entry.code === "success" ? "ok" : final && entry.code !== "success" ? "refused" : "";
     if (entry.code === "success" && !wasWon) showOrder(entry.order_id);
   }
 
@@ -467,11 +469,17 @@
   $("pay").addEventListener("click", pay);
 
   async function followDraw() {
-    // After the draw, the entry's result until it is final; the record once, when it is published.
-    if (!isDraw() || serverNow() < Date.parse(state.product.end_time)) return;
+    // After the draw, the record until it is published, and the entry's result until it is final: every 2 s
+    // (a second of jitter, so that a crowd's pages do not ask at once), every 30 s while on the waitlist.
+    if (!isDraw() || serverNow() < Date.parse(state.product.end_time) + state.jitterMs) return;
+    if (Date.now() < state.nextFollow) return;
     if (!state.record || !state.record.drawn) await loadDraw();
     if (state.token && state.entry && !state.entry.final) await loadEntry();
+    const waiting = state.entry && state.entry.code === "waitlisted";
+    state.nextFollow = Date.now() + (waiting ? 30000 : 2000);
   }
+  state.jitterMs = Math.floor(Math.random() * 1000);
+  state.nextFollow = 0;
 
   const saved = JSON.parse(sessionStorage.getItem("seckill-shop") || "null");
   if (saved && saved.token) signedIn(saved.token, saved.username);
