@@ -130,7 +130,7 @@ def headline(report: dict) -> str:
             f"{rps('time_floor_ab')} req/s)",
         }
     if "entered" in s:
-        web_ms = 1000 * s["entered"]["server_cpu_s"]["web"] / max(1, s["entered"]["requests"])
+        web_ms = s["entered"]["server_cpu_ms_per_request"]["web"]
         figures |= {
             "draw entries >= 0.5 x time": f"{r['entered_vs_time_rps']:.2f} ({rps('entered')} vs "
             f"{rps('time_floor_draw')} req/s; {web_ms:.2f} ms of web CPU an entry)",
