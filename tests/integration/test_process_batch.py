@@ -143,6 +143,24 @@ def test_a_refusal_by_redis_rolls_the_batch_back_and_redis_sales_are_written_alo
     assert_gate_and_ledger_agree(product.pk)
 
 
+def test_a_product_redis_refuses_rolls_back_alone_and_the_other_products_sales_commit(
+    clean_redis, make_buyers, make_product
+):
+    """A job of two products: one sell.lua call per product (each its own slot), a savepoint per product, so the
+    product whose call Redis did not sell whole is rolled back alone and decided request by request."""
+    first, second = make_product(stock_total=5), make_product(stock_total=5)
+    buyers = make_buyers(5)
+    refused, sold = requests_for(buyers[:3], first, "f"), requests_for(buyers[3:], second, "s")
+    decisions.purchase_abandon(PurchaseRequest(**refused[1]))  # given up: refused in Redis, for good
+    decided = decisions.purchases_decide_together(refused + sold)
+    assert sorted(decided) == sorted(r["request_id"] for r in sold)  # the second product's sales, committed
+    assert Order.objects.filter(product=first).count() == 0 and Order.objects.filter(product=second).count() == 2
+    assert [Product.objects.get(pk=p.pk).stock_left for p in (first, second)] == [5, 3]
+    assert decide_alone(refused) == ["success", "unavailable", "success"]
+    for product in (first, second):
+        assert_gate_and_ledger_agree(product.pk)
+
+
 def test_a_failed_commit_leaves_redis_sales_to_be_written_alone(clean_redis, make_buyers, make_product):
     product = make_product(stock_total=5)
     batch = requests_for(make_buyers(2), product)
