@@ -219,8 +219,7 @@ def meta_set(
     mode: str = "first_come",
 ) -> None:
     """Write the product's sale configuration (window, enabled, per-buyer limit, anti-bot mode, admission pace, sale
-    mode), as
-    load_product does, without its stock: one HSET per bucket."""
+    mode), as load_product does, without its stock: one HSET per bucket."""
     values = {"enabled": int(enabled), "start": _epoch_ms(start_time), "end": _epoch_ms(end_time)}
     values |= {"limit": per_user_limit, "antibot": anti_bot, "pace": pace, "mode": mode}
     pipe = get_client().pipeline(transaction=False)
