@@ -9,16 +9,14 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from seckill.antibot.api import PathApi, path_answer
 from seckill.antibot.challenges import MAX_SOLUTION_LENGTH
-from seckill_site.authentication import FastJWTAuthentication, fast_user_id
+from seckill_site.authentication import fast_user_id
 from seckill_site.errors import SeckillError
 from seckill_site.exception_handler import error_response
-from seckill_site.integrations.drf_early_answer import view_with_early_answer
+from seckill_site.integrations.drf_early_answer import is_fast_buyer_json_view, view_with_early_answer
 from seckill_site.parsers import json_body_read
 
 # base64's characters: what the serializer takes as it is
@@ -28,12 +26,7 @@ PLAIN_SOLUTION = re.compile(rf"[A-Za-z0-9+/=_-]{{1,{MAX_SOLUTION_LENGTH}}}")
 def path_view():
     """The view of POST /api/seckill/<product_id>/path/: the answer above, then PathApi for the rest (only while
     PathApi is set up as this module assumes)."""
-    set_up_as_assumed = (
-        list(PathApi.authentication_classes) == [FastJWTAuthentication]
-        and list(PathApi.permission_classes) == [IsAuthenticated]
-        and not list(PathApi.throttle_classes)
-        and list(PathApi.renderer_classes) == [JSONRenderer]
-    )
+    set_up_as_assumed = is_fast_buyer_json_view(PathApi)
     return view_with_early_answer(PathApi, _early_answer, method="POST", set_up_as_assumed=set_up_as_assumed)
 
 

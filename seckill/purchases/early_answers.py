@@ -14,14 +14,12 @@ import logging
 import time
 
 from django.conf import settings
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from seckill.purchases.api import SeckillBuyApi, plain_input, purchase_answer
-from seckill_site.authentication import FastJWTAuthentication, fast_user_id
+from seckill_site.authentication import fast_user_id
 from seckill_site.exception_handler import error_body, json_response
-from seckill_site.integrations.drf_early_answer import view_with_early_answer
+from seckill_site.integrations.drf_early_answer import is_fast_buyer_json_view, view_with_early_answer
 from seckill_site.parsers import json_body_read
 
 logger = logging.getLogger(__name__)
@@ -32,12 +30,7 @@ def purchase_view():
     seckill_site/integrations/drf_early_answer.py: only with the DRF versions it was tested with, and only while the
     DRF view is set up as this module assumes: the fast token check, authenticated callers, no throttle, JSON
     only)."""
-    set_up_as_assumed = (
-        list(SeckillBuyApi.authentication_classes) == [FastJWTAuthentication]
-        and list(SeckillBuyApi.permission_classes) == [IsAuthenticated]
-        and not list(SeckillBuyApi.throttle_classes)
-        and list(SeckillBuyApi.renderer_classes) == [JSONRenderer]
-    )
+    set_up_as_assumed = is_fast_buyer_json_view(SeckillBuyApi)
     return view_with_early_answer(SeckillBuyApi, _early_answer, method="POST", set_up_as_assumed=set_up_as_assumed)
 
 

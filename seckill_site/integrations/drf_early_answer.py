@@ -13,7 +13,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+
 from seckill_site import integrations
+from seckill_site.authentication import FastJWTAuthentication
 
 TESTED = {"djangorestframework": ("3.18.3",)}
 
@@ -41,6 +45,17 @@ def view_with_early_answer(view_class, answer: Callable, *, method: str, set_up_
         return drf_view(request, *args, **kwargs)
 
     return view
+
+
+def is_fast_buyer_json_view(view_class) -> bool:
+    """Whether a DRF view is set up as an answer before DRF for a buyer assumes (the purchase's, the path's): the
+    fast token check, authenticated callers, no throttle, JSON only."""
+    return (
+        list(view_class.authentication_classes) == [FastJWTAuthentication]
+        and list(view_class.permission_classes) == [IsAuthenticated]
+        and not list(view_class.throttle_classes)
+        and list(view_class.renderer_classes) == [JSONRenderer]
+    )
 
 
 def _allow_header(view_class) -> str:
