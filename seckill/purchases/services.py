@@ -16,12 +16,13 @@ from collections.abc import Callable
 
 from seckill.access import guards
 from seckill.antibot.errors import PathRefused
+from seckill.draws.outcomes import EntryAnswer
 from seckill.gate import keys
 from seckill.gate.access_state import RateRules
 from seckill.purchases import idempotency
 from seckill.purchases.admission import AdmissionUnknown, purchase_admit, purchase_refuse_unsent
 from seckill.purchases.enqueue import purchase_enqueue, purchase_wait
-from seckill.purchases.entries import EntryAnswer, entry_submit
+from seckill.purchases.entries import entry_submit
 from seckill.purchases.outcomes import Outcome
 from seckill.purchases.request import PurchaseRequest
 from seckill.purchases.sale_cache import sale_check, sale_check_cached, sale_state_get

@@ -48,11 +48,15 @@ class DrawReport:
 
 
 def draws_due(*, now=None) -> list[int]:
-    """Products sold by draw whose window has closed and whose draw has not been held."""
+    """Products sold by draw whose window has closed and whose draw has not been held, but those waiting for an
+    operator (Draw.gate_lost_at: logged once, when it was noted; the admin and the live page show it)."""
     now = now or timezone.now()
     return list(
         Draw.objects.filter(
-            drawn_at__isnull=True, product__sale_mode=SaleMode.DRAW, product__end_time__lte=now
+            drawn_at__isnull=True,
+            gate_lost_at__isnull=True,
+            product__sale_mode=SaleMode.DRAW,
+            product__end_time__lte=now,
         ).values_list("product_id", flat=True)
     )
 
